@@ -1,0 +1,19 @@
+# The govlink image: gateway, workers, scheduler and simulators share it (the command differs).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GOVLINK_LOG_JSON=true
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY idp ./idp
+COPY bus ./bus
+COPY connectors ./connectors
+COPY payment_bridge ./payment_bridge
+COPY logistics_bridge ./logistics_bridge
+COPY reconciliation ./reconciliation
+COPY store ./store
+COPY routes ./routes
+COPY simulators ./simulators
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 govlink
+USER govlink
+EXPOSE 8000
+CMD ["gunicorn", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "routes.wsgi:app"]

@@ -1,0 +1,51 @@
+# govlink: a newcomer needs `make run` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GOVLINK := $(VENV)/bin/govlink
+
+.PHONY: help venv services stop status run test unit bench chaos clean
+
+help:
+	@echo "make run       install, start the services and the whole system (gateway, workers, simulators)"
+	@echo "make test      the same set-up, then the whole test suite"
+	@echo "make services  only install what is missing and start what is not running"
+	@echo "make stop      stop the services this project started"
+	@echo "make bench     run the benchmarks in bench/"
+	@echo "make chaos     run the chaos tests alone"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v python3.11 >/dev/null || command -v python3 >/dev/null || { echo "python3.11 is required"; exit 1; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+services:
+	@bash scripts/stack.sh up
+
+stop:
+	@bash scripts/stack.sh down
+
+status:
+	@bash scripts/stack.sh status
+
+run: venv services
+	@bash scripts/run.sh
+
+test: venv services
+	@bash scripts/test.sh
+
+unit: venv
+	@$(PY) -m pytest tests/unit -q
+
+bench: venv services
+	@bash scripts/bench.sh
+
+chaos: venv services
+	@bash scripts/test.sh tests/chaos
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,121 @@
+"""One typed `Settings` object, read from `GOVLINK_*` environment variables.
+
+Defaults work on a developer machine after `make services`: SQLite as the embedded database,
+the local RabbitMQ, PostgreSQL and Keycloak started by `scripts/stack.sh`. Production sets every
+secret explicitly (`GOVLINK_ENV=production` refuses the development defaults).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+PREFIX = "GOVLINK_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-change-me"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _secret(default: str = DEV_SECRET):
+    return field(default=default, metadata={"secret": True}, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "dev"  # dev | test | production
+    database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'govlink.sqlite3'}"
+    amqp_url: str = "amqp://govlink:govlink@127.0.0.1:5672/%2F"
+    keycloak_url: str = "http://127.0.0.1:8080"
+    keycloak_management_url: str = "http://127.0.0.1:9000"
+    realm: str = "hefei"
+    keycloak_admin_user: str = "admin"
+    keycloak_admin_password: str = _secret("admin")
+    gateway_client_id: str = "govlink-gateway"
+    gateway_client_secret: str = _secret()
+    public_base_url: str = "http://127.0.0.1:8000"
+    simulators_url: str = "http://127.0.0.1:8100"
+    http_timeout_seconds: float = 10.0
+    readiness_timeout_seconds: float = 2.0
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_body_bytes: int = 1_048_576
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Build settings from `GOVLINK_<FIELD>` variables; `overrides` win over the environment."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+            elif name in environ:
+                values[f.name] = _parse(name, environ[name], f.type)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, with the variable to fix in the message."""
+        if self.env not in {"dev", "test", "production"}:
+            raise SettingsError(f"{PREFIX}ENV must be dev, test or production, not {self.env!r}")
+        for name in ("database_url", "amqp_url", "keycloak_url", "public_base_url"):
+            if "://" not in getattr(self, name):
+                raise SettingsError(f"{PREFIX}{name.upper()} is not a URL")
+        if self.env == "production":
+            weak = [f.name for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name) in (DEV_SECRET, "admin")]
+            if weak:
+                raise SettingsError("production needs real secrets; set " + ", ".join(PREFIX + n.upper() for n in weak))
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.keycloak_url.rstrip('/')}/realms/{self.realm}"
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def redacted(self) -> dict:
+        """Settings as a dict with secrets and URL passwords hidden, for logs and diagnostics."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret"):
+                value = "***"
+            elif isinstance(value, str) and "://" in value:
+                value = redact_url(value)
+            out[f.name] = value
+        return out
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL (`amqp://user:***@host/`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _parse(name: str, raw: str, type_name: str):
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if kind == "bool":
+            low = raw.strip().lower()
+            if low in {"1", "true", "yes", "on"}:
+                return True
+            if low in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind}, got {raw!r}") from None
+    return raw

@@ -1,0 +1,1 @@
+"""Connectors to legacy department systems: the interface, registry, SOAP and REST connectors."""

@@ -1,0 +1,2 @@
+-- Keycloak keeps its own database on the same PostgreSQL server.
+CREATE DATABASE keycloak OWNER govlink;

@@ -1,0 +1,256 @@
+"""Validation of the two identifiers the identity platform is keyed on (DOMAIN.md section 2, R1).
+
+- Resident ID number (居民身份证号码), GB 11643-1999: a natural person.
+- Unified social credit code (统一社会信用代码, USCC), GB 32100-2015: a legal person.
+
+Pure functions, no I/O. Errors never carry the unmasked identifier: identifiers are
+personal data (R11). The Keycloak validator in ``keycloak-providers/`` (``Identifiers.java``)
+ports these rules one to one; change both together.
+
+Choices made where the standards leave room:
+
+- Province codes are the GB/T 2260 province-level codes, plus ``83``: the residence
+  permit for Taiwan residents (台湾居民居住证, 830000) follows GB 11643 and its holders use
+  our services. (Hong Kong and Macao permits use 81 and 82, already province codes.)
+- A USCC's division may also be ``100000`` (the whole country), which central-level
+  bodies registered by central authorities carry.
+- The USCC registration-authority code is checked against the GB 32100-2015 table
+  (with its amendment): 1 机构编制, 2 外交, 3 司法行政, 4 文化, 5 民政, 6 旅游, 7 宗教,
+  8 工会, 9 工商 (market regulation), A 中央军委改革和编制办公室, N 农业, Y 其他.
+  The organisation-category code (second char) is not checked: its per-authority list
+  has changed over time and a stale list would reject real codes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+__all__ = [
+    "USCC_ALPHABET",
+    "USCC_AUTHORITIES",
+    "InvalidIdentifier",
+    "identifier_kind",
+    "make_resident_id",
+    "make_uscc",
+    "mask",
+    "org_code_check_char",
+    "resident_id_check_char",
+    "uscc_check_char",
+    "validate_resident_id",
+    "validate_uscc",
+]
+
+IDENTIFIER_LENGTH = 18
+
+# GB/T 2260 province-level codes; 83 = residence permit of Taiwan residents (see module doc).
+PROVINCE_CODES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+)
+RESIDENT_ID_PROVINCES = PROVINCE_CODES | {"83"}
+NATIONAL_DIVISION = "100000"  # 全国: central-level bodies in a USCC
+
+_DIGITS = frozenset("0123456789")
+_RESIDENT_CHECK_CHARS = frozenset("0123456789Xx")
+_RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_RESIDENT_CHECK = "10X98765432"
+_EARLIEST_BIRTH = date(1900, 1, 1)
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
+_USCC_CHARS = frozenset(USCC_ALPHABET)
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# 登记管理部门代码, GB 32100-2015 table 1 with its amendment (see module doc).
+USCC_AUTHORITIES = frozenset("123456789ANY")
+
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+_ORG_BODY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # GB 11714: A=10 ... Z=35
+_ORG_BODY_CHARS = frozenset(_ORG_BODY_ALPHABET)
+
+IdentifierKind = Literal["resident_id", "uscc"]
+
+
+class InvalidIdentifier(ValueError):
+    """An identifier failed validation.
+
+    ``code`` says which rule failed: ``type``, ``empty``, ``length``, ``charset``,
+    ``region``, ``birth_date``, ``authority``, ``org_code`` or ``checksum``.
+    The message shows the identifier masked only.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def mask(identifier: str) -> str:
+    """Mask an identifier for logs and errors: first 4 and last 4 kept, the rest ``*``.
+
+    Keeps the length (``3401**********123X``). Strings shorter than 12 characters
+    would reveal most of themselves, so they come back as all stars.
+    """
+    text = str(identifier)
+    if len(text) < 12:
+        return "*" * len(text)
+    return text[:4] + "*" * (len(text) - 8) + text[-4:]
+
+
+def resident_id_check_char(first17: str) -> str:
+    """The GB 11643 check character for the first 17 digits of a resident ID number."""
+    if len(first17) != 17 or any(c not in _DIGITS for c in first17):
+        raise ValueError("need exactly 17 ASCII digits")
+    total = sum(int(c) * w for c, w in zip(first17, _RESIDENT_WEIGHTS))
+    return _RESIDENT_CHECK[total % 11]
+
+
+def org_code_check_char(first8: str) -> str:
+    """The GB 11714 check character for the first 8 characters of an organisation code."""
+    if len(first8) != 8 or any(c not in _ORG_BODY_CHARS for c in first8):
+        raise ValueError("need exactly 8 characters from 0-9 and A-Z")
+    total = sum(_ORG_BODY_ALPHABET.index(c) * w for c, w in zip(first8, _ORG_WEIGHTS))
+    check = 11 - total % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
+
+
+def uscc_check_char(first17: str) -> str:
+    """The GB 32100 check character for the first 17 characters of a USCC."""
+    if len(first17) != 17 or any(c not in _USCC_CHARS for c in first17):
+        raise ValueError("need exactly 17 characters from the USCC alphabet")
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def _prepare(text: object, label: str) -> str:
+    """Type, emptiness and length checks shared by both validators; returns the stripped text."""
+    if not isinstance(text, str):
+        raise InvalidIdentifier("type", f"{label} must be a string")
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidIdentifier("empty", f"{label} is empty")
+    if len(stripped) != IDENTIFIER_LENGTH:
+        # The length alone is enough to fix the input; no need to echo even a masked value.
+        raise InvalidIdentifier(
+            "length", f"{label} must be {IDENTIFIER_LENGTH} characters, got {len(stripped)}"
+        )
+    return stripped
+
+
+def validate_resident_id(text: str, *, today: date | None = None) -> str:
+    """Validate a resident ID number (GB 11643-1999) and return it normalised.
+
+    Surrounding whitespace is stripped and a lower-case check ``x`` becomes ``X``.
+    ``today`` bounds the birth date (defaults to the current date; pass it in tests).
+    Raises InvalidIdentifier.
+    """
+    label = "resident ID number"
+    stripped = _prepare(text, label)
+    body, check = stripped[:17], stripped[17]
+    if any(c not in _DIGITS for c in body) or check not in _RESIDENT_CHECK_CHARS:
+        raise InvalidIdentifier(
+            "charset", f"{label} {mask(stripped)} must be 17 digits and a digit or X"
+        )
+    normalised = body + check.upper()
+    if body[:2] not in RESIDENT_ID_PROVINCES:
+        raise InvalidIdentifier("region", f"{label} {mask(normalised)} has an unknown province code")
+    _check_birth_date(body[6:14], today or date.today(), label, mask(normalised))
+    if resident_id_check_char(body) != normalised[17]:
+        raise InvalidIdentifier("checksum", f"{label} {mask(normalised)} has a wrong check character")
+    return normalised
+
+
+def _check_birth_date(yyyymmdd: str, today: date, label: str, masked: str) -> None:
+    try:
+        birth = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        raise InvalidIdentifier("birth_date", f"{label} {masked} has no real birth date") from None
+    if birth < _EARLIEST_BIRTH or birth > today:
+        raise InvalidIdentifier(
+            "birth_date", f"{label} {masked} has a birth date before 1900 or in the future"
+        )
+
+
+def validate_uscc(text: str) -> str:
+    """Validate a unified social credit code (GB 32100-2015) and return it upper-cased.
+
+    Checks the alphabet, the registration-authority code, the division's province,
+    the embedded GB 11714 organisation code and the check character.
+    Raises InvalidIdentifier.
+    """
+    label = "unified social credit code"
+    stripped = _prepare(text, label)
+    # Upper-case per character against a fixed set: str.upper() can change the length (ß -> SS).
+    if any(not c.isascii() or c.upper() not in _USCC_CHARS for c in stripped):
+        raise InvalidIdentifier(
+            "charset", f"{label} {mask(stripped)} has characters outside {USCC_ALPHABET}"
+        )
+    code = stripped.upper()
+    masked = mask(code)
+    if code[0] not in USCC_AUTHORITIES:
+        raise InvalidIdentifier(
+            "authority", f"{label} {masked} has an unknown registration-authority code"
+        )
+    division = code[2:8]
+    if any(c not in _DIGITS for c in division) or (
+        division[:2] not in PROVINCE_CODES and division != NATIONAL_DIVISION
+    ):
+        raise InvalidIdentifier("region", f"{label} {masked} has an unknown administrative division")
+    org_code = code[8:17]
+    if org_code_check_char(org_code[:8]) != org_code[8]:
+        raise InvalidIdentifier(
+            "org_code", f"{label} {masked} embeds an invalid organisation code"
+        )
+    if uscc_check_char(code[:17]) != code[17]:
+        raise InvalidIdentifier("checksum", f"{label} {masked} has a wrong check character")
+    return code
+
+
+def identifier_kind(text: str, *, today: date | None = None) -> IdentifierKind:
+    """Validate ``text`` as either identifier and say which it is.
+
+    Text shaped like a resident ID (17 digits then a digit or X) is tried as one first;
+    a USCC can be all digits too, so it is then tried as a USCC. If both fail, the
+    error of the kind the text is shaped like is raised.
+    """
+    stripped = text.strip() if isinstance(text, str) else text
+    resident_shaped = (
+        isinstance(stripped, str)
+        and len(stripped) == IDENTIFIER_LENGTH
+        and all(c in _DIGITS for c in stripped[:17])
+        and stripped[17] in _RESIDENT_CHECK_CHARS
+    )
+    if not resident_shaped:
+        validate_uscc(text)
+        return "uscc"
+    try:
+        validate_resident_id(text, today=today)
+        return "resident_id"
+    except InvalidIdentifier as resident_error:
+        try:
+            validate_uscc(text)
+        except InvalidIdentifier:
+            raise resident_error from None
+        return "uscc"
+
+
+def make_resident_id(region: str = "340104", birth: date = date(1990, 1, 1), seq: int = 123) -> str:
+    """Build a valid resident ID number (for tests and simulators); odd ``seq`` = male."""
+    if not 0 <= seq <= 999:
+        raise ValueError("seq must be 0..999")
+    first17 = f"{region}{birth:%Y%m%d}{seq:03d}"
+    return first17 + resident_id_check_char(first17)
+
+
+def make_uscc(
+    authority: str = "9",
+    category: str = "1",
+    region: str = "340100",
+    org_body: str = "MA2N0001",
+) -> str:
+    """Build a valid USCC (for tests and simulators) from its parts.
+
+    ``org_body`` is the first 8 characters of the organisation code; its GB 11714 check
+    character and the USCC check character are computed.
+    """
+    org_code = org_body + org_code_check_char(org_body)
+    first17 = f"{authority}{category}{region}{org_code}"
+    return first17 + uscc_check_char(first17)

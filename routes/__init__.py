@@ -1,0 +1,1 @@
+"""The gateway: Flask app factory, API blueprints (OpenAPI), callbacks, console pages."""

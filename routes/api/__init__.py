@@ -1,0 +1,1 @@
+"""API blueprints (flask-smorest), one module per area."""

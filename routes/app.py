@@ -1,0 +1,117 @@
+"""The Flask app factory: settings in, an app out, no global state beyond the app."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from functools import cached_property
+
+from flask import Flask, g, request
+from flask_smorest import Api
+from prometheus_client import Counter, Histogram
+
+from config.logging import configure_logging, correlation_id
+from config.settings import Settings
+from routes.errors import ApiError, register_error_handlers
+from store.db import Database
+
+log = logging.getLogger("govlink.gateway")
+
+REQUESTS = Counter("govlink_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
+LATENCY = Histogram("govlink_http_request_seconds", "HTTP request duration", ["method", "endpoint"])
+_CID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+
+
+class Govlink:
+    """What a request may need: settings and lazily opened resources (one per process)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url, connect_timeout=self.settings.readiness_timeout_seconds + 1)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    app = Flask("govlink")
+    app.extensions["govlink"] = Govlink(settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_AS_ASCII=False,
+        API_TITLE="govlink",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/static/",  # served from the swagger-ui-bundle package: no CDN needed
+        API_SPEC_OPTIONS={
+            "info": {"description": "Integration middleware for Hefei's online government services."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        },
+    )
+    _install_request_hooks(app)
+    _register_swagger_assets(app)
+
+    from routes import health
+
+    app.register_blueprint(health.blp)
+    api = Api(app)
+    app.extensions["govlink_api"] = api
+    for blueprint in _api_blueprints():
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)  # after Api(), which installs its own HTTPException handler
+    return app
+
+
+def _api_blueprints():
+    """The flask-smorest blueprints of every area, in the order the OpenAPI document lists them."""
+    from routes.api import system
+
+    return [system.blp]
+
+
+def _install_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start():
+        incoming = request.headers.get("X-Correlation-ID") or request.headers.get("X-Request-ID") or ""
+        cid = incoming if _CID.match(incoming) else str(uuid.uuid4())
+        g.correlation_token = correlation_id.set(cid)
+        g.correlation_id = cid
+        g.started = time.monotonic()
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            # Refuse before any view reads the body (Werkzeug would only stop at the first read).
+            raise ApiError(413, "body_too_large", f"The request body is larger than {limit} bytes.")
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.monotonic() - g.get("started", time.monotonic())
+        REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+        LATENCY.labels(request.method, endpoint).observe(elapsed)
+        if endpoint not in ("/healthz", "/metrics"):
+            log.info("%s %s -> %s", request.method, request.path, response.status_code,
+                     extra={"status": response.status_code, "ms": round(elapsed * 1000, 1)})
+        return response
+
+    @app.teardown_request
+    def _reset(_exc):
+        token = g.pop("correlation_token", None)
+        if token is not None:
+            correlation_id.reset(token)
+
+
+def _register_swagger_assets(app: Flask) -> None:
+    import swagger_ui_bundle
+    from flask import send_from_directory
+
+    @app.get("/api/docs/static/<path:filename>")
+    def swagger_static(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

@@ -1,0 +1,131 @@
+"""The `govlink` command: Flask's CLI group plus govlink's own commands.
+
+Each area adds its commands here (`db`, `realm`, `preflight`, and later `worker`, `dlq`, `audit`,
+`reconcile`), so `govlink --help` lists everything an operator can do.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from config.settings import Settings, SettingsError
+
+
+def _create_app():
+    from routes.app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+def main():
+    """govlink: identity, message bus, payment and logistics bridges for online government services."""
+
+
+def _ctx():
+    return current_app.extensions["govlink"]
+
+
+# --------------------------------------------------------------------------- db
+@main.group()
+def db():
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision):
+    """Apply migrations up to REVISION (default: head)."""
+    from store import migrate
+
+    migrate.upgrade(_ctx().db, revision)
+    click.echo(f"database at {migrate.current(_ctx().db)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision):
+    """Revert migrations down to REVISION ('base' removes every table)."""
+    from store import migrate
+
+    migrate.downgrade(_ctx().db, revision)
+    click.echo(f"database at {migrate.current(_ctx().db) or 'base'}")
+
+
+@db.command("current")
+def db_current():
+    """Print the applied revision and the newest one."""
+    from store import migrate
+
+    click.echo(f"current={migrate.current(_ctx().db) or 'base'} head={migrate.head(_ctx().db)}")
+
+
+# --------------------------------------------------------------------------- realm
+@main.group()
+def realm():
+    """The Keycloak realm, as code."""
+
+
+@realm.command("apply")
+def realm_apply():
+    """Create or update the realm, its roles and clients from config/realm.py."""
+    from idp.realm import apply_realm
+
+    summary = apply_realm(_ctx().settings)
+    verb = "created" if summary["created"] else "updated"
+    click.echo(f"realm {summary['realm']} {verb}: clients {', '.join(summary['clients'])}")
+
+
+@realm.command("demo-users")
+@click.option("--show", is_flag=True, help="Only print the demo citizen's sign-in.")
+def realm_demo_users(show):
+    """Create the demo accounts (citizen, clerk, finance, supervisor) if missing."""
+    from config.realm import demo_users
+    from idp.realm import ensure_demo_users
+
+    if show:
+        citizen = demo_users()[0]
+        click.echo(f"username {citizen['username']}  password {citizen['password']}")
+        return
+    users = ensure_demo_users(_ctx().settings)
+    click.echo("demo accounts: " + ", ".join(u["username"] if "citizen" not in u["roles"] else "citizen" for u in users))
+
+
+# --------------------------------------------------------------------------- preflight
+@main.command("preflight")
+@click.option("--wait", "wait_seconds", default=0, show_default=True, help="Keep trying this many seconds.")
+def preflight(wait_seconds):
+    """Check that the database, RabbitMQ and Keycloak answer; name the ones that do not."""
+    from routes.readiness import check_all
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        checks = check_all(_ctx())
+        down = {n: c for n, c in checks.items() if c["status"] != "up"}
+        if not down or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    for name, check in checks.items():
+        mark = "up  " if check["status"] == "up" else "DOWN"
+        click.echo(f"{mark} {name:<9} {check['target']}" + (f"  ({check['error']})" if check["status"] != "up" else ""))
+    if down:
+        click.echo(
+            "\ngovlink cannot start: " + ", ".join(down) + (" is" if len(down) == 1 else " are") + " down. "
+            "Start the services with `make services` (or check the GOVLINK_* URLs above).",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def run() -> None:
+    """Entry point that turns a settings mistake into one clear line instead of a traceback."""
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        click.echo(f"govlink: configuration error: {exc}", err=True)
+        sys.exit(2)
+    main()

@@ -1,0 +1,72 @@
+"""Engine, sessions and the unit of work."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
+    """An engine with sane pool settings for the backend in `url`."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets the gateway and workers share the file
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if parsed.drivername == "postgresql":  # one driver everywhere: psycopg 3
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": max(1, int(connect_timeout))},
+    )
+
+
+class Database:
+    """One engine and session factory per process; `unit_of_work()` commits or rolls back."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 5.0):
+        self.url = url
+        self.engine = make_engine(url, connect_timeout=connect_timeout)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def ping(db: Database) -> None:
+    """Raise if the database does not answer `SELECT 1`."""
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

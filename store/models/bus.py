@@ -1,0 +1,49 @@
+"""Tables of the message bus: the tamper-evident message log and the idempotent receiver's record."""
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.base import Base, UtcDateTime, utcnow
+
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+
+
+class MessageLogRecord(Base):
+    """One envelope that went in or out, chained to the previous record by hash (R10).
+
+    Readable columns hold masked values only; `body` keeps the envelope as sent, so that the
+    chain can be recomputed and a message replayed.
+    """
+
+    __tablename__ = "message_log"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36))
+    direction: Mapped[str] = mapped_column(String(8))  # in | out | dead
+    type: Mapped[str] = mapped_column(String(120))
+    service: Mapped[str | None] = mapped_column(String(200))
+    client: Mapped[str | None] = mapped_column(String(200))
+    user_masked: Mapped[str | None] = mapped_column(String(200))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(String(64))
+    logged_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    record_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (
+        Index("ix_message_log_case_id", "case_id"),
+        Index("ix_message_log_message_id", "message_id"),
+        Index("ix_message_log_correlation_id", "correlation_id"),
+    )
+
+
+class ProcessedMessage(Base):
+    """A message whose effect has happened, written in the same transaction as the effect."""
+
+    __tablename__ = "processed_messages"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
