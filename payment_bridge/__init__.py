@@ -1,0 +1,1 @@
+"""Payment bridge: payment notices, payment codes, platform channels and statements (R5, R7)."""

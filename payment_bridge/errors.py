@@ -1,0 +1,66 @@
+"""The payment bridge's one error family.
+
+Every error carries a stable machine ``code`` (for API replies and metrics) and a
+human message. Messages name the field that is wrong but never echo secrets
+(tokens, keys, MACs) or whole personal identifiers.
+"""
+
+
+class PaymentError(Exception):
+    """Base of every payment bridge error."""
+
+    code = "payment_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class SignatureError(PaymentError):
+    """A signature, MAC, timestamp or encrypted payload failed verification."""
+
+    code = "signature_invalid"
+
+
+class InvalidMessage(PaymentError):
+    """A message from or to a platform is malformed or breaks the profile."""
+
+    code = "invalid_message"
+
+
+class StatementError(InvalidMessage):
+    """A statement or bill file is malformed or its totals do not add up."""
+
+    code = "statement_invalid"
+
+
+class IllegalTransition(PaymentError):
+    """An event is not allowed in the payment notice's current state."""
+
+    code = "illegal_transition"
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(f"event {event!r} is not allowed in state {state!r}")
+        self.state = state
+        self.event = event
+
+
+class AmountError(PaymentError):
+    """A money amount is malformed, negative or out of range."""
+
+    code = "invalid_amount"
+
+
+class ChannelError(PaymentError):
+    """A payment platform answered a well-formed request with a business error."""
+
+    code = "channel_rejected"
+
+    def __init__(self, message: str, *, platform_code: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.platform_code = platform_code
