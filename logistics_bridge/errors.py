@@ -1,0 +1,91 @@
+"""The logistics bridge's one error family.
+
+Every error carries a stable machine ``code`` (for API replies, metrics and retry
+decisions) and a human message. Messages never echo check words, keys, signatures or
+unmasked phone numbers.
+"""
+
+from __future__ import annotations
+
+
+class LogisticsError(Exception):
+    """Base of every logistics bridge error."""
+
+    code = "logistics_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class CarrierError(LogisticsError):
+    """A carrier refused a request or answered something we cannot use.
+
+    ``code`` is ours and stable (``bad_digest``, ``duplicate_order``, ``rejected``,
+    ``http_503`` ...); ``carrier_code`` is the carrier's own code when it sent one.
+    ``retryable`` tells the retry policy whether sending the same request again may help.
+    """
+
+    code = "carrier_error"
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        carrier: str,
+        *,
+        carrier_code: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.carrier = carrier
+        self.carrier_code = carrier_code
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.carrier}: {self.message}"
+
+
+class SignatureError(LogisticsError):
+    """A digest, signature or encrypted payload failed verification.
+
+    ``code`` is ``bad_signature`` for a wrong digest/signature/key, ``expired`` for a
+    stale timestamp and ``malformed`` when the signed fields are missing or unreadable.
+    """
+
+    code = "bad_signature"
+
+    def __init__(self, message: str, *, carrier: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.carrier = carrier
+
+
+class InvalidAddress(LogisticsError):
+    """An address or contact is unusable; ``field`` names the part to fix."""
+
+    code = "invalid_address"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class IllegalStatus(LogisticsError):
+    """A tracking status is not in the normalised set, or a move would go backwards."""
+
+    code = "illegal_status"
+
+
+class BillFormatError(LogisticsError):
+    """A courier bill file is malformed or its totals do not add up."""
+
+    code = "bad_bill"
+
+    def __init__(self, message: str, *, line_no: int | None = None) -> None:
+        super().__init__(message if line_no is None else f"line {line_no}: {message}")
+        self.line_no = line_no
