@@ -40,6 +40,11 @@ class Settings:
     gateway_client_secret: str = _secret()
     public_base_url: str = "http://127.0.0.1:8000"
     simulators_url: str = "http://127.0.0.1:8100"
+    connectors_dir: str = str(REPO_ROOT / "config" / "connectors")
+    access_file: str = str(REPO_ROOT / "config" / "access.yaml")
+    retry_tiers: str = "1,10,60"  # seconds each retry tier waits before a failed message is tried again
+    service_call_timeout_seconds: float = 15.0  # how long a synchronous API call waits for the department
+    worker_concurrency: int = 4
     http_timeout_seconds: float = 10.0
     readiness_timeout_seconds: float = 2.0
     log_level: str = "INFO"
@@ -68,10 +73,20 @@ class Settings:
         for name in ("database_url", "amqp_url", "keycloak_url", "public_base_url"):
             if "://" not in getattr(self, name):
                 raise SettingsError(f"{PREFIX}{name.upper()} is not a URL")
+        try:
+            tiers = self.retry_tier_seconds
+        except ValueError:
+            tiers = ()
+        if not tiers or any(t <= 0 for t in tiers):
+            raise SettingsError(f"{PREFIX}RETRY_TIERS must be positive seconds separated by commas, e.g. 1,10,60")
         if self.env == "production":
             weak = [f.name for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name) in (DEV_SECRET, "admin")]
             if weak:
                 raise SettingsError("production needs real secrets; set " + ", ".join(PREFIX + n.upper() for n in weak))
+
+    @property
+    def retry_tier_seconds(self) -> tuple[int, ...]:
+        return tuple(int(x) for x in self.retry_tiers.split(",") if x.strip())
 
     @property
     def issuer(self) -> str:

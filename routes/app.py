@@ -5,7 +5,6 @@ import logging
 import re
 import time
 import uuid
-from functools import cached_property
 
 from flask import Flask, g, request
 from flask_smorest import Api
@@ -14,7 +13,7 @@ from prometheus_client import Counter, Histogram
 from config.logging import configure_logging, correlation_id
 from config.settings import Settings
 from routes.errors import ApiError, register_error_handlers
-from store.db import Database
+from bus.runtime import Runtime
 
 log = logging.getLogger("govlink.gateway")
 
@@ -23,22 +22,11 @@ LATENCY = Histogram("govlink_http_request_seconds", "HTTP request duration", ["m
 _CID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 
-class Govlink:
-    """What a request may need: settings and lazily opened resources (one per process)."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-
-    @cached_property
-    def db(self) -> Database:
-        return Database(self.settings.database_url, connect_timeout=self.settings.readiness_timeout_seconds + 1)
-
-
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     app = Flask("govlink")
-    app.extensions["govlink"] = Govlink(settings)
+    app.extensions["govlink"] = Runtime(settings, name="gateway")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_AS_ASCII=False,

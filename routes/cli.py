@@ -121,6 +121,16 @@ def preflight(wait_seconds):
         sys.exit(1)
 
 
+def _add_area_commands() -> None:
+    from bus.cli import COMMANDS as bus_commands
+
+    for command in bus_commands:
+        main.add_command(command)
+
+
+_add_area_commands()
+
+
 def run() -> None:
     """Entry point that turns a settings mistake into one clear line instead of a traceback."""
     try:

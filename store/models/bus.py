@@ -18,7 +18,7 @@ class MessageLogRecord(Base):
 
     __tablename__ = "message_log"
 
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     message_id: Mapped[str] = mapped_column(String(36))
     direction: Mapped[str] = mapped_column(String(8))  # in | out | dead
     type: Mapped[str] = mapped_column(String(120))
@@ -37,6 +37,38 @@ class MessageLogRecord(Base):
         Index("ix_message_log_message_id", "message_id"),
         Index("ix_message_log_correlation_id", "correlation_id"),
     )
+
+
+class MessageLogHead(Base):
+    """The one row that says where the chain ends; updating it serialises writers on every backend."""
+
+    __tablename__ = "message_log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ServiceCall(Base):
+    """One department call through the bus: its status for async callers, its result once done."""
+
+    __tablename__ = "service_calls"
+
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    service: Mapped[str] = mapped_column(String(100))
+    operation: Mapped[str] = mapped_column(String(100))
+    client: Mapped[str] = mapped_column(String(200))
+    user_masked: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(200))  # who may read the status (token subject or client)
+    case_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # accepted | succeeded | failed
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_service_calls_case_id", "case_id"),)
 
 
 class ProcessedMessage(Base):

@@ -1,0 +1,156 @@
+"""`govlink worker`, `govlink dlq` and `govlink audit`: running workers, the parking lot, the log."""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+import click
+from flask import current_app
+from rich.console import Console
+from rich.table import Table
+
+from bus.topology import service_queue
+
+console = Console()
+
+# Worker names -> a function(runtime, args) returning consumer runners. Areas add theirs here.
+WORKERS = {}
+
+
+def worker_factory(name: str):
+    def register(fn):
+        WORKERS[name] = fn
+        return fn
+    return register
+
+
+@worker_factory("connectors")
+def _connectors(runtime, services):
+    from bus.service_worker import connector_runners
+
+    return connector_runners(runtime, list(services) or None)
+
+
+def _runtime():
+    return current_app.extensions["govlink"]
+
+
+@click.command("worker")
+@click.argument("name")
+@click.argument("args", nargs=-1)
+def worker(name, args):
+    """Run a worker: NAME is one of the registered workers (e.g. `connectors [SERVICE...]`)."""
+    if name not in WORKERS:
+        raise click.UsageError(f"unknown worker {name!r}; choose from {', '.join(sorted(WORKERS))}")
+    runtime = _runtime()
+    runtime.name = f"worker-{name}"
+    runners = WORKERS[name](runtime, args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for runner in runners:
+        runner.start()
+        click.echo(f"worker {name}: consuming {runner.queue.name}")
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    for runner in runners:
+        runner.stop()
+    runtime.close()
+
+
+@click.group("dlq")
+def dlq():
+    """The parking lot of a department service: messages that failed for good."""
+
+
+def _lot():
+    from bus.parking import ParkingLot
+
+    return ParkingLot(_runtime().settings.amqp_url)
+
+
+def _services(service):
+    return [service] if service else _runtime().connectors.services()
+
+
+@dlq.command("list")
+@click.option("--service", help="Only this service.")
+def dlq_list(service):
+    """How many messages each service's parking lot holds."""
+    table = Table("service", "parking queue", "messages")
+    with _lot() as lot:
+        for name in _services(service):
+            q = service_queue(name)
+            try:
+                table.add_row(name, q.parking, str(lot.count(q.parking)))
+            except Exception:
+                table.add_row(name, q.parking, "(not declared yet)")
+                lot.close()
+                lot.__init__(_runtime().settings.amqp_url)
+    console.print(table)
+
+
+@dlq.command("show")
+@click.argument("service")
+@click.option("--limit", default=20, show_default=True)
+def dlq_show(service, limit):
+    """The parked messages of SERVICE with their failure cause (identifiers masked)."""
+    with _lot() as lot:
+        parked = lot.show(service_queue(service).parking, limit)
+    if not parked:
+        click.echo(f"the parking lot of {service} is empty")
+    for p in parked:
+        click.echo(f"{p.message_id}  {p.type}  case={p.case_id}  retries={p.retries}  failed_at={p.failed_at}\n"
+                   f"    cause: {p.failure_code}: {p.failure_reason}")
+
+
+@dlq.command("replay")
+@click.argument("service")
+@click.option("--message-id", help="Only this message.")
+def dlq_replay(service, message_id):
+    """Send parked messages of SERVICE back to its work queue."""
+    q = service_queue(service)
+    with _lot() as lot:
+        moved = lot.replay(q.parking, q.name, message_id)
+    click.echo(f"replayed {moved} message(s) to {q.name}")
+    if message_id and moved == 0:
+        sys.exit(1)
+
+
+@dlq.command("purge")
+@click.argument("service")
+@click.option("--message-id", help="Only this message.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dlq_purge(service, message_id, yes):
+    """Remove parked messages of SERVICE for good (they stay in the message log)."""
+    if not yes:
+        click.confirm(f"remove {'message ' + message_id if message_id else 'every parked message'} of {service}?", abort=True)
+    with _lot() as lot:
+        removed = lot.purge(service_queue(service).parking, message_id)
+    click.echo(f"purged {removed} message(s)")
+
+
+@click.group("audit")
+def audit():
+    """The tamper-evident message log."""
+
+
+@audit.command("verify")
+def audit_verify():
+    """Recompute the hash chain; exit 1 and name the records if anything was altered or removed."""
+    from bus.message_log import verify
+
+    with _runtime().db.unit_of_work() as session:
+        report = verify(session)
+    if report.ok:
+        click.echo(f"message log intact: {report.checked} records verified")
+        return
+    click.echo(f"message log TAMPERED: {len(report.problems)} problem(s) in {report.checked} records", err=True)
+    for problem in report.problems[:50]:
+        click.echo(f"  - {problem}", err=True)
+    sys.exit(1)
+
+
+COMMANDS = [worker, dlq, audit]

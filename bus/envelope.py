@@ -1,0 +1,120 @@
+"""The one message envelope (DESIGN.md section 5), as a marshmallow schema.
+
+Every message on the bus says who sends it (`client`, X-Road style `GOV/<USCC>/<subsystem>` or a
+channel `channel/<name>`), what it is (`type`), what is called (`service`, `operation`), on whose
+behalf (`user`), for which case, and carries a `message_id` that is also its idempotency key.
+Replies echo the request's identity (`correlation_id`, `causation_id` = the request's id) and add
+the SHA-256 of the request body (`request_hash`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timezone
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+TYPE_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$"
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+CLIENT_PATTERN = r"^(GOV/[0-9A-Z]{18}/[a-z][a-z0-9-]{0,62}|channel/[a-z][a-z0-9-]{0,62}|govlink/[a-z][a-z0-9-]{0,62})$"
+MAX_BODY = 256 * 1024
+
+
+class InvalidEnvelope(ValueError):
+    """The bytes are not a valid envelope; `reason` is a short, PII-free description."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EnvelopeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    message_id = fields.UUID(required=True)
+    correlation_id = fields.String(required=True, validate=validate.Length(1, 64))
+    causation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    type = fields.String(required=True, validate=validate.Regexp(TYPE_PATTERN))
+    client = fields.String(required=True, validate=validate.Regexp(CLIENT_PATTERN))
+    service = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(NAME_PATTERN))
+    operation = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"))
+    user = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
+    case_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    issued_at = fields.AwareDateTime(required=True, format="iso")
+    request_hash = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    payload = fields.Dict(required=True)
+
+
+_schema = EnvelopeSchema()
+
+
+def new_envelope(type: str, payload: dict, *, client: str, service: str | None = None, operation: str | None = None,
+                 user: str | None = None, case_id: str | None = None, correlation_id: str | None = None,
+                 causation_id: str | None = None, message_id: str | None = None) -> dict:
+    """A fresh envelope (as the plain dict that travels), validated."""
+    mid = message_id or str(uuid.uuid4())
+    envelope = {
+        "message_id": mid,
+        "correlation_id": correlation_id or mid,
+        "causation_id": causation_id,
+        "type": type,
+        "client": client,
+        "service": service,
+        "operation": operation,
+        "user": user,
+        "case_id": case_id,
+        "issued_at": datetime.now(timezone.utc).isoformat(),
+        "request_hash": None,
+        "payload": payload,
+    }
+    validate_envelope(envelope)
+    return envelope
+
+
+def reply_to(request: dict, request_body: bytes, type: str, payload: dict, *, client: str) -> dict:
+    """The reply to `request`: same correlation, caused by the request, with the request's hash."""
+    reply = new_envelope(type, payload, client=client, service=request.get("service"), operation=request.get("operation"),
+                         user=request.get("user"), case_id=request.get("case_id"),
+                         correlation_id=request["correlation_id"], causation_id=request["message_id"])
+    reply["request_hash"] = hashlib.sha256(request_body).hexdigest()
+    return reply
+
+
+def validate_envelope(envelope: dict) -> None:
+    errors = _schema.validate(envelope)
+    if errors:
+        raise InvalidEnvelope("invalid envelope: " + _summarise(errors))
+
+
+def encode(envelope: dict) -> bytes:
+    """Compact UTF-8 JSON (the wire form; also what the message log hashes)."""
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(body: bytes) -> dict:
+    """Parse and validate wire bytes; raise InvalidEnvelope with the reason, never anything else."""
+    if len(body) > MAX_BODY:
+        raise InvalidEnvelope(f"envelope larger than {MAX_BODY} bytes")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEnvelope(f"not JSON: {type(exc).__name__}") from None
+    if not isinstance(data, dict):
+        raise InvalidEnvelope("not a JSON object")
+    validate_envelope(data)
+    return data
+
+
+def _summarise(errors: dict) -> str:
+    """'field: problem; ...' without echoing values (they may hold personal data)."""
+    parts = []
+    for name, problems in sorted(errors.items()):
+        first = problems[0] if isinstance(problems, list) and problems else "invalid"
+        parts.append(f"{name}: {first if isinstance(first, str) else 'invalid'}")
+    return "; ".join(parts)[:500]
+
+
+__all__ = ["EnvelopeSchema", "InvalidEnvelope", "new_envelope", "reply_to", "encode", "decode", "validate_envelope",
+           "ValidationError", "EXCLUDE"]

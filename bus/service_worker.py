@@ -1,0 +1,120 @@
+"""The connector worker: takes department calls off the bus and makes them through a connector.
+
+Flow 3 of DESIGN.md: gateway -> `govlink.commands` (routing key `<service>.<operation>`) ->
+`svc.<service>` -> this handler -> SOAP/REST -> reply to the caller. The call's outcome is kept
+in `service_calls` (the status an async caller polls) in the same transaction as the
+processed-message record, so a redelivered request does not call the department again: it is
+answered from the stored result.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+
+from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
+from bus.errors import HandlerError
+from bus.idempotency import handle_once
+from bus.topology import service_queue
+from config.logging import mask_identifiers
+from store.models.bus import ServiceCall
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "connectors"
+REQUEST_TYPE = "service.call"
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def record_accepted(session, envelope: dict, owner: str | None) -> ServiceCall:
+    """The gateway's record of a call it is about to publish (status `accepted`)."""
+    call = ServiceCall(message_id=envelope["message_id"], service=envelope["service"], operation=envelope["operation"],
+                       client=envelope["client"], user_masked=mask_identifiers(envelope.get("user") or "") or None,
+                       owner=owner, case_id=envelope.get("case_id"), status="accepted", created_at=_now())
+    session.add(call)
+    return call
+
+
+class ServiceCallHandler:
+    """Handles `service.call` envelopes for the services of one connector registry."""
+
+    def __init__(self, runtime, max_retries: int):
+        self.runtime = runtime
+        self.max_retries = max_retries
+
+    def __call__(self, delivery: Delivery) -> dict:
+        env = delivery.envelope
+        service, operation = env.get("service"), env.get("operation")
+        if env["type"] != REQUEST_TYPE or not service or not operation:
+            raise HandlerError("invalid_request", "a service call needs type service.call, a service and an operation")
+        self.runtime.access.check(env["client"], service, operation)
+        connector = self._connector(service)
+        first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
+                                    lambda session: self._call(session, connector, delivery))
+        if not first:
+            result = self._stored_result(env["message_id"])
+        return {"result": result}
+
+    def _connector(self, service: str):
+        try:
+            return self.runtime.connectors.get(service)
+        except KeyError:
+            raise HandlerError("unknown_service", f"no department service {service!r} is declared") from None
+
+    def _call(self, session, connector, delivery: Delivery) -> dict:
+        env = delivery.envelope
+        call = session.get(ServiceCall, env["message_id"])
+        if call is None:  # published by another component without going through the gateway
+            call = record_accepted(session, env, owner=env.get("user") or env["client"])
+        started = time.monotonic()
+        try:
+            result = connector.call(env["operation"], env["payload"])
+        except Exception as exc:
+            final = not getattr(exc, "transient", True) or delivery.retries >= self.max_retries
+            if final:
+                self._record_failure(env, exc, started)
+            raise
+        call.status = "succeeded"
+        call.result = json.dumps(result, ensure_ascii=False, default=str)
+        call.completed_at = _now()
+        call.duration_ms = int((time.monotonic() - started) * 1000)
+        return result
+
+    def _record_failure(self, env: dict, exc: Exception, started: float) -> None:
+        # Its own transaction: the effect's transaction is rolled back by the exception.
+        error = {"code": getattr(exc, "code", "error"),
+                 "message": mask_identifiers(getattr(exc, "message", None) or str(exc))[:500],
+                 "details": getattr(exc, "details", {}) or {}}
+        with self.runtime.db.unit_of_work() as session:
+            call = session.get(ServiceCall, env["message_id"]) or record_accepted(session, env, env.get("user") or env["client"])
+            call.status = "failed"
+            call.error = json.dumps(error, ensure_ascii=False, default=str)
+            call.completed_at = _now()
+            call.duration_ms = int((time.monotonic() - started) * 1000)
+
+    def _stored_result(self, message_id: str):
+        with self.runtime.db.unit_of_work() as session:
+            call = session.get(ServiceCall, message_id)
+            return json.loads(call.result) if call is not None and call.result else None
+
+
+def connector_runners(runtime, services: list[str] | None = None) -> list[ConsumerRunner]:
+    """One consumer runner per declared department service (or the ones named)."""
+    tiers = runtime.settings.retry_tier_seconds
+    names = services or runtime.connectors.services()
+    runners = []
+    for service in names:
+        connector = runtime.connectors.get(service)
+        policy = connector.retry
+        retry = RetryPolicy(attempts=policy.attempts, backoff_seconds=policy.backoff_seconds,
+                            max_backoff_seconds=policy.max_backoff_seconds)
+        runners.append(ConsumerRunner(
+            runtime.settings.amqp_url, service_queue(service, tiers), ServiceCallHandler(runtime, len(tiers)),
+            publisher=runtime.publisher, prefetch=runtime.settings.worker_concurrency * 4,
+            concurrency=runtime.settings.worker_concurrency, retry=retry, client="govlink/connector-worker",
+            reply_type="service.result", message_log=runtime.message_log))
+    return runners
