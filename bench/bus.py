@@ -134,6 +134,7 @@ def main() -> None:
     baseline = run_baseline(N)
     ours = run_ours(N)
     print(f"RESULT bus ours={ours:.0f} baseline={baseline:.0f} ratio={ours / baseline:.2f}")
+    time.sleep(5)  # let the broker settle after the throughput runs before measuring latency
     p50, p99 = run_latency()
     print(f"RESULT bus_latency p50_ms={p50:.2f} p99_ms={p99:.2f} rate={LATENCY_RATE}/s")
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark in bench/ (each prints RESULT lines with a ratio against a
+# baseline measured in the same run). Name some to run only those: scripts/bench.sh bus auth
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export GOVLINK_ENV=test
+export GOVLINK_DATABASE_URL=${GOVLINK_TEST_DATABASE_URL:-postgresql://govlink:govlink@127.0.0.1:5432/govlink_test}
+export GOVLINK_LOG_LEVEL=${GOVLINK_LOG_LEVEL:-WARNING}
+govlink realm apply >/dev/null
+govlink db upgrade >/dev/null
+if [ $# -gt 0 ]; then names=("$@"); else
+  names=(); for f in bench/*.py; do n=$(basename "$f" .py); case $n in __init__|baseline_*|_*) ;; *) names+=("$n");; esac; done
+fi
+status=0
+for name in "${names[@]}"; do
+  echo "== bench/$name.py"
+  python -m "bench.$name" || { echo "bench/$name.py failed"; status=1; }
+done
+exit $status
