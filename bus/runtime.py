@@ -45,7 +45,7 @@ class Runtime:
     def access(self):
         from connectors.access import AccessRights
 
-        return AccessRights.load(self.settings.access_file)
+        return AccessRights.load(self.settings.access_file, catalogue=self.connectors.catalogue())
 
     def close(self) -> None:
         for name in ("publisher", "message_log"):

@@ -1,0 +1,95 @@
+"""One small server for every simulator: each system's WSGI app under its path prefix, on one port.
+
+To add a simulator, write its module (with a `create_app()` returning a WSGI app) and add one line
+to `SIMULATORS`. `python -m simulators` serves them on `GOVLINK_SIMULATORS_BIND` (default
+127.0.0.1:8100); tests call `run_in_thread()` for a private server on a free port.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from typing import Callable
+
+from flask import Flask, jsonify
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from simulators import e_licence, enterprise, population
+
+DEFAULT_BIND = "127.0.0.1:8100"
+
+# (path prefix, factory of the system's WSGI app). One line per outside system.
+SIMULATORS: list[tuple[str, Callable]] = [
+    ("/population", population.create_app),  # 公安人口库, SOAP
+    ("/enterprise", enterprise.create_app),  # 市场监管企业库, SOAP
+    ("/e-licence", e_licence.create_app),  # 电子证照库, REST
+]
+
+log = logging.getLogger("govlink.simulators")
+
+
+def create_app(simulators: list[tuple[str, Callable]] | None = None):
+    """Every simulator mounted under its prefix; `/` lists them and `/healthz` answers ok."""
+    simulators = SIMULATORS if simulators is None else simulators
+    index = Flask("simulators")
+
+    @index.get("/")
+    def listing():
+        return jsonify(simulators=[prefix for prefix, _ in simulators])
+
+    @index.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    return DispatcherMiddleware(index.wsgi_app, {prefix: factory() for prefix, factory in simulators})
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request (tests make thousands)."""
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+
+def run_in_thread(port: int = 0, host: str = "127.0.0.1", *, quiet: bool = True) -> tuple[str, Callable[[], None]]:
+    """Serve every simulator from a daemon thread; returns (base_url, stop).
+
+    `port=0` picks a free port. Each call builds fresh simulators (own data, modes and counters).
+    """
+    server = make_server(host, port, create_app(), threaded=True, request_handler=_QuietHandler if quiet else None)
+    thread = threading.Thread(target=server.serve_forever, name="simulators", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+    return f"http://{host}:{server.server_port}", stop
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """`HOST:PORT` -> (host, port)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"bind address must be HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve every simulator in the foreground until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__.splitlines()[0])
+    parser.add_argument("--bind", default=os.environ.get("GOVLINK_SIMULATORS_BIND", DEFAULT_BIND), help="HOST:PORT")
+    args = parser.parse_args(argv)
+    host, port = parse_bind(args.bind)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    server = make_server(host, port, create_app(), threaded=True)
+    log.info("simulators on http://%s:%s: %s", host, server.server_port, ", ".join(p for p, _ in SIMULATORS))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
