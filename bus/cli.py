@@ -7,6 +7,7 @@ import threading
 
 import click
 from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 from rich.console import Console
 from rich.table import Table
 
@@ -39,6 +40,7 @@ def _runtime():
 @click.command("worker")
 @click.argument("name")
 @click.argument("args", nargs=-1)
+@with_appcontext
 def worker(name, args):
     """Run a worker: NAME is one of the registered workers (e.g. `connectors [SERVICE...]`)."""
     if name not in WORKERS:
@@ -60,7 +62,7 @@ def worker(name, args):
     runtime.close()
 
 
-@click.group("dlq")
+@click.group("dlq", cls=AppGroup)
 def dlq():
     """The parking lot of a department service: messages that failed for good."""
 
@@ -132,7 +134,7 @@ def dlq_purge(service, message_id, yes):
     click.echo(f"purged {removed} message(s)")
 
 
-@click.group("audit")
+@click.group("audit", cls=AppGroup)
 def audit():
     """The tamper-evident message log."""
 

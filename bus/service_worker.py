@@ -13,6 +13,9 @@ import logging
 import time
 from datetime import datetime, timezone
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
 from bus.errors import HandlerError
 from bus.idempotency import handle_once
@@ -53,8 +56,16 @@ class ServiceCallHandler:
             raise HandlerError("invalid_request", "a service call needs type service.call, a service and an operation")
         self.runtime.access.check(env["client"], service, operation)
         connector = self._connector(service)
-        first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
-                                    lambda session: self._call(session, connector, delivery))
+        self._ensure_recorded(env)
+        started = time.monotonic()
+        try:
+            first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
+                                        lambda session: self._call(session, connector, delivery))
+        except Exception as exc:
+            # After the effect's transaction rolled back (and released the row lock).
+            if not getattr(exc, "transient", True) or delivery.retries >= self.max_retries:
+                self._record_failure(env, exc, started)
+            raise
         if not first:
             result = self._stored_result(env["message_id"])
         return {"result": result}
@@ -65,19 +76,25 @@ class ServiceCallHandler:
         except KeyError:
             raise HandlerError("unknown_service", f"no department service {service!r} is declared") from None
 
+    def _ensure_recorded(self, env: dict) -> None:
+        """The call's row exists before any worker locks it (calls published without the gateway)."""
+        try:
+            with self.runtime.db.unit_of_work() as session:
+                if session.get(ServiceCall, env["message_id"]) is None:
+                    record_accepted(session, env, owner=env.get("user") or env["client"])
+        except IntegrityError:
+            pass  # a concurrent copy of the same message recorded it
+
     def _call(self, session, connector, delivery: Delivery) -> dict:
         env = delivery.envelope
-        call = session.get(ServiceCall, env["message_id"])
-        if call is None:  # published by another component without going through the gateway
-            call = record_accepted(session, env, owner=env.get("user") or env["client"])
+        # Copies of one message handled at the same moment queue up on this row lock; the ones
+        # that come second find the call done and answer from the stored result.
+        call = session.execute(select(ServiceCall).where(ServiceCall.message_id == env["message_id"])
+                               .with_for_update()).scalar_one()
+        if call.status == "succeeded":
+            return json.loads(call.result) if call.result else None
         started = time.monotonic()
-        try:
-            result = connector.call(env["operation"], env["payload"])
-        except Exception as exc:
-            final = not getattr(exc, "transient", True) or delivery.retries >= self.max_retries
-            if final:
-                self._record_failure(env, exc, started)
-            raise
+        result = connector.call(env["operation"], env["payload"])
         call.status = "succeeded"
         call.result = json.dumps(result, ensure_ascii=False, default=str)
         call.completed_at = _now()
@@ -85,7 +102,6 @@ class ServiceCallHandler:
         return result
 
     def _record_failure(self, env: dict, exc: Exception, started: float) -> None:
-        # Its own transaction: the effect's transaction is rolled back by the exception.
         error = {"code": getattr(exc, "code", "error"),
                  "message": mask_identifiers(getattr(exc, "message", None) or str(exc))[:500],
                  "details": getattr(exc, "details", {}) or {}}

@@ -45,9 +45,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     _install_request_hooks(app)
     _register_swagger_assets(app)
 
-    from routes import health
+    from routes import callbacks, health
 
     app.register_blueprint(health.blp)
+    app.register_blueprint(callbacks.blp)  # payment platforms' callbacks (signed by the platform, no token)
     api = Api(app)
     app.extensions["govlink_api"] = api
     for blueprint in _api_blueprints():
@@ -58,9 +59,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _api_blueprints():
     """The flask-smorest blueprints of every area, in the order the OpenAPI document lists them."""
-    from routes.api import system
+    from routes.api import identity, payments, services, system
 
-    return [system.blp]
+    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp]
 
 
 def _install_request_hooks(app: Flask) -> None:

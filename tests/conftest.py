@@ -10,7 +10,10 @@ import uuid
 
 import pytest
 
+import requests
+
 from config.settings import Settings
+from simulators.server import run_in_thread
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,3 +58,64 @@ def client(app):
 def unique() -> str:
     """A short unique suffix so tests can share one broker and database without colliding."""
     return uuid.uuid4().hex[:10]
+
+
+SYSTEMS = ("population", "enterprise", "e-licence")
+
+
+class Simulators:
+    """The running simulators and their `_control` endpoints."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.http = requests.Session()
+
+    def control(self, system: str, **changes) -> dict:
+        """Change a system's behaviour (see simulators/control.py) and return its state."""
+        response = self.http.post(f"{self.base_url}/{system}/_control", json=changes, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def state(self, system: str) -> dict:
+        return self.http.get(f"{self.base_url}/{system}/_control", timeout=5).json()
+
+    def calls(self, system: str, operation: str) -> int:
+        return self.state(system)["calls"].get(operation, 0)
+
+    def admin(self, path: str, body: dict) -> dict:
+        response = self.http.post(f"{self.base_url}{path}", json=body, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        for system in SYSTEMS:
+            self.http.post(f"{self.base_url}/{system}/_control/reset", timeout=5).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def simulators():
+    base_url, stop = run_in_thread()
+    sims = Simulators(base_url)
+    yield sims
+    stop()
+
+
+@pytest.fixture()
+def sim(simulators):
+    """The simulators, back to normal behaviour and zeroed counters after the test."""
+    simulators.reset()
+    yield simulators
+    simulators.reset()
+
+
+def client_credentials_token(settings, client_id: str, secret: str | None = None) -> str:
+    """An access token for a service-account client of the realm (client credentials grant)."""
+    from config.realm import derived_secret
+    from connectors.http import http_session
+
+    if secret is None:
+        secret = settings.gateway_client_secret if client_id == settings.gateway_client_id else derived_secret(settings, client_id)
+    response = http_session(10).post(f"{settings.issuer}/protocol/openid-connect/token", data={
+        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]

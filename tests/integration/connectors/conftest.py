@@ -4,59 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from connectors.registry import DEFAULT_DIRECTORY, Registry
-from simulators.server import run_in_thread
-
-SYSTEMS = ("population", "enterprise", "e-licence")
-
-
-class Simulators:
-    """The running simulators and their `_control` endpoints."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.http = requests.Session()
-
-    def control(self, system: str, **changes) -> dict:
-        """Change a system's behaviour (see simulators/control.py) and return its state."""
-        response = self.http.post(f"{self.base_url}/{system}/_control", json=changes, timeout=5)
-        response.raise_for_status()
-        return response.json()
-
-    def state(self, system: str) -> dict:
-        return self.http.get(f"{self.base_url}/{system}/_control", timeout=5).json()
-
-    def calls(self, system: str, operation: str) -> int:
-        return self.state(system)["calls"].get(operation, 0)
-
-    def admin(self, path: str, body: dict) -> dict:
-        response = self.http.post(f"{self.base_url}{path}", json=body, timeout=5)
-        response.raise_for_status()
-        return response.json()
-
-    def reset(self) -> None:
-        for system in SYSTEMS:
-            self.http.post(f"{self.base_url}/{system}/_control/reset", timeout=5).raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def simulators():
-    base_url, stop = run_in_thread()
-    sims = Simulators(base_url)
-    yield sims
-    stop()
-
-
-@pytest.fixture()
-def sim(simulators):
-    """The simulators, back to normal behaviour and zeroed counters after the test."""
-    simulators.reset()
-    yield simulators
-    simulators.reset()
-
 
 @pytest.fixture()
 def environ(sim):
