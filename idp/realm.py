@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from config.realm import realm_definition
+from config.realm import GATEWAY_REALM_MANAGEMENT_ROLES, GOVLINK_SCOPE, realm_definition
 from idp.keycloak import admin_client
 
 log = logging.getLogger(__name__)
+
+# Client scopes every channel client gets by default, besides Keycloak's own defaults.
+CHANNEL_DEFAULT_SCOPES = (GOVLINK_SCOPE,)
+CHANNEL_OPTIONAL_SCOPES = ("organization",)
 
 
 def apply_realm(settings) -> dict:
@@ -17,6 +21,8 @@ def apply_realm(settings) -> dict:
     definition = realm_definition(settings)
     clients = definition.pop("clients", [])
     roles = definition.pop("roles", {}).get("realm", [])
+    scopes = definition.pop("clientScopes", [])
+    profile = definition.pop("userProfile", None)
     admin = admin_client(settings)
     existing = {r["realm"] for r in admin.get_realms()}
     created = settings.realm not in existing
@@ -25,12 +31,25 @@ def apply_realm(settings) -> dict:
         log.info("realm %s created", settings.realm)
     admin.update_realm(settings.realm, definition)
     admin.change_current_realm(settings.realm)
+    if profile is not None:
+        admin.update_realm_users_profile(profile)
     for role in roles:
         admin.create_realm_role(role, skip_exists=True)
+    scope_ids = {scope["name"]: _upsert_client_scope(admin, scope) for scope in scopes}
+    all_scopes = {s["name"]: s["id"] for s in admin.get_client_scopes()}
     for client in clients:
-        _upsert_client(admin, client)
+        internal_id = _upsert_client(admin, client)
+        if client.get("standardFlowEnabled") or _attr(client, "oauth2.device.authorization.grant.enabled") \
+                or _attr(client, "oidc.ciba.grant.enabled"):
+            _ensure_scopes(admin, internal_id, [scope_ids.get(n) or all_scopes.get(n) for n in CHANNEL_DEFAULT_SCOPES],
+                           [all_scopes.get(n) for n in CHANNEL_OPTIONAL_SCOPES])
+    _grant_gateway_realm_management(admin, settings)
     return {"realm": settings.realm, "created": created, "clients": [c["clientId"] for c in clients],
             "roles": [r["name"] for r in roles]}
+
+
+def _attr(client: dict, name: str) -> bool:
+    return client.get("attributes", {}).get(name) == "true"
 
 
 def _upsert_client(admin, client: dict) -> str:
@@ -39,13 +58,63 @@ def _upsert_client(admin, client: dict) -> str:
         internal_id = admin.create_client(client, skip_exists=True)
         log.info("client %s created", client["clientId"])
         return internal_id
-    mappers = client.get("protocolMappers", [])
     admin.update_client(internal_id, {k: v for k, v in client.items() if k != "protocolMappers"})
-    present = {m["name"] for m in admin.get_mappers_from_client(internal_id)}
-    for mapper in mappers:
-        if mapper["name"] not in present:
-            admin.add_mapper_to_client(internal_id, mapper)
+    _sync_mappers(client.get("protocolMappers", []), admin.get_mappers_from_client(internal_id),
+                  lambda m: admin.add_mapper_to_client(internal_id, m),
+                  lambda mid, m: admin.update_client_mapper(internal_id, mid, m),
+                  lambda mid: admin.remove_client_mapper(internal_id, mid))
     return internal_id
+
+
+def _upsert_client_scope(admin, scope: dict) -> str:
+    found = admin.get_client_scope_by_name(scope["name"])
+    if found is None:
+        scope_id = admin.create_client_scope(scope, skip_exists=True)
+        log.info("client scope %s created", scope["name"])
+        return scope_id
+    scope_id = found["id"]
+    admin.update_client_scope(scope_id, {k: v for k, v in scope.items() if k != "protocolMappers"} | {"id": scope_id})
+    _sync_mappers(scope.get("protocolMappers", []), admin.get_mappers_from_client_scope(scope_id),
+                  lambda m: admin.add_mapper_to_client_scope(scope_id, m),
+                  lambda mid, m: admin.update_mapper_in_client_scope(scope_id, mid, m),
+                  lambda mid: admin.delete_mapper_from_client_scope(scope_id, mid))
+    return scope_id
+
+
+def _sync_mappers(wanted: list[dict], present: list[dict], add, update, remove) -> None:
+    """Make the mappers exactly the wanted ones (the realm is code: hand-made mappers go)."""
+    by_name = {m["name"]: m for m in present}
+    for name in set(by_name) - {m["name"] for m in wanted}:
+        remove(by_name[name]["id"])
+    for mapper in wanted:
+        current = by_name.get(mapper["name"])
+        if current is None:
+            add(mapper)
+        elif current.get("config") != mapper["config"] or current.get("protocolMapper") != mapper["protocolMapper"]:
+            update(current["id"], {**mapper, "id": current["id"]})
+
+
+def _ensure_scopes(admin, client_id: str, default_ids: list, optional_ids: list) -> None:
+    have_default = {s["id"] for s in admin.get_client_default_client_scopes(client_id)}
+    have_optional = {s["id"] for s in admin.get_client_optional_client_scopes(client_id)}
+    for scope_id in filter(None, default_ids):
+        if scope_id not in have_default:
+            admin.add_client_default_client_scope(client_id, scope_id, {})
+    for scope_id in filter(None, optional_ids):
+        if scope_id not in have_optional and scope_id not in have_default:
+            admin.add_client_optional_client_scope(client_id, scope_id, {})
+
+
+def _grant_gateway_realm_management(admin, settings) -> None:
+    """Let the gateway's service account manage people and enterprises in its realm (and nothing else)."""
+    gateway_id = admin.get_client_id(settings.gateway_client_id)
+    user = admin.get_client_service_account_user(gateway_id)
+    management_id = admin.get_client_id("realm-management")
+    assigned = {r["name"] for r in admin.get_client_roles_of_user(user["id"], management_id)}
+    missing = [admin.get_client_role(management_id, name) for name in GATEWAY_REALM_MANAGEMENT_ROLES
+               if name not in assigned]
+    if missing:
+        admin.assign_client_role(user["id"], management_id, missing)
 
 
 def ensure_demo_users(settings) -> list[dict]:

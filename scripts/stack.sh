@@ -159,6 +159,13 @@ keycloak_down() {
   fi
 }
 
+# ---------------------------------------------------------------- Chromium (browser tests)
+chromium_install() {
+  # Debian's Chromium, driven by Playwright's Python package in tests/browser (never a downloaded browser).
+  [ -x /usr/bin/chromium ] && return 0
+  apt_install chromium
+}
+
 status() {
   printf '%-10s %s\n' postgres "$(pg_isready -h 127.0.0.1 -p "$PG_PORT" 2>&1 || true)"
   printf '%-10s %s\n' rabbitmq "$(rabbit_ping >/dev/null 2>&1 && echo up || echo down)"
@@ -168,7 +175,7 @@ status() {
 case "${1:-up}" in
   up)
     apt_install curl ca-certificates
-    postgres_up; rabbitmq_up; keycloak_up
+    postgres_up; rabbitmq_up; keycloak_up; chromium_install
     log "services ready: PostgreSQL :$PG_PORT, RabbitMQ :$RABBIT_PORT (management :15672), Keycloak :$KC_PORT" ;;
   down) keycloak_down; rabbitmq_down; postgres_down ;;
   status) status ;;

@@ -1,0 +1,326 @@
+"""Identity API (R1-R4): who am I, registration, real-name verification, enterprises, CIBA approval.
+
+Also the two endpoints Keycloak itself calls (`/idp/...`): the CIBA HTTP authentication channel
+and the OIDC back-channel logout.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from idp import ciba, enterprises, realname
+from idp.directory import DirectoryError, directory_for
+from idp.identifiers import InvalidIdentifier, mask, validate_resident_id, validate_uscc
+from idp.levels import DESCRIPTIONS, acr_value
+from idp.principal import CHANNEL_CLIENTS
+from idp.sessions import ended_sessions_for
+from idp.tokens import TokenError, verifier_for
+from idp.verification import RegistryUnavailable
+from routes.auth import current_principal, require_token
+from routes.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("identity", __name__, url_prefix="/api/v1",
+                description="Unified identity: people keyed on the resident ID number, enterprises on the USCC")
+keycloak_blp = Blueprint("idp", __name__, url_prefix="/idp",
+                         description="Endpoints Keycloak calls: CIBA authentication channel, back-channel logout")
+BEARER = [{"bearer": []}]
+PHONE = validate.Regexp(r"^1[3-9][0-9]{9}$", error="a mainland mobile number of 11 digits")
+
+
+def _runtime():
+    return current_app.extensions["govlink"]
+
+
+def _identifier(validator, value: str, field: str) -> str:
+    try:
+        return validator(value)
+    except InvalidIdentifier as exc:
+        raise ApiError(422, "invalid_identifier", str(exc), {"field": field, "rule": exc.code}) from None
+
+
+def _directory_error(exc: DirectoryError) -> ApiError:
+    if exc.status == 409:
+        return ApiError(409, "already_registered", "An account with this resident ID number exists; sign in instead.")
+    if exc.status == 400:
+        return ApiError(422, "refused_by_identity_provider", "The identity provider refused the data.",
+                        {"keycloak": exc.details.get("keycloak", "")})
+    return ApiError(503, "identity_provider_unavailable", "The identity provider did not answer; try again.")
+
+
+def _registry_error(exc: RegistryUnavailable) -> ApiError:
+    return ApiError(503 if exc.code != "timeout" else 504, "registry_unavailable", exc.message,
+                    {"cause": exc.code, "call_id": exc.call_id})
+
+
+# ---------------------------------------------------------------- schemas
+class EnterpriseSchema(Schema):
+    uscc = fields.String(required=True, metadata={"description": "统一社会信用代码"})
+    name = fields.String(required=True)
+
+
+class MeSchema(Schema):
+    subject = fields.String(required=True)
+    username = fields.String(allow_none=True, metadata={"description": "masked when it is a resident ID number"})
+    name = fields.String(allow_none=True)
+    resident_id = fields.String(allow_none=True, metadata={"description": "masked: 3401**********0213"})
+    assurance_level = fields.Integer(required=True, metadata={"description": "0 service account, 1-3 people"})
+    acr = fields.String(allow_none=True, metadata={"description": "L1, L2 or L3"})
+    assurance_description = fields.String(allow_none=True)
+    roles = fields.List(fields.String())
+    scopes = fields.List(fields.String())
+    client_id = fields.String()
+    caller = fields.String(metadata={"description": "client identifier used for access rights"})
+    acting_for = fields.String(allow_none=True, metadata={"description": "USCC of the enterprise the token acts for"})
+
+
+class RegistrationSchema(Schema):
+    resident_id = fields.String(required=True, metadata={"description": "居民身份证号码, the future username"})
+    family_name = fields.String(required=True, validate=validate.Length(1, 32))
+    given_name = fields.String(required=True, validate=validate.Length(1, 32))
+    phone = fields.String(validate=PHONE)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(10, 128))
+
+
+class RegisteredSchema(Schema):
+    subject = fields.String(required=True)
+    resident_id = fields.String(required=True, metadata={"description": "masked"})
+    assurance_level = fields.Integer(required=True)
+
+
+class VerificationSchema(Schema):
+    subject = fields.String()
+    level_before = fields.Integer(required=True)
+    assurance_level = fields.Integer(required=True)
+    method = fields.String(required=True)
+    reference = fields.String(allow_none=True)
+    next_step = fields.String(metadata={"description": "what the channel does to use the new level"})
+
+
+class InPersonSchema(Schema):
+    resident_id = fields.String(required=True)
+    document = fields.String(load_default="resident_id_card",
+                             validate=validate.OneOf(["resident_id_card", "temporary_id_card", "residence_permit"]))
+
+
+class EnterpriseRegistrationSchema(Schema):
+    uscc = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    legal_representative = fields.String(required=True, validate=validate.Length(1, 32))
+
+
+class EnterpriseRegisteredSchema(EnterpriseSchema):
+    verification_call_id = fields.String()
+
+
+class MemberSchema(Schema):
+    resident_id = fields.String(required=True)
+
+
+class CibaRequestSchema(Schema):
+    id = fields.String(required=True)
+    client_id = fields.String()
+    scope = fields.String()
+    binding_message = fields.String(allow_none=True)
+    status = fields.String()
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+
+
+class CibaDecisionSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "deny"]))
+
+
+# ---------------------------------------------------------------- who am I
+@blp.get("/me")
+@blp.response(200, MeSchema)
+@blp.doc(security=BEARER)
+@require_token()
+def me():
+    """Who the token speaks for: level, roles, the enterprise it acts for; identifiers masked."""
+    p = current_principal()
+    level = p.assurance_level
+    family, given = p.claims.get("family_name") or "", p.claims.get("given_name") or ""
+    return {
+        "subject": p.subject, "username": mask(p.username) if p.resident_id else p.username,
+        "name": f"{family}{given}" or None, "resident_id": mask(p.resident_id) if p.resident_id else None,
+        "assurance_level": level, "acr": acr_value(level) if level else None,
+        "assurance_description": DESCRIPTIONS.get(level), "roles": sorted(p.roles), "scopes": sorted(p.scopes),
+        "client_id": p.client_id, "caller": p.caller, "acting_for": p.enterprise_uscc,
+    }
+
+
+# ---------------------------------------------------------------- registration and levels
+@blp.post("/identity/registrations")
+@blp.arguments(RegistrationSchema)
+@blp.response(201, RegisteredSchema)
+def register(body):
+    """Register a person (L1) keyed on their resident ID number; they then sign in with it."""
+    resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
+    try:
+        subject = directory_for(_runtime().settings).register_person(
+            resident_id, body["family_name"].strip(), body["given_name"].strip(), body["password"], body.get("phone"))
+    except DirectoryError as exc:
+        raise _directory_error(exc) from None
+    return {"subject": subject, "resident_id": mask(resident_id), "assurance_level": 1}
+
+
+@blp.post("/identity/verifications/population-registry")
+@blp.response(200, VerificationSchema)
+@blp.doc(security=BEARER)
+@require_token(level=1)
+def verify_with_registry():
+    """Raise the signed-in person to L2: name and ID number confirmed by the population registry (via the bus)."""
+    p = current_principal()
+    if p.resident_id is None:
+        raise ApiError(403, "not_a_person", "Only a person signed in with a resident ID number can be verified.")
+    try:
+        outcome = realname.verify_with_registry(_runtime(), p)
+    except realname.NotVerified as exc:
+        raise ApiError(422, "not_verified", "The population registry did not confirm your name and ID number.",
+                       {"reason": exc.reason, "call_id": exc.call_id}) from None
+    except RegistryUnavailable as exc:
+        raise _registry_error(exc) from None
+    except DirectoryError as exc:
+        raise _directory_error(exc) from None
+    return _verification(p.subject, outcome)
+
+
+@blp.post("/identity/verifications/in-person")
+@blp.arguments(InPersonSchema)
+@blp.response(200, VerificationSchema)
+@blp.doc(security=BEARER)
+@require_token(roles=("clerk",))
+def verify_in_person(body):
+    """A counter clerk records that they checked the person's document in person: the person becomes L3."""
+    clerk = current_principal()
+    if clerk.client_id != "service-hall":
+        raise ApiError(403, "wrong_channel", "In-person verification is recorded from the service-hall counter.")
+    resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
+    try:
+        subject, outcome = realname.verify_in_person(_runtime(), clerk, resident_id, body["document"])
+    except LookupError:
+        raise ApiError(404, "unknown_person", f"No account for {mask(resident_id)}; register first.") from None
+    except DirectoryError as exc:
+        raise _directory_error(exc) from None
+    return _verification(subject, outcome)
+
+
+def _verification(subject, outcome) -> dict:
+    return {"subject": subject, "level_before": outcome.level_before, "assurance_level": outcome.level_after,
+            "method": outcome.method, "reference": outcome.reference,
+            "next_step": "refresh the token (or sign in again) to carry the new level" if outcome.raised else "none"}
+
+
+# ---------------------------------------------------------------- enterprises
+@blp.get("/identity/enterprises")
+@blp.response(200, EnterpriseSchema(many=True))
+@blp.doc(security=BEARER)
+@require_token(level=1)
+def my_enterprises():
+    """The enterprises the signed-in person may act for."""
+    try:
+        return enterprises.of_person(_runtime(), current_principal().subject)
+    except DirectoryError as exc:
+        raise _directory_error(exc) from None
+
+
+@blp.post("/identity/enterprises")
+@blp.arguments(EnterpriseRegistrationSchema)
+@blp.response(201, EnterpriseRegisteredSchema)
+@blp.doc(security=BEARER)
+@require_token(level=2)
+def register_enterprise(body):
+    """The legal representative (L2+) registers an enterprise, verified with the enterprise registry (via the bus)."""
+    uscc = _identifier(validate_uscc, body["uscc"], "uscc")
+    try:
+        return enterprises.register(_runtime(), current_principal(), uscc, body["name"], body["legal_representative"])
+    except enterprises.EnterpriseError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    except realname.NotVerified as exc:
+        raise ApiError(422, "not_verified", "The enterprise registry did not confirm the USCC and legal representative.",
+                       {"reason": exc.reason, "call_id": exc.call_id}) from None
+    except RegistryUnavailable as exc:
+        raise _registry_error(exc) from None
+    except DirectoryError as exc:
+        raise _directory_error(exc) from None
+
+
+@blp.post("/identity/enterprises/<string:uscc>/members")
+@blp.arguments(MemberSchema)
+@blp.response(201, Schema.from_dict({"uscc": fields.String(), "member": fields.String()})())
+@blp.doc(security=BEARER)
+@require_token(level=2)
+def add_enterprise_member(body, uscc):
+    """A member lets another person (by ID number) act for the enterprise."""
+    uscc = _identifier(validate_uscc, uscc, "uscc")
+    resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
+    try:
+        return enterprises.add_member(_runtime(), current_principal(), uscc, resident_id)
+    except enterprises.EnterpriseError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    except DirectoryError as exc:
+        raise _directory_error(exc) from None
+
+
+# ---------------------------------------------------------------- CIBA approval (mobile app)
+@blp.get("/identity/ciba/requests")
+@blp.response(200, CibaRequestSchema(many=True))
+@blp.doc(security=BEARER)
+@require_token()
+def ciba_requests():
+    """Sign-in requests (e.g. from the hotline) waiting for the signed-in person's decision."""
+    return ciba.pending_for(_runtime(), current_principal().subject)
+
+
+@blp.post("/identity/ciba/requests/<string:request_id>")
+@blp.arguments(CibaDecisionSchema)
+@blp.response(200, CibaRequestSchema)
+@blp.doc(security=BEARER)
+@require_token()
+def ciba_decide(body, request_id):
+    """Approve or deny a sign-in request, from the mobile app."""
+    p = current_principal()
+    if p.client_id != "mobile-app":
+        raise ApiError(403, "wrong_channel", "Sign-in requests are approved in the mobile app.")
+    try:
+        return ciba.decide(_runtime(), p.subject, request_id, body["decision"])
+    except ciba.CibaError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+
+
+# ---------------------------------------------------------------- called by Keycloak
+@keycloak_blp.post("/ciba/auth-channel")
+@keycloak_blp.response(201)
+def ciba_auth_channel():
+    """Keycloak's HTTP authentication channel: keep the request for the person to decide."""
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    body = request.get_json(silent=True) or {}
+    try:
+        ciba.receive(_runtime(), bearer.strip() if scheme.lower() == "bearer" else "", body)
+    except ciba.CibaError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    except DirectoryError as exc:
+        raise _directory_error(exc) from None
+    return ""
+
+
+@keycloak_blp.post("/backchannel-logout")
+@keycloak_blp.response(200)
+def backchannel_logout():
+    """OIDC back-channel logout: verify Keycloak's logout token and end the session for every channel."""
+    token = request.form.get("logout_token", "")
+    try:
+        claims = verifier_for(_runtime().settings).verify_logout_token(token, tuple(CHANNEL_CLIENTS))
+    except TokenError as exc:
+        raise ApiError(400, "invalid_request", f"The logout token was refused: {exc.description}.") from None
+    sid = claims.get("sid")
+    if not sid:
+        raise ApiError(400, "invalid_request", "govlink ends sessions by sid; the logout token has none.")
+    ended_sessions_for(current_app).end(sid, claims.get("sub"), claims.get("aud") if isinstance(claims.get("aud"), str) else None)
+    log.info("session ended by back-channel logout from Keycloak")
+    return ""

@@ -1,0 +1,83 @@
+"""Bearer-token protection for the gateway's views: `require_token` and `current_principal`.
+
+Tokens are verified locally (`idp.tokens`: signature with the realm's cached JWKS, RS256 only,
+issuer, audience `govlink`, expiry); the view then finds the caller in `g.principal`. Errors are
+`ApiError`s with the `WWW-Authenticate` header of RFC 6750 and, for a too-low assurance level,
+RFC 9470 (`insufficient_user_authentication` with `acr_values`).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+from flask import current_app, g, request
+
+from idp.levels import step_up_challenge
+from idp.principal import Principal
+from idp.sessions import ended_sessions_for
+from idp.tokens import TokenError, verifier_for
+from routes.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+def require_token(*, scopes: tuple[str, ...] = (), level: int | None = None, roles: tuple[str, ...] = ()):
+    """Decorate a view so it runs only for a valid Bearer token with these scopes, roles and level.
+
+    Put it below flask-smorest's decorators (closest to the function). Sets `g.principal`.
+    """
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = authenticate()
+            missing_scopes = [s for s in scopes if s not in principal.scopes]
+            if missing_scopes:
+                raise ApiError(403, "insufficient_scope", "The token lacks a scope this request needs.",
+                               {"required_scopes": list(scopes)},
+                               {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'})
+            if roles and not principal.roles.intersection(roles):
+                raise ApiError(403, "forbidden", "Your account does not have a role this request needs.",
+                               {"required_roles": list(roles)})
+            if level is not None and principal.assurance_level < level:
+                raise ApiError(401, "insufficient_user_authentication",
+                               f"This request needs assurance level L{level}; yours is L{principal.assurance_level}.",
+                               {"required_level": level, "current_level": principal.assurance_level},
+                               {"WWW-Authenticate": step_up_challenge(level)})
+            return view(*args, **kwargs)
+
+        wrapper._govlink_auth = {"scopes": scopes, "level": level, "roles": roles}
+        return wrapper
+
+    return decorator
+
+
+def authenticate() -> Principal:
+    """Verify the request's Bearer token (once per request) and return its principal."""
+    if "principal" in g:
+        return g.principal
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_token", "Send an access token: Authorization: Bearer <token>.",
+                       headers={"WWW-Authenticate": 'Bearer realm="govlink"'})
+    settings = current_app.extensions["govlink"].settings
+    try:
+        claims = verifier_for(settings).verify(token.strip())
+    except TokenError as exc:
+        raise ApiError(401, "invalid_token", f"The access token was refused: {exc.description}.",
+                       headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.description}"'}) from None
+    if ended_sessions_for(current_app).is_ended(claims.get("sid")):
+        description = "the sign-in session has ended (logged out)"
+        raise ApiError(401, "invalid_token", f"The access token was refused: {description}.",
+                       headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'})
+    g.principal = Principal.from_claims(claims)
+    return g.principal
+
+
+def current_principal() -> Principal:
+    """The principal of the current request; only inside a view protected by `require_token`."""
+    principal = g.get("principal")
+    if principal is None:
+        raise RuntimeError("current_principal() outside a view protected by require_token")
+    return principal

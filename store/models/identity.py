@@ -1,0 +1,66 @@
+"""Tables of the identity area: real-name verifications (audit), CIBA requests, ended sessions."""
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.base import Base, UtcDateTime, utcnow
+
+
+class IdentityVerification(Base):
+    """One raise of a person's assurance level (R4): who, to what, how and on whose word.
+
+    Only the masked resident ID number is kept here; the person is the Keycloak subject.
+    """
+
+    __tablename__ = "identity_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    resident_id_masked: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(32))  # population_registry | in_person
+    level_before: Mapped[int] = mapped_column(Integer)
+    level_after: Mapped[int] = mapped_column(Integer)
+    verified_by: Mapped[str] = mapped_column(String(200))  # the clerk's subject, or the registry's service
+    client: Mapped[str] = mapped_column(String(200))  # the channel the request came through
+    reference: Mapped[str | None] = mapped_column(String(200))  # bus call id, or the document checked
+    verified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_identity_verifications_subject", "subject"),)
+
+
+class CibaRequest(Base):
+    """A hotline's CIBA authentication request, as Keycloak's HTTP authentication channel sent it.
+
+    `callback_token` is the bearer token Keycloak gave us to answer it; it lives only until the
+    request is decided or expires.
+    """
+
+    __tablename__ = "ciba_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64))  # the Keycloak user asked for consent
+    client_id: Mapped[str] = mapped_column(String(200))  # the client that asked (hotline)
+    scope: Mapped[str] = mapped_column(String(500))
+    binding_message: Mapped[str | None] = mapped_column(String(200))
+    callback_token: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | expired
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_ciba_requests_subject_status", "subject", "status"),)
+
+
+class EndedSession(Base):
+    """A Keycloak session ended by back-channel logout: tokens of this `sid` are refused until they expire."""
+
+    __tablename__ = "ended_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(200))
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    forget_after: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_ended_sessions_ended_at", "ended_at"),)

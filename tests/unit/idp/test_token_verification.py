@@ -1,0 +1,176 @@
+"""Local token verification (idp.tokens) with locally generated RSA keys and a JWKS served over HTTP."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from idp.tokens import JwksCache, TokenError, TokenVerifier
+
+ISSUER = "http://127.0.0.1:8080/realms/hefei"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return {"k1": RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig", "alg": "RS256"}),
+            "k2": RSAKey.generate_key(2048, parameters={"kid": "k2", "use": "sig", "alg": "RS256"})}
+
+
+class _Jwks:
+    """A tiny JWKS endpoint on 127.0.0.1 whose key set a test can change; counts its fetches."""
+
+    def __init__(self, keys):
+        self.keys = list(keys)
+        self.fetches = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                owner.fetches += 1
+                body = json.dumps({"keys": [k.as_dict(private=False) for k in owner.keys]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/certs"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def jwks(keys):
+    server = _Jwks([keys["k1"]])
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def verifier(jwks):
+    return TokenVerifier(ISSUER, JwksCache.from_url(jwks.url, min_refresh_seconds=0), leeway=5)
+
+
+def _claims(**overrides):
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": ["govlink", "account"], "sub": "u-1", "azp": "web-portal",
+              "iat": now, "exp": now + 300, "scope": "openid profile"}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(key, claims, alg="RS256", kid=None):
+    return jwt.encode({"alg": alg, "kid": kid or key.kid}, claims, key, algorithms=[alg])
+
+
+def test_valid_token_is_accepted(verifier, keys):
+    claims = verifier.verify(_sign(keys["k1"], _claims()))
+    assert claims["sub"] == "u-1" and claims["azp"] == "web-portal"
+
+
+def test_single_audience_string_is_accepted(verifier, keys):
+    assert verifier.verify(_sign(keys["k1"], _claims(aud="govlink")))["sub"] == "u-1"
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    ({"iss": "http://127.0.0.1:8080/realms/other"}, "issued"),
+    ({"aud": ["account"]}, "audience"),
+    ({"aud": None}, "aud"),
+    ({"exp": int(time.time()) - 120}, "expired"),
+    ({"nbf": int(time.time()) + 600}, "not valid yet"),
+    ({"exp": None}, "exp"),
+])
+def test_bad_claims_are_refused(verifier, keys, overrides, reason):
+    with pytest.raises(TokenError) as exc:
+        verifier.verify(_sign(keys["k1"], _claims(**overrides)))
+    assert reason in exc.value.description
+
+
+def test_small_clock_skew_is_tolerated(verifier, keys):
+    assert verifier.verify(_sign(keys["k1"], _claims(nbf=int(time.time()) + 3)))
+
+
+def test_alg_none_is_refused(verifier):
+    header = _b64(json.dumps({"alg": "none", "kid": "k1", "typ": "JWT"}).encode())
+    token = f"{header}.{_b64(json.dumps(_claims()).encode())}."
+    with pytest.raises(TokenError):
+        verifier.verify(token)
+
+
+def test_hs256_signed_with_the_public_key_is_refused(verifier, keys):
+    # The classic key-confusion attack: HMAC with the RSA public key (PEM) as the secret.
+    secret = keys["k1"].as_pem(private=False)
+    header = _b64(json.dumps({"alg": "HS256", "kid": "k1", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(_claims()).encode())
+    signature = _b64(hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    with pytest.raises(TokenError) as exc:
+        verifier.verify(f"{header}.{payload}.{signature}")
+    assert "algorithm" in exc.value.description
+
+
+def test_bad_signature_is_refused(verifier, keys):
+    other = RSAKey.generate_key(2048, parameters={"kid": "k1"})  # same kid, different key
+    with pytest.raises(TokenError) as exc:
+        verifier.verify(_sign(other, _claims()))
+    assert "signature" in exc.value.description
+
+
+def test_tampered_payload_is_refused(verifier, keys):
+    header, _payload, signature = _sign(keys["k1"], _claims()).split(".")
+    forged = _b64(json.dumps(_claims(sub="someone-else")).encode())
+    with pytest.raises(TokenError):
+        verifier.verify(f"{header}.{forged}.{signature}")
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c", "....", "x" * 50])
+def test_garbage_is_refused(verifier, token):
+    with pytest.raises(TokenError):
+        verifier.verify(token)
+
+
+def test_unknown_kid_refreshes_the_jwks_once(jwks, keys):
+    verifier = TokenVerifier(ISSUER, JwksCache.from_url(jwks.url, min_refresh_seconds=0))
+    verifier.verify(_sign(keys["k1"], _claims()))
+    verifier.verify(_sign(keys["k1"], _claims()))
+    assert jwks.fetches == 1  # cached
+    jwks.keys.append(keys["k2"])  # key rotation in the realm
+    verifier.verify(_sign(keys["k2"], _claims()))
+    assert jwks.fetches == 2
+
+
+def test_unknown_kid_refreshes_are_rate_limited(jwks, keys):
+    verifier = TokenVerifier(ISSUER, JwksCache.from_url(jwks.url, min_refresh_seconds=60))
+    verifier.verify(_sign(keys["k1"], _claims()))
+    for _ in range(5):
+        with pytest.raises(TokenError) as exc:
+            verifier.verify(_sign(keys["k2"], _claims()))
+        assert "unknown key" in exc.value.description
+    assert jwks.fetches == 1
+
+
+def test_jwks_outage_refuses_tokens_without_crashing(keys):
+    def down():
+        raise ConnectionError("refused")
+
+    verifier = TokenVerifier(ISSUER, JwksCache(down, min_refresh_seconds=0))
+    with pytest.raises(TokenError):
+        verifier.verify(_sign(keys["k1"], _claims()))
