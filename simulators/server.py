@@ -16,7 +16,7 @@ from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from simulators import e_licence, enterprise, population
+from simulators import e_licence, enterprise, nontax_platform, population, wechatpay
 
 DEFAULT_BIND = "127.0.0.1:8100"
 
@@ -25,6 +25,8 @@ SIMULATORS: list[tuple[str, Callable]] = [
     ("/population", population.create_app),  # 公安人口库, SOAP
     ("/enterprise", enterprise.create_app),  # 市场监管企业库, SOAP
     ("/e-licence", e_licence.create_app),  # 电子证照库, REST
+    ("/nontax", nontax_platform.create_app),  # 省级非税收入平台, GBK XML + MAC
+    ("/wechatpay", wechatpay.create_app),  # 微信支付 API v3
 ]
 
 log = logging.getLogger("govlink.simulators")

@@ -10,6 +10,7 @@ request     answer              module
 5996        8001                :mod:`.confirmation` / :mod:`.replies`
 8997        5997                :mod:`.query` status query
 8999        5999                :mod:`.receipt` fiscal e-receipt
+8998        5998                :mod:`.refund` refund (our model)
 ==========  ==================  ===============================================
 
 Transport (our decision; the province publishes none): every message, request or

@@ -20,6 +20,8 @@ MSG_STATUS_QUERY = "8997"  # 缴款状态查询
 MSG_STATUS_ANSWER = "5997"
 MSG_RECEIPT_REQUEST = "8999"  # 财政电子票据 fiscal e-receipt
 MSG_RECEIPT_ANSWER = "5999"
+MSG_REFUND_REQUEST = "8998"  # 退付申请 (our model: the sibling interface publishes no refund message)
+MSG_REFUND_ANSWER = "5998"
 
 RESULT_OK = "00000"
 RESULT_FAILED = "99999"

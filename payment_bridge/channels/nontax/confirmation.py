@@ -2,8 +2,9 @@
 
 Voucher fields: PayCode, CfmDate (YYYYMMDD) and CfmTime (HHMMSS) in Beijing time,
 Amt (yuan), PayMode (see :data:`.codes.PAY_MODES`), TraNoBus (the bank or channel
-transaction number, the key reconciliation matches on). Inside, the confirmation
-time is an aware UTC datetime, to the second.
+transaction number, the key reconciliation matches on) and, optionally, PayerCreditCode (the
+resident ID number or USCC of who paid, when the channel knows it; we check it against the
+notice). Inside, the confirmation time is an aware UTC datetime, to the second.
 """
 
 import re
@@ -22,6 +23,7 @@ from payment_bridge.channels.nontax.envelope import (
     parse_amount,
     parse_date,
     parse_envelope,
+    optional,
     parse_time,
     require,
 )
@@ -41,6 +43,7 @@ class Confirmation:
     amount_fen: int
     pay_mode: str
     tra_no_bus: str
+    payer_credit_code: str | None = None  # who paid, when the channel reports it
 
 
 def confirmation_fields(confirmation: Confirmation) -> list[tuple[str, str | None]]:
@@ -52,6 +55,7 @@ def confirmation_fields(confirmation: Confirmation) -> list[tuple[str, str | Non
         ("Amt", format_amount("Amt", confirmation.amount_fen)),
         ("PayMode", check_pay_mode(confirmation.pay_mode)),
         ("TraNoBus", check_code(confirmation.tra_no_bus, "TraNoBus")),
+        ("PayerCreditCode", _credit_code(confirmation.payer_credit_code)),
     ]
 
 
@@ -59,6 +63,12 @@ def check_pay_mode(text: str) -> str:
     """A 1-4 character payment mode code."""
     if not isinstance(text, str) or not _PAY_MODE.fullmatch(text):
         raise InvalidMessage("PayMode must be 1-4 ASCII letters or digits")
+    return text
+
+
+def _credit_code(text: str | None) -> str | None:
+    if text is not None and not (isinstance(text, str) and text.isascii() and text.isalnum() and len(text) <= 32):
+        raise InvalidMessage("PayerCreditCode must be up to 32 ASCII letters or digits")
     return text
 
 
@@ -80,6 +90,7 @@ def parse_confirmation_fields(fields: dict[str, str], pay_code: str) -> Confirma
         amount_fen=parse_amount("Amt", require(fields, "Amt")),
         pay_mode=check_pay_mode(require(fields, "PayMode")),
         tra_no_bus=check_code(require(fields, "TraNoBus"), "TraNoBus"),
+        payer_credit_code=_credit_code(optional(fields, "PayerCreditCode", max_len=32)),
     )
 
 

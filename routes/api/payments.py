@@ -1,0 +1,298 @@
+"""Payment notices (flow 4, R5, R13): create with an `Idempotency-Key`, read status and history,
+refund, fetch the fiscal e-receipt.
+
+Who may do what:
+- create a notice: a service-hall clerk (role `clerk`) or a department/agency service account, for
+  any payer; a signed-in citizen or enterprise member only for themselves (payer key = their own
+  resident ID number or their enterprise's USCC), e.g. postage in one-stop payment;
+- read notices, their history and e-receipt: the payer (the person, or a member acting for the
+  enterprise), staff (`clerk`, `finance`, `supervisor`), and the service account that created it.
+  Anyone else gets 404, as if the notice did not exist;
+- refund: staff with role `finance` or `clerk`, with a refund request id (idempotent).
+
+Money is integer fen; times are answered in Beijing time (`+08:00`).
+"""
+from __future__ import annotations
+
+import re
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from payment_bridge.beijing_time import to_beijing
+from payment_bridge.errors import PaymentError
+from payment_bridge.platforms.base import PlatformUnavailable
+from payment_bridge.service import Item, NoticeRequest, Refused, request_hash
+from payment_bridge.wiring import payment_service
+from routes.auth import current_principal, require_token
+from routes.errors import ApiError
+
+blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments",
+                description="Payment notices (缴款通知书): create, status and history, refunds, e-receipts")
+
+STAFF_ROLES = frozenset({"clerk", "finance", "supervisor"})
+CREATOR_ROLES = frozenset({"clerk"})
+REFUND_ROLES = ("finance", "clerk")
+_KEY = re.compile(r"^[\x21-\x7e]{8,200}$")
+IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
+                      "description": "8-200 printable ASCII characters, unique per notice you mean to create. "
+                                     "The same key with the same body returns the original answer; with another "
+                                     "body, 409 idempotency_key_reused.",
+                      "schema": {"type": "string"}}
+
+
+class ItemSchema(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"),
+                         metadata={"description": "收费项目编码"})
+    name = fields.String(required=True, validate=validate.Length(1, 60))
+    unit = fields.String(load_default="项", validate=validate.Length(1, 10))
+    unit_price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+                                    metadata={"description": "unit price in fen (分)"})
+    quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 1_000_000))
+    amount_fen = fields.Integer(dump_only=True)
+
+
+class NoticeCreateSchema(Schema):
+    agency_code = fields.String(required=True, validate=validate.Length(1, 32), metadata={"description": "执收单位编码"})
+    payer_key = fields.String(required=True, metadata={"description": "the payer's resident ID number or USCC"})
+    payer_name = fields.String(required=True, validate=validate.Length(1, 100))
+    items = fields.List(fields.Nested(ItemSchema), required=True, validate=validate.Length(1, 100))
+    case_id = fields.String(validate=validate.Length(1, 64))
+    due_at = fields.AwareDateTime(metadata={"description": "payment deadline (default: in 7 days)"})
+    platform = fields.String(validate=validate.OneOf(["nontax", "wechatpay"]))
+
+
+class EventSchema(Schema):
+    seq = fields.Integer()
+    type = fields.String()
+    from_state = fields.String()
+    to_state = fields.String()
+    occurred_at = fields.String()
+    details = fields.Dict()
+
+
+class RefundSchema(Schema):
+    refund_request_id = fields.String()
+    amount_fen = fields.Integer()
+    status = fields.String(metadata={"description": "pending | succeeded | failed"})
+    reason = fields.String(allow_none=True)
+    failure = fields.String(allow_none=True)
+    created_at = fields.String()
+    completed_at = fields.String(allow_none=True)
+
+
+class NoticeSchema(Schema):
+    id = fields.String()
+    status = fields.String(metadata={"description": "created | registered | failed | paid | expired | cancelled | "
+                                                    "refund_pending | partly_refunded | refunded"})
+    payment_code = fields.String(metadata={"description": "缴款码"})
+    platform = fields.String()
+    pay_url = fields.String(allow_none=True)
+    agency_code = fields.String()
+    agency_name = fields.String()
+    payer_kind = fields.String()
+    payer_key = fields.String(metadata={"description": "masked"})
+    payer_name = fields.String()
+    items = fields.List(fields.Nested(ItemSchema))
+    total_fen = fields.Integer()
+    paid_fen = fields.Integer()
+    refunded_fen = fields.Integer()
+    case_id = fields.String(allow_none=True)
+    due_at = fields.String()
+    created_at = fields.String()
+    history = fields.List(fields.Nested(EventSchema))
+    refunds = fields.List(fields.Nested(RefundSchema))
+
+
+class NoticeListSchema(Schema):
+    notices = fields.List(fields.Nested(NoticeSchema))
+
+
+class ListArgsSchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 100_000))
+
+
+class RefundRequestSchema(Schema):
+    refund_request_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"),
+                                      metadata={"description": "your id for this refund: a retry with it refunds once"})
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    reason = fields.String(validate=validate.Length(1, 80))
+
+
+class RefundResultSchema(Schema):
+    refund = fields.Nested(RefundSchema)
+    notice = fields.Nested(NoticeSchema)
+
+
+class ReceiptSchema(Schema):
+    notice_id = fields.String()
+    ebill_code = fields.String(metadata={"description": "票据代码"})
+    ebill_no = fields.String(metadata={"description": "票据号码"})
+    check_code = fields.String(metadata={"description": "校验码"})
+    issue_date = fields.String()
+    download_url = fields.String()
+
+
+def _service():
+    return payment_service(current_app.extensions["govlink"])
+
+
+def _time(moment):
+    return to_beijing(moment).isoformat() if moment is not None else None
+
+
+def _own_keys(principal) -> list[str]:
+    return [k for k in (principal.resident_id, principal.enterprise_uscc) if k]
+
+
+def _creator_id(principal) -> str:
+    return principal.caller if principal.is_service_account else principal.subject
+
+
+def _readable(principal, notice) -> bool:
+    return (notice.payer_key in _own_keys(principal) or bool(principal.roles & STAFF_ROLES)
+            or notice.created_by == _creator_id(principal))
+
+
+def _refused(exc: PaymentError) -> ApiError:
+    if isinstance(exc, Refused):
+        return ApiError(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, PlatformUnavailable):
+        return ApiError(503, exc.code, "The payment platform is not answering; try again later.",
+                        headers={"Retry-After": "30"})
+    return ApiError(502, exc.code, f"The payment platform refused: {exc.message}")
+
+
+def render(notice, *, history=None, refunds=None) -> dict:
+    from idp.identifiers import mask
+
+    out = {
+        "id": notice.id, "status": notice.status, "payment_code": notice.payment_code, "platform": notice.platform,
+        "pay_url": notice.pay_url, "agency_code": notice.agency_code, "agency_name": notice.agency_name,
+        "payer_kind": notice.payer_kind, "payer_key": mask(notice.payer_key), "payer_name": notice.payer_name,
+        "items": notice.items, "total_fen": notice.total_fen, "paid_fen": notice.paid_fen,
+        "refunded_fen": notice.refunded_fen, "case_id": notice.case_id, "due_at": _time(notice.due_at),
+        "created_at": _time(notice.created_at),
+    }
+    if history is not None:
+        out["history"] = [{"seq": e.seq, "type": e.event_type, "from_state": e.from_state, "to_state": e.to_state,
+                           "occurred_at": _time(e.occurred_at), "details": e.details} for e in history]
+    if refunds is not None:
+        out["refunds"] = [_render_refund(r) for r in refunds]
+    return out
+
+
+def _render_refund(refund) -> dict:
+    return {"refund_request_id": refund.refund_request_id, "amount_fen": refund.amount_fen, "status": refund.status,
+            "reason": refund.reason, "failure": refund.failure, "created_at": _time(refund.created_at),
+            "completed_at": _time(refund.completed_at)}
+
+
+def _readable_notice(notice_id: str):
+    notice = _service().get(notice_id) if len(notice_id) <= 36 else None
+    if notice is None or not _readable(current_principal(), notice):
+        raise ApiError(404, "not_found", "No payment notice with this id is visible to you.")
+    return notice
+
+
+@blp.post("")
+@blp.arguments(NoticeCreateSchema)
+@blp.response(201, NoticeSchema)
+@blp.alt_response(409, description="idempotency_key_reused: the key was used with another body")
+@blp.doc(parameters=[IDEMPOTENCY_HEADER], security=[{"bearer": []}])
+@require_token()
+def create_notice(data):
+    """Create a payment notice and register it with the payment platform."""
+    principal = current_principal()
+    key = request.headers.get("Idempotency-Key", "")
+    if not _KEY.match(key):
+        raise ApiError(400, "idempotency_key_required",
+                       "Send an Idempotency-Key header of 8-200 printable ASCII characters.")
+    payer = data["payer_key"].strip().upper()
+    if not (principal.roles & CREATOR_ROLES or principal.is_service_account or payer in _own_keys(principal)):
+        raise ApiError(403, "forbidden", "You may create payment notices only for yourself or your enterprise.")
+    body_hash = request_hash(request.get_json(silent=True))
+    notice_request = NoticeRequest(
+        agency_code=data["agency_code"], payer_key=payer, payer_name=data["payer_name"],
+        items=tuple(Item(i["code"], i["name"], i["unit"], i["unit_price_fen"], i["quantity"]) for i in data["items"]),
+        case_id=data.get("case_id"), due_at=data.get("due_at"), platform=data.get("platform"))
+    try:
+        notice, stored, replayed = _service().create_notice(
+            notice_request, caller=principal.subject, actor=_creator_id(principal), idempotency_key=key,
+            body_hash=body_hash)
+    except PaymentError as exc:
+        raise _refused(exc) from None
+    if replayed:
+        body = stored or render(notice, history=_service().history(notice.id))
+        return body, 201, {"Idempotent-Replayed": "true"}
+    body = render(notice, history=_service().history(notice.id))
+    _service().store_response(principal.subject, key, 201, body)
+    return body, 201, {"Location": f"/api/v1/payments/{notice.id}"}
+
+
+@blp.get("")
+@blp.arguments(ListArgsSchema, location="query")
+@blp.response(200, NoticeListSchema)
+@blp.doc(security=[{"bearer": []}])
+@require_token()
+def list_notices(args):
+    """The caller's own notices: as a person (resident ID number) and for their enterprise (USCC)."""
+    notices = _service().notices_of(_own_keys(current_principal()), limit=args["limit"], offset=args["offset"])
+    return {"notices": [render(n) for n in notices]}
+
+
+@blp.get("/<notice_id>")
+@blp.response(200, NoticeSchema)
+@blp.doc(security=[{"bearer": []}])
+@require_token()
+def get_notice(notice_id):
+    """A notice's status, its history (every transition) and its refunds."""
+    notice = _readable_notice(notice_id)
+    return render(notice, history=_service().history(notice.id), refunds=_service().refunds_of(notice.id))
+
+
+@blp.post("/<notice_id>/refunds")
+@blp.arguments(RefundRequestSchema)
+@blp.response(201, RefundResultSchema)
+@blp.alt_response(409, description="refund_not_allowed / refund_exceeds_refundable / refund_request_id_reused")
+@blp.doc(security=[{"bearer": []}])
+@require_token(roles=REFUND_ROLES)
+def refund_notice(data, notice_id):
+    """Refund part or all of a paid notice (finance or clerk staff); idempotent on refund_request_id."""
+    principal = current_principal()
+    notice = _readable_notice(notice_id)
+    try:
+        refund, replayed = _service().refund(notice.id, refund_request_id=data["refund_request_id"],
+                                             amount_fen=data["amount_fen"], reason=data.get("reason"),
+                                             actor=principal.subject)
+    except PaymentError as exc:
+        raise _refused(exc) from None
+    if refund.status == "failed" and not replayed:
+        raise ApiError(502, "refund_failed", f"The platform refused the refund: {refund.failure}",
+                       {"refund_request_id": refund.refund_request_id})
+    body = {"refund": _render_refund(refund), "notice": render(_service().get(notice.id))}
+    status = 200 if replayed else (202 if refund.status == "pending" else 201)
+    return body, status
+
+
+@blp.get("/<notice_id>/receipt")
+@blp.response(200, ReceiptSchema)
+@blp.doc(security=[{"bearer": []}])
+@require_token()
+def get_receipt(notice_id):
+    """The fiscal e-receipt (财政电子票据) of a paid notice, fetched from the platform on first request."""
+    notice = _readable_notice(notice_id)
+    if notice.status not in ("paid", "refund_pending", "partly_refunded", "refunded"):
+        raise ApiError(409, "not_paid", f"The notice is {notice.status}: receipts are issued after payment.")
+    try:
+        receipt = _service().receipt(notice.id)
+    except PaymentError as exc:
+        raise _refused(exc) from None
+    if receipt is None:
+        raise ApiError(404, "receipt_not_issued", "The platform has not issued the e-receipt yet; try again later.",
+                       headers={"Retry-After": "60"})
+    return {"notice_id": notice.id, "ebill_code": receipt.ebill_code, "ebill_no": receipt.ebill_no,
+            "check_code": receipt.check_code, "issue_date": receipt.issue_date.isoformat(),
+            "download_url": receipt.download_url}

@@ -1,0 +1,240 @@
+"""Flow 4 against the real stack: a citizen's notice paid on the simulated platforms, the signed
+confirmation, `payment.paid` on RabbitMQ, the e-receipt, polling, duplicates, forgeries, refunds,
+privacy, and the statements imported unchanged."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
+
+from payment_bridge.beijing_time import beijing_today
+from payment_bridge.channels.nontax import MAC_HEADER, http_headers
+from payment_bridge.channels.nontax.confirmation import Confirmation, build_confirmation
+from payment_bridge.channels.nontax.envelope import CfxHead
+from payment_bridge.channels.nontax.replies import parse_confirmation_answer
+from payment_bridge.channels.wechatpay import Transaction, build_notification, transaction_resource
+from payment_bridge.profiles import DEV_KEY_DIR
+from payment_bridge.statements import parse_nontax_statement, parse_wechat_bill, write_nontax_statement, \
+    write_wechat_bill
+from store.models.payment import PaymentConfirmation, PaymentStatementLine
+from idp.identifiers import make_uscc
+from tests.integration.payment.conftest import notice_body
+
+ENTERPRISE = make_uscc(org_body="MA2N0Q8X")  # the payer of the agency-created notices
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_citizen_creates_pays_and_gets_receipt(pay_stack, events, citizen):
+    resident_id, token = citizen
+    body = notice_body(resident_id, case_id=f"CASE-{uuid.uuid4().hex[:8]}")
+    key = f"portal-{uuid.uuid4().hex}"
+    created = pay_stack.create(token, body, key)
+    assert created.status_code == 201, created.get_json()
+    notice = created.get_json()
+    assert notice["status"] == "registered" and notice["total_fen"] == 3000
+    assert len(notice["payment_code"]) == 20 and notice["payment_code"][8:10] == "30"
+    assert notice["pay_url"].startswith(pay_stack.sim_url) and "*" in notice["payer_key"]
+    assert events.wait_for("payment.registered", notice["id"])
+
+    again = pay_stack.create(token, body, key)  # same key, same body: the original answer
+    assert again.status_code == 201 and again.get_json()["id"] == notice["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    reused = pay_stack.create(token, {**body, "payer_name": "别人"}, key)
+    assert reused.status_code == 409 and reused.get_json()["code"] == "idempotency_key_reused"
+
+    pay_stack.pay(notice)
+    paid = pay_stack.wait_status(token, notice["id"], "paid")
+    assert paid["status"] == "paid" and paid["paid_fen"] == 3000
+    assert [e["type"] for e in paid["history"]] == ["payment.registered", "payment.paid"]
+    envelope = events.wait_for("payment.paid", notice["id"])
+    assert envelope["client"] == "govlink/payment-bridge" and envelope["case_id"] == body["case_id"]
+    assert envelope["payload"]["payment_code"] == notice["payment_code"]
+    assert pay_stack.deliveries("nontax")[0]["answer"].count("00000") == 1  # our 8001 answer said ok
+
+    receipt = pay_stack.get(token, f"/{notice['id']}/receipt")
+    assert receipt.status_code == 200, receipt.get_json()
+    assert receipt.get_json()["ebill_no"] and pay_stack.http.get(receipt.get_json()["download_url"]).status_code == 200
+
+    listed = pay_stack.get(token).get_json()["notices"]
+    assert notice["id"] in [n["id"] for n in listed]
+
+
+def test_citizen_may_not_create_for_someone_else(pay_stack, citizen, other_citizen):
+    r = pay_stack.create(citizen[1], notice_body(other_citizen[0]))
+    assert r.status_code == 403
+    bad = pay_stack.create(citizen[1], notice_body(citizen[0][:17] + ("0" if citizen[0][17] != "0" else "1")))
+    assert bad.status_code in (403, 422)
+
+
+def test_agency_validation_errors(pay_stack, agency_token):
+    r = pay_stack.create(agency_token, notice_body("340104198506150215"))
+    assert r.status_code == 422 and r.get_json()["code"] == "invalid_payer_key"
+    r = pay_stack.create(agency_token, {**notice_body(ENTERPRISE), "agency_code": "nobody"})
+    assert r.status_code == 422
+    r = pay_stack.client.post("/api/v1/payments", json=notice_body(ENTERPRISE), headers=_auth(agency_token))
+    assert r.status_code == 400 and r.get_json()["code"] == "idempotency_key_required"
+
+
+def test_another_user_cannot_read_the_notice(pay_stack, citizen, other_citizen):
+    notice = pay_stack.create(citizen[1], notice_body(citizen[0])).get_json()
+    theirs = pay_stack.get(other_citizen[1], f"/{notice['id']}")
+    assert theirs.status_code == 404 and theirs.get_json()["code"] == "not_found"
+    missing = pay_stack.get(other_citizen[1], f"/{uuid.uuid4()}")
+    assert missing.status_code == 404 and missing.get_json()["message"] == theirs.get_json()["message"]
+    assert pay_stack.get(other_citizen[1], f"/{notice['id']}/receipt").status_code == 404
+    assert notice["id"] not in [n["id"] for n in pay_stack.get(other_citizen[1]).get_json()["notices"]]
+    assert pay_stack.get(citizen[1], f"/{notice['id']}").status_code == 200
+
+
+def test_lost_confirmation_is_found_by_polling(pay_stack, events, agency_token, db):
+    pay_stack.control("nontax", callbacks="drop")
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json()
+    pay_stack.pay(notice)
+    time.sleep(0.5)
+    assert pay_stack.get(agency_token, f"/{notice['id']}").get_json()["status"] == "registered"
+    report = pay_stack.service.poll(now=datetime.now(timezone.utc) + timedelta(minutes=5))
+    assert report.paid >= 1, report
+    assert pay_stack.get(agency_token, f"/{notice['id']}").get_json()["status"] == "paid"
+    assert events.wait_for("payment.paid", notice["id"])["payload"]["source"] == "poll"
+    with db.unit_of_work() as session:
+        rows = session.execute(select(PaymentConfirmation).where(PaymentConfirmation.notice_id == notice["id"])).scalars().all()
+    assert [r.source for r in rows] == ["poll"]
+
+
+def test_duplicate_confirmations_have_one_effect(pay_stack, events, agency_token, db):
+    pay_stack.control("nontax", callbacks="duplicate", copies=4)
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json()
+    pay_stack.pay(notice)
+    assert pay_stack.wait_status(agency_token, notice["id"], "paid")["status"] == "paid"
+    deadline = time.monotonic() + 10
+    while len(pay_stack.deliveries("nontax")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    answers = pay_stack.deliveries("nontax")
+    assert len(answers) == 4 and all("00000" in a["answer"] for a in answers)  # each copy acknowledged
+    with db.unit_of_work() as session:
+        rows = session.execute(select(PaymentConfirmation).where(PaymentConfirmation.notice_id == notice["id"])).scalars().all()
+    assert len(rows) == 1
+    history = pay_stack.get(agency_token, f"/{notice['id']}").get_json()["history"]
+    assert [e["type"] for e in history].count("payment.paid") == 1
+    assert events.count("payment.paid", notice["id"]) == 1
+
+
+def _nontax_push(stack, pay_code, amount_fen, *, token=None, payer=None):
+    profile = stack.service.profiles
+    head = CfxHead(src="340000NTS", des=profile.nontax.node, msg_id=uuid.uuid4().hex, work_date=beijing_today())
+    body = build_confirmation(head, Confirmation(pay_code=pay_code, confirmed_at=datetime.now(timezone.utc).replace(microsecond=0),
+                                                 amount_fen=amount_fen, pay_mode="3", tra_no_bus="B" + uuid.uuid4().hex[:20],
+                                                 payer_credit_code=payer), profile=profile.code_profile)
+    r = stack.http.post(f"{stack.gateway_url}/callbacks/payments/nontax", data=body,
+                        headers=http_headers(body, token or profile.nontax.mac_token))
+    answer = parse_confirmation_answer(r.content, r.headers[MAC_HEADER], profile.nontax.mac_token).body
+    return r, answer
+
+
+def test_forged_wrong_amount_unknown_and_stale_callbacks_are_refused(pay_stack, agency_token, caplog):
+    caplog.set_level(logging.WARNING, logger="govlink.payments.callbacks")
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json()
+    code = notice["payment_code"]
+
+    r, answer = _nontax_push(pay_stack, code, 3000, token="forged-token")
+    assert r.status_code == 200 and answer.result == "99999" and "signature_invalid" in answer.information
+    r, answer = _nontax_push(pay_stack, code, 2999)
+    assert answer.result == "99999" and "amount_mismatch" in answer.information
+    r, answer = _nontax_push(pay_stack, code, 3000, payer="340104198506150213")
+    assert answer.result == "99999" and "payer_mismatch" in answer.information
+    unknown = code[:10] + "9999999999"
+    r, answer = _nontax_push(pay_stack, unknown, 3000)
+    assert answer.result == "99999" and "unknown_notice" in answer.information
+
+    wp = pay_stack.service.profiles.wechatpay
+    platform_key = (DEV_KEY_DIR / "wechatpay-platform-private.pem").read_bytes()
+    resource = transaction_resource(Transaction(
+        appid=wp.appid, mchid=wp.mchid, out_trade_no=code, trade_state="SUCCESS", total_fen=3000,
+        transaction_id="4200000000000000000000000001", trade_type="NATIVE",
+        success_time=datetime.now(timezone.utc).replace(microsecond=0)))
+    stale_headers, stale_body = build_notification(private_key=platform_key, serial=wp.platform_serial,
+                                                   api_v3_key=wp.api_v3_key, resource=resource,
+                                                   timestamp=int(time.time()) - 600)
+    r = pay_stack.http.post(f"{pay_stack.gateway_url}/callbacks/payments/wechatpay", data=stale_body, headers=stale_headers)
+    assert r.status_code == 401 and r.json()["code"] == "FAIL" and "signature_invalid" in r.json()["message"]
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    headers, body = build_notification(private_key=forger, serial=wp.platform_serial, api_v3_key=wp.api_v3_key,
+                                       resource=resource)
+    r = pay_stack.http.post(f"{pay_stack.gateway_url}/callbacks/payments/wechatpay", data=body, headers=headers)
+    assert r.status_code == 401 and r.json()["code"] == "FAIL"
+
+    assert pay_stack.get(agency_token, f"/{notice['id']}").get_json()["status"] == "registered"
+    refusals = [rec for rec in caplog.records if rec.getMessage().startswith("payment callback refused")]
+    codes = {rec.error_code for rec in refusals}
+    assert {"signature_invalid", "amount_mismatch", "payer_mismatch", "unknown_notice"} <= codes
+    assert all("340104198506150213" not in rec.getMessage() for rec in refusals)
+
+
+def test_partial_then_full_refund_then_a_third_is_refused(pay_stack, events, agency_token, finance_token, citizen):
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE, price=1000, qty=1)).get_json()
+    pay_stack.pay(notice)
+    assert pay_stack.wait_status(agency_token, notice["id"], "paid")["status"] == "paid"
+    url = f"/api/v1/payments/{notice['id']}/refunds"
+
+    denied = pay_stack.client.post(url, json={"refund_request_id": "citizen-try-1", "amount_fen": 1}, headers=_auth(citizen[1]))
+    assert denied.status_code == 403
+    first = {"refund_request_id": f"rf-{uuid.uuid4().hex[:12]}", "amount_fen": 300, "reason": "多收工本费"}
+    r = pay_stack.client.post(url, json=first, headers=_auth(finance_token))
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["refund"]["status"] == "succeeded" and r.get_json()["notice"]["status"] == "partly_refunded"
+    replay = pay_stack.client.post(url, json=first, headers=_auth(finance_token))
+    assert replay.status_code == 200 and replay.get_json()["notice"]["refunded_fen"] == 300
+    too_much = pay_stack.client.post(url, json={"refund_request_id": f"rf-{uuid.uuid4().hex[:12]}", "amount_fen": 701},
+                                     headers=_auth(finance_token))
+    assert too_much.status_code == 409 and too_much.get_json()["code"] == "refund_exceeds_refundable"
+    r = pay_stack.client.post(url, json={"refund_request_id": f"rf-{uuid.uuid4().hex[:12]}", "amount_fen": 700},
+                              headers=_auth(finance_token))
+    assert r.status_code == 201 and r.get_json()["notice"]["status"] == "refunded"
+    third = pay_stack.client.post(url, json={"refund_request_id": f"rf-{uuid.uuid4().hex[:12]}", "amount_fen": 1},
+                                  headers=_auth(finance_token))
+    assert third.status_code == 409 and third.get_json()["code"] == "refund_not_allowed"
+    detail = pay_stack.get(agency_token, f"/{notice['id']}").get_json()
+    assert detail["refunded_fen"] == 1000 and [x["status"] for x in detail["refunds"]] == ["succeeded", "succeeded"]
+    assert events.wait_for("payment.refunded", notice["id"])
+
+
+def test_wechatpay_order_paid_refunded_and_bill_imported(pay_stack, events, agency_token, finance_token, db):
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE, platform="wechatpay")).get_json()
+    assert notice["status"] == "registered" and notice["pay_url"].startswith("weixin://wxpay/")
+    pay_stack.pay(notice)
+    assert pay_stack.wait_status(agency_token, notice["id"], "paid")["status"] == "paid"
+    assert events.wait_for("payment.paid", notice["id"])
+    assert pay_stack.deliveries("wechatpay")[0]["status"] == 200
+    r = pay_stack.client.post(f"/api/v1/payments/{notice['id']}/refunds", headers=_auth(finance_token),
+                              json={"refund_request_id": f"wx-{uuid.uuid4().hex[:12]}", "amount_fen": 1000})
+    assert r.status_code == 201 and r.get_json()["notice"]["status"] == "partly_refunded"
+
+    statement, created = pay_stack.service.import_statement("wechatpay", beijing_today())
+    assert created and statement.sha256 and statement.line_count >= 2
+    bill = parse_wechat_bill(statement.raw)
+    assert write_wechat_bill(list(bill.rows)) == statement.raw  # round trip, byte for byte
+    assert statement.raw.splitlines()[1].startswith(b"`") and "总交易单数" in statement.raw.decode()
+    refs = {(line.order_ref, line.status) for line in bill.lines}
+    assert {(notice["payment_code"], "paid"), (notice["payment_code"], "refund")} <= refs
+
+
+def test_nontax_statement_is_imported_unchanged_and_round_trips(pay_stack, agency_token, db):
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json()
+    pay_stack.pay(notice)
+    assert pay_stack.wait_status(agency_token, notice["id"], "paid")["status"] == "paid"
+    statement, created = pay_stack.service.import_statement("nontax", beijing_today())
+    assert created
+    parsed = parse_nontax_statement(statement.raw)
+    assert write_nontax_statement(parsed.statement_date, parsed.adm_div_code, list(parsed.lines)) == statement.raw
+    with db.unit_of_work() as session:
+        lines = session.execute(select(PaymentStatementLine).where(PaymentStatementLine.statement_id == statement.id)).scalars().all()
+    assert notice["payment_code"] in {line.order_ref for line in lines}
+    again, created_again = pay_stack.service.import_statement("nontax", beijing_today())
+    assert again.id == statement.id and not created_again  # the same file twice: imported once
