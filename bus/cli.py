@@ -62,6 +62,27 @@ def worker(name, args):
     runtime.close()
 
 
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Run what is due now and exit.")
+@with_appcontext
+def scheduler(once):
+    """Run periodic jobs (payment polling, daily reconciliation, ...), once per period across schedulers."""
+    from bus.scheduler import run_due, run_forever
+
+    runtime = _runtime()
+    runtime.name = "scheduler"
+    if once:
+        click.echo("ran: " + (", ".join(run_due(runtime)) or "nothing due"))
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_forever(runtime, stop)
+    except KeyboardInterrupt:
+        pass
+    runtime.close()
+
+
 @click.group("dlq", cls=AppGroup)
 def dlq():
     """The parking lot of a department service: messages that failed for good."""
@@ -155,4 +176,8 @@ def audit_verify():
     sys.exit(1)
 
 
-COMMANDS = [worker, dlq, audit]
+COMMANDS = [worker, scheduler, dlq, audit]
+
+
+from logistics_bridge.worker import register as _register_logistics  # noqa: E402  (imports bus.cli back)
+_register_logistics(worker_factory, COMMANDS)  # `govlink worker logistics`, `govlink logistics poll|import-bill`

@@ -1,0 +1,20 @@
+"""The scheduler's record of which job ran for which period (one run per period, however many schedulers)."""
+from datetime import datetime
+
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.base import Base, UtcDateTime, utcnow
+
+
+class ScheduledRun(Base):
+    __tablename__ = "scheduled_runs"
+
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    period: Mapped[str] = mapped_column(String(40), primary_key=True)  # e.g. 2026-11-26 (daily) or 2026-11-26T07:41 (interval)
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    claimed_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(Text)
