@@ -89,3 +89,12 @@ class BillFormatError(LogisticsError):
     def __init__(self, message: str, *, line_no: int | None = None) -> None:
         super().__init__(message if line_no is None else f"line {line_no}: {message}")
         self.line_no = line_no
+
+
+class Refused(LogisticsError):
+    """A request the logistics service refuses; `status` is the HTTP status that fits, `code` says why."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.details = details or {}

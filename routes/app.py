@@ -45,10 +45,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     _install_request_hooks(app)
     _register_swagger_assets(app)
 
-    from routes import callbacks, health
+    from routes import callbacks, health, logistics_callbacks
 
     app.register_blueprint(health.blp)
     app.register_blueprint(callbacks.blp)  # payment platforms' callbacks (signed by the platform, no token)
+    app.register_blueprint(logistics_callbacks.blp)  # courier pushes (re-queried or signed, no token)
     api = Api(app)
     app.extensions["govlink_api"] = api
     for blueprint in _api_blueprints():
@@ -59,9 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _api_blueprints():
     """The flask-smorest blueprints of every area, in the order the OpenAPI document lists them."""
-    from routes.api import identity, payments, services, system
+    from routes.api import identity, logistics, payments, services, system
 
-    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp]
+    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp]
 
 
 def _install_request_hooks(app: Flask) -> None:

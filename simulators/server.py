@@ -16,7 +16,7 @@ from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from simulators import e_licence, enterprise, nontax_platform, population, wechatpay
+from simulators import e_licence, ems, enterprise, nontax_platform, population, sf_express, wechatpay
 
 DEFAULT_BIND = "127.0.0.1:8100"
 
@@ -27,6 +27,8 @@ SIMULATORS: list[tuple[str, Callable]] = [
     ("/e-licence", e_licence.create_app),  # 电子证照库, REST
     ("/nontax", nontax_platform.create_app),  # 省级非税收入平台, GBK XML + MAC
     ("/wechatpay", wechatpay.create_app),  # 微信支付 API v3
+    ("/sf-express", sf_express.create_app),  # 顺丰开放平台, signed form (msgDigest)
+    ("/ems", ems.create_app),  # 中国邮政 EMS, SM4-sealed payloads
 ]
 
 log = logging.getLogger("govlink.simulators")

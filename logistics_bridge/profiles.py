@@ -1,0 +1,164 @@
+"""Logistics profiles (config/logistics.yaml): the centre, carriers, tariffs, per-service courier legs.
+
+One `LogisticsProfiles` per process, built from the YAML file and the one `Settings` object, in the
+same way as the payment profiles: `{simulators_url}` and `{public_base_url}` from the settings,
+`${NAME:-default}` from the environment. With `GOVLINK_ENV=production` every `${NAME:-default}`
+must be set in the environment (the defaults are development values).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from config.settings import REPO_ROOT, Settings
+from logistics_bridge.address import Address, validate_address
+from logistics_bridge.carriers.ems import EmsSettings
+from logistics_bridge.carriers.kuaidi100 import Kuaidi100Settings
+from logistics_bridge.carriers.sf import SfSettings
+from logistics_bridge.errors import LogisticsError
+
+PROFILES_FILE = REPO_ROOT / "config" / "logistics.yaml"
+LEG_KINDS = ("materials", "results")  # 申请材料 applicant -> centre; 办理结果 centre -> applicant
+_ENV = re.compile(r"\$\{([A-Z0-9_]+)(?::-((?:[^{}]|\{[a-z_]+\})*))?\}")
+
+
+class ProfileError(LogisticsError):
+    """The logistics profile file is missing a value or holds a development secret in production."""
+
+    code = "bad_config"
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """Postage of one carrier: ``first_fen`` up to ``first_g``, then ``step_fen`` per started ``step_g``."""
+
+    first_g: int
+    first_fen: int
+    step_g: int
+    step_fen: int
+
+    def postage_fen(self, weight_g: int) -> int:
+        """The quote for a parcel of ``weight_g`` grams (integer fen)."""
+        if weight_g <= 0:
+            raise ValueError("weight_g must be positive")
+        extra = max(0, weight_g - self.first_g)
+        return self.first_fen + math.ceil(extra / self.step_g) * self.step_fen
+
+
+@dataclass(frozen=True)
+class ServiceLegs:
+    """A government service (事项) and which of its legs may go by courier."""
+
+    code: str
+    name: str
+    courier_legs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Postage:
+    agency_code: str
+    item_code: str
+    item_name: str
+    unit: str
+    platform: str
+
+
+@dataclass(frozen=True)
+class CarrierProfile:
+    """Where a carrier is and how we sign in; ``settings`` is the adapter's own settings object."""
+
+    name: str
+    settings: object = field(repr=False)
+    bill_url: str = ""
+    service: str = "standard"
+
+
+@dataclass(frozen=True)
+class LogisticsProfiles:
+    centre: Address
+    postage: Postage
+    tariffs: Mapping[str, Tariff]
+    services: Mapping[str, ServiceLegs]
+    carriers: Mapping[str, CarrierProfile]
+    kuaidi100: Kuaidi100Settings
+    default_weight_g: int = 500
+    pickup_code_attempts: int = 5
+    poll_after_seconds: int = 1800
+    booking_retry_seconds: int = 120
+    timeout_seconds: float = 10.0
+
+    @property
+    def bookable(self) -> tuple[str, ...]:
+        """Carriers a leg can be booked with (those with a tariff and credentials)."""
+        return tuple(name for name in self.carriers if name in self.tariffs)
+
+    def quote(self, carrier: str, weight_g: int) -> int:
+        """Postage in fen for ``weight_g`` with ``carrier``; KeyError for an unknown carrier."""
+        return self.tariffs[carrier].postage_fen(weight_g)
+
+
+def load_profiles(settings: Settings, path: Path | str | None = None,
+                  environ: Mapping[str, str] | None = None) -> LogisticsProfiles:
+    """Read the profile file, substitute settings and environment, check, and return the profiles."""
+    environ = os.environ if environ is None else environ
+    data = yaml.safe_load(Path(path or PROFILES_FILE).read_text(encoding="utf-8"))
+    values = {"simulators_url": settings.simulators_url.rstrip("/"),
+              "public_base_url": settings.public_base_url.rstrip("/")}
+    defaulted: list[str] = []
+
+    def expand(text):
+        if not isinstance(text, str):
+            return text
+
+        def env(match):
+            if match.group(1) not in environ:
+                defaulted.append(match.group(1))
+            return environ.get(match.group(1), match.group(2) or "")
+
+        return _ENV.sub(env, text).format(**values)
+
+    carriers_raw = {name: {k: expand(v) for k, v in (spec or {}).items()}
+                    for name, spec in (data.get("carriers") or {}).items()}
+    if settings.env == "production" and defaulted:
+        raise ProfileError("production needs real courier credentials; set " + ", ".join(sorted(set(defaulted))))
+    try:
+        sf, ems, k100 = carriers_raw["sf"], carriers_raw["ems"], carriers_raw["kuaidi100"]
+        carriers = {
+            "sf": CarrierProfile("sf", SfSettings(partner_id=sf["partner_id"], check_word=sf["check_word"],
+                                                  monthly_card=sf["monthly_card"], url=sf["url"]),
+                                 bill_url=sf.get("bill_url", ""), service=sf.get("service", "standard")),
+            "ems": CarrierProfile("ems", EmsSettings(sender_no=ems["sender_no"], authorization=ems["authorization"],
+                                                     sign_key=ems["sign_key"], url=ems["url"]),
+                                  bill_url=ems.get("bill_url", ""), service=ems.get("service", "standard")),
+        }
+        kuaidi100 = Kuaidi100Settings(customer=k100["customer"], key=k100["key"], salt=k100["salt"],
+                                      callback_url=k100.get("callback_url", ""))
+        postage = Postage(**{k: str(v) for k, v in data["postage"].items()})
+        tariffs = {name: Tariff(**{k: int(v) for k, v in spec.items()}) for name, spec in data["tariffs"].items()}
+    except (KeyError, TypeError) as exc:
+        raise ProfileError(f"config/logistics.yaml is missing {exc}") from None
+    services = {}
+    for code, spec in (data.get("services") or {}).items():
+        legs = frozenset(spec.get("courier_legs") or ())
+        if not legs <= set(LEG_KINDS):
+            raise ProfileError(f"service {code}: courier_legs must be among {', '.join(LEG_KINDS)}")
+        services[str(code)] = ServiceLegs(str(code), str(spec.get("name", code)), legs)
+    return LogisticsProfiles(
+        centre=validate_address(data["centre"]),
+        postage=postage,
+        tariffs=tariffs,
+        services=services,
+        carriers=carriers,
+        kuaidi100=kuaidi100,
+        default_weight_g=int(data.get("default_weight_g", 500)),
+        pickup_code_attempts=int(data.get("pickup_code_attempts", 5)),
+        poll_after_seconds=int(data.get("poll_after_seconds", 1800)),
+        booking_retry_seconds=int(data.get("booking_retry_seconds", 120)),
+        timeout_seconds=settings.http_timeout_seconds,
+    )
