@@ -14,7 +14,6 @@ import multiprocessing as mp
 import os
 import statistics
 import time
-import uuid
 
 import pika
 

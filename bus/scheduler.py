@@ -13,9 +13,8 @@ import logging
 import socket
 import os
 import threading
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from datetime import time as clock
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -55,8 +54,15 @@ def _payments_poll(runtime, period):
     return str(poll_payments(runtime))
 
 
+def _logistics_poll(runtime, period):
+    from logistics_bridge.wiring import logistics_service
+
+    return str(logistics_service(runtime).poll())
+
+
 SCHEDULE: dict[str, Job] = {
     "payments.poll": Job("payments.poll", _payments_poll, every_seconds=60),
+    "logistics.poll": Job("logistics.poll", _logistics_poll, every_seconds=120),
 }
 
 

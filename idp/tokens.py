@@ -15,7 +15,7 @@ from typing import Callable
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import RSAKey
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from bus.envelope import encode, new_envelope
-from bus.topology import EVENTS
+from bus.outbox import Outbox
 from idp.identifiers import InvalidIdentifier, identifier_kind, mask, validate_resident_id, validate_uscc
 from payment_bridge import states
 from payment_bridge.beijing_time import to_beijing
@@ -123,7 +123,7 @@ class PaymentService:
         self.platforms = platforms
         self.publisher = publisher
         self.message_log = message_log
-        self.publish_timeout = publish_timeout
+        self.outbox = Outbox(db, PaymentNoticeEvent, publisher, message_log, publish_timeout)
 
     # ================================================================== create
     def create_notice(self, request: NoticeRequest, *, caller: str, actor: str | None,
@@ -317,41 +317,12 @@ class PaymentService:
 
     # ================================================================== publishing (outbox)
     def _publish(self, rows: list[PaymentNoticeEvent]) -> int:
-        """Publish event rows and mark the confirmed ones; the rest stay for `relay_events`."""
-        if self.publisher is None or not rows:
-            return 0
-        futures = []
-        for row in rows:
-            try:
-                futures.append((row, self.publisher.publish(EVENTS, row.event_type, row.envelope.encode(),
-                                                            message_id=row.message_id, type=row.event_type,
-                                                            correlation_id=row.notice_id, mandatory=False)))
-            except Exception as exc:  # the broker is down: the relay sends it later
-                log.warning("event %s not published yet (%s)", row.event_type, type(exc).__name__)
-        confirmed = []
-        for row, future in futures:
-            try:
-                future.result(self.publish_timeout)
-                confirmed.append(row.id)
-                if self.message_log is not None:
-                    self.message_log.record(json.loads(row.envelope), "out")
-            except Exception as exc:
-                log.warning("event %s not confirmed by the broker (%s); the relay will resend it",
-                            row.event_type, type(exc).__name__)
-        if confirmed:
-            with self.db.unit_of_work() as session:
-                session.execute(update(PaymentNoticeEvent).where(PaymentNoticeEvent.id.in_(confirmed))
-                                .values(published_at=utcnow()))
-        return len(confirmed)
+        """Publish event rows after their commit (see bus.outbox)."""
+        return self.outbox.publish(rows)
 
     def relay_events(self, *, older_than_seconds: float = 5.0, limit: int = 500) -> int:
         """Publish events whose earlier publication was not confirmed (receivers dedupe on message_id)."""
-        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-        with self.db.unit_of_work() as session:
-            rows = list(session.execute(select(PaymentNoticeEvent).where(PaymentNoticeEvent.published_at.is_(None),
-                                                                         PaymentNoticeEvent.occurred_at < cutoff)
-                                        .order_by(PaymentNoticeEvent.id).limit(limit)).scalars())
-        return self._publish(rows)
+        return self.outbox.relay(older_than_seconds=older_than_seconds, limit=limit)
 
     # ================================================================== confirmations
     def apply_confirmation(self, platform_name: str, payment: ConfirmedPayment, *, source: str) -> ApplyOutcome:
