@@ -167,8 +167,10 @@ class OperationSchema(_Strict):
 
 
 class ServiceSchema(_Strict):
-    service = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z][a-z0-9-]{1,62}$", error="must be lower-case letters, digits and dashes"))
+    service = fields.String(required=True, validate=[
+        validate.Regexp(r"^[a-z][a-z0-9-]{1,62}$", error="must be lower-case letters, digits and dashes"),
+        # `/api/v1/services/calls/<id>` is the status URL of a call
+        validate.NoneOf(["calls"], error="`calls` is reserved (the API's call status URLs)")])
     department = fields.String(required=True, validate=validate.Length(min=1))
     kind = fields.String(required=True, validate=validate.OneOf(("soap", "rest")))
     wsdl = fields.String(validate=validate.Regexp(r"^(https?|file)://", error="must be an http(s) or file URL"))

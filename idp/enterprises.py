@@ -31,13 +31,13 @@ def register(runtime, principal, uscc: str, name: str, legal_representative: str
         raise EnterpriseError(403, "not_legal_representative",
                               "Only the legal representative can register the enterprise online; others go to a counter.")
     if directory.enterprise(uscc) is not None:
-        raise EnterpriseError(409, "already_registered", f"The enterprise {uscc} is already registered.")
+        raise EnterpriseError(409, "already_registered", f"The enterprise {mask(uscc)} is already registered.")
     answer = verify_enterprise(runtime, principal, uscc, legal_representative.strip())
     if not answer["match"]:
         raise NotVerified(answer["reason"], answer["call_id"])
     org_id = directory.create_enterprise(uscc, name.strip(), legal_representative.strip())
     directory.add_member(org_id, principal.subject)
-    log.info("enterprise %s registered by %s", uscc, mask(principal.resident_id or ""))
+    log.info("enterprise %s registered by %s", mask(uscc), mask(principal.resident_id or ""))
     return {"uscc": uscc, "name": name.strip(), "verification_call_id": answer["call_id"]}
 
 

@@ -7,12 +7,12 @@ import time
 import uuid
 
 from flask import Flask, g, request
-from flask_smorest import Api
 from prometheus_client import Counter, Histogram
 
 from config.logging import configure_logging, correlation_id
 from config.settings import Settings
 from routes.errors import ApiError, register_error_handlers
+from routes.openapi import GovlinkApi
 from bus.runtime import Runtime
 
 log = logging.getLogger("govlink.gateway")
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.blp)
     app.register_blueprint(callbacks.blp)  # payment platforms' callbacks (signed by the platform, no token)
     app.register_blueprint(logistics_callbacks.blp)  # courier pushes (re-queried or signed, no token)
-    api = Api(app)
+    api = GovlinkApi(app)
     app.extensions["govlink_api"] = api
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint)
@@ -77,6 +77,10 @@ def _install_request_hooks(app: Flask) -> None:
         if request.content_length is not None and request.content_length > limit:
             # Refuse before any view reads the body (Werkzeug would only stop at the first read).
             raise ApiError(413, "body_too_large", f"The request body is larger than {limit} bytes.")
+        if _has_body() and not request.is_json and _takes_json(app.view_functions.get(request.endpoint)):
+            # Without this a form or XML body reads as "no JSON" and the caller only hears "field missing".
+            raise ApiError(415, "unsupported_media_type", "This endpoint takes a JSON body: send "
+                           "Content-Type: application/json.", {"content_type": (request.mimetype or "")[:100]})
 
     @app.after_request
     def _finish(response):
@@ -96,6 +100,16 @@ def _install_request_hooks(app: Flask) -> None:
         token = g.pop("correlation_token", None)
         if token is not None:
             correlation_id.reset(token)
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def _takes_json(view) -> bool:
+    """Whether a flask-smorest view declares a JSON body (`@blp.arguments(Schema)`)."""
+    parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(p.get("in") == "json" for p in parameters)
 
 
 def _register_swagger_assets(app: Flask) -> None:

@@ -49,6 +49,12 @@ _HTTP_CODES = {
 }
 
 
+def _is_invalid_json(data) -> bool:
+    """webargs' answer to an unparseable JSON body: `{"messages": {"json": ["Invalid JSON body."]}}`."""
+    messages = data.get("messages") if isinstance(data, dict) else None
+    return isinstance(messages, dict) and set(messages) == {"json"} and messages["json"] == ["Invalid JSON body."]
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -61,9 +67,23 @@ def register_error_handlers(app: Flask) -> None:
         data = getattr(exc, "data", None)  # flask-smorest / webargs put validation messages here
         if isinstance(data, dict) and data.get("messages"):
             details = {"fields": data["messages"]}
-        message = exc.description if status != 422 else "The request did not pass validation; see details.fields."
-        headers = dict(getattr(exc, "data", {}).get("headers", {}) if isinstance(data, dict) else {})
-        return error_response(status, _HTTP_CODES.get(status, f"http_{status}"), message, details, headers)
+        code, message = _HTTP_CODES.get(status, f"http_{status}"), exc.description
+        if status == 422:
+            message = "The request did not pass validation; see details.fields."
+        elif status == 400 and _is_invalid_json(data):
+            code, message = "invalid_json", "The request body is not valid JSON (UTF-8)."
+        # webargs passes `headers=None` when it has none to add
+        headers = dict((data.get("headers") or {}) if isinstance(data, dict) else {})
+        for key, value in exc.get_headers():  # e.g. `Allow` on 405, `Retry-After` on 503
+            if key.lower() not in ("content-type", "content-length"):
+                headers.setdefault(key, value)
+        return error_response(status, code, message, details, headers)
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError):
+        # Python's JSON parser recurses once per nesting level: a body of 100,000 "[" ends up here.
+        log.warning("request refused: recursion limit reached (deeply nested body)")
+        return error_response(400, "invalid_json", "The request body is nested too deeply.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

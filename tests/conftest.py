@@ -5,8 +5,11 @@ environment (`GOVLINK_*`), exactly as the processes read them.
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +22,53 @@ from simulators.server import run_in_thread
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = str(item.fspath)
-        for kind in ("integration", "browser", "chaos"):
+        for kind in ("integration", "browser", "chaos", "security"):
             if f"{os.sep}tests{os.sep}{kind}{os.sep}" in path:
                 item.add_marker(getattr(pytest.mark, kind))
+
+
+# Logs of the suite (R11): every test process writes its JSON log lines to GOVLINK_TEST_LOG_DIR, and
+# tests/zz_logs/ scans what was written during the run for unmasked identifiers. Other logs it scans
+# (Keycloak's, gunicorn's under var/) are read from the size they had when the session started.
+REPO = Path(__file__).resolve().parent.parent
+LOG_DIR = Path(os.environ.get("GOVLINK_TEST_LOG_DIR") or REPO / "var" / "test-logs")
+SESSION_STARTED = time.time()
+_log_handler: logging.Handler | None = None
+
+
+def other_logs() -> list[Path]:
+    """Logs of the services the suite talks to: Keycloak's (the stack script's cache) and any under var/."""
+    cache = Path(os.environ.get("GOVLINK_CACHE") or Path.home() / ".cache" / "govlink")
+    found = [cache / "keycloak.log"] + sorted((REPO / "var").rglob("*.log"))
+    return [p for p in found if p.is_file() and LOG_DIR not in p.parents]
+
+
+LOG_OFFSETS = {str(p): p.stat().st_size for p in other_logs()}
+
+
+def _attach_log_file() -> None:
+    from config.logging import JsonFormatter
+
+    global _log_handler
+    root = logging.getLogger()
+    if _log_handler is None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        _log_handler = logging.FileHandler(LOG_DIR / f"pytest-{os.getpid()}.jsonl", encoding="utf-8", delay=True)
+        _log_handler.setFormatter(JsonFormatter())
+        _log_handler.setLevel(logging.DEBUG)
+    if _log_handler not in root.handlers:  # a test may have cleared the root handlers
+        root.addHandler(_log_handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+
+
+@pytest.fixture(autouse=True)
+def _suite_log_file():
+    """Every test's log records also go, as JSON lines, to this process's file in GOVLINK_TEST_LOG_DIR."""
+    _attach_log_file()
+    yield
+    if _log_handler is not None:
+        _log_handler.flush()
 
 
 @pytest.fixture(scope="session")

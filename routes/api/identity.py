@@ -158,6 +158,7 @@ def me():
 @blp.post("/identity/registrations")
 @blp.arguments(RegistrationSchema)
 @blp.response(201, RegisteredSchema)
+@blp.alt_response(409, response="CONFLICT", description="already_registered")
 def register(body):
     """Register a person (L1) keyed on their resident ID number; they then sign in with it."""
     resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
@@ -171,6 +172,8 @@ def register(body):
 
 @blp.post("/identity/verifications/population-registry")
 @blp.response(200, VerificationSchema)
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="not_verified: the registry did not confirm")
+@blp.alt_response(504, response="GATEWAY_TIMEOUT", description="registry_unavailable: the registry did not answer in time")
 @blp.doc(security=BEARER)
 @require_token(level=1)
 def verify_with_registry():
@@ -193,6 +196,7 @@ def verify_with_registry():
 @blp.post("/identity/verifications/in-person")
 @blp.arguments(InPersonSchema)
 @blp.response(200, VerificationSchema)
+@blp.alt_response(404, response="NOT_FOUND", description="unknown_person: no account with this resident ID number")
 @blp.doc(security=BEARER)
 @require_token(roles=("clerk",))
 def verify_in_person(body):
@@ -232,6 +236,8 @@ def my_enterprises():
 @blp.post("/identity/enterprises")
 @blp.arguments(EnterpriseRegistrationSchema)
 @blp.response(201, EnterpriseRegisteredSchema)
+@blp.alt_response(409, response="CONFLICT", description="the enterprise is already registered")
+@blp.alt_response(504, response="GATEWAY_TIMEOUT", description="registry_unavailable: the registry did not answer in time")
 @blp.doc(security=BEARER)
 @require_token(level=2)
 def register_enterprise(body):

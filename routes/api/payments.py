@@ -22,6 +22,7 @@ from marshmallow import Schema, fields, validate
 
 from payment_bridge.beijing_time import to_beijing
 from payment_bridge.errors import PaymentError
+from payment_bridge.money import MAX_FEN
 from payment_bridge.platforms.base import PlatformUnavailable
 from payment_bridge.service import Item, NoticeRequest, Refused, request_hash
 from payment_bridge.wiring import payment_service
@@ -47,7 +48,7 @@ class ItemSchema(Schema):
                          metadata={"description": "收费项目编码"})
     name = fields.String(required=True, validate=validate.Length(1, 60))
     unit = fields.String(load_default="项", validate=validate.Length(1, 10))
-    unit_price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+    unit_price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_FEN),
                                     metadata={"description": "unit price in fen (分)"})
     quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 1_000_000))
     amount_fen = fields.Integer(dump_only=True)
@@ -117,7 +118,7 @@ class ListArgsSchema(Schema):
 class RefundRequestSchema(Schema):
     refund_request_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"),
                                       metadata={"description": "your id for this refund: a retry with it refunds once"})
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_FEN))
     reason = fields.String(validate=validate.Length(1, 80))
 
 
@@ -201,6 +202,7 @@ def _readable_notice(notice_id: str):
 @blp.arguments(NoticeCreateSchema)
 @blp.response(201, NoticeSchema)
 @blp.alt_response(409, description="idempotency_key_reused: the key was used with another body")
+@blp.alt_response(502, response="BAD_GATEWAY", description="the payment platform refused the notice")
 @blp.doc(parameters=[IDEMPOTENCY_HEADER], security=[{"bearer": []}])
 @require_token()
 def create_notice(data):
@@ -256,7 +258,10 @@ def get_notice(notice_id):
 @blp.post("/<notice_id>/refunds")
 @blp.arguments(RefundRequestSchema)
 @blp.response(201, RefundResultSchema)
+@blp.alt_response(200, schema=RefundResultSchema, description="a retry with the same refund_request_id (replayed)")
+@blp.alt_response(202, schema=RefundResultSchema, description="the platform has not finished the refund yet")
 @blp.alt_response(409, description="refund_not_allowed / refund_exceeds_refundable / refund_request_id_reused")
+@blp.alt_response(502, response="BAD_GATEWAY", description="refund_failed: the platform refused the refund")
 @blp.doc(security=[{"bearer": []}])
 @require_token(roles=REFUND_ROLES)
 def refund_notice(data, notice_id):
@@ -279,6 +284,8 @@ def refund_notice(data, notice_id):
 
 @blp.get("/<notice_id>/receipt")
 @blp.response(200, ReceiptSchema)
+@blp.alt_response(409, response="CONFLICT", description="not_paid: receipts are issued after payment")
+@blp.alt_response(502, response="BAD_GATEWAY", description="the platform answered nonsense")
 @blp.doc(security=[{"bearer": []}])
 @require_token()
 def get_receipt(notice_id):

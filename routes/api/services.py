@@ -98,6 +98,8 @@ def catalogue():
 @blp.arguments(CallRequestSchema)
 @blp.response(200, CallResultSchema)
 @blp.alt_response(202, schema=CallResultSchema, description="Accepted (Prefer: respond-async); poll status_url")
+@blp.alt_response(502, response="BAD_GATEWAY", description="fault / bad_response: the department answered with a fault or nonsense")
+@blp.alt_response(504, response="GATEWAY_TIMEOUT", description="timeout: no answer in time; the call goes on, see details.status_url")
 @blp.doc(security=[{"bearer": []}])
 @require_token()
 def call(body, service, operation):
