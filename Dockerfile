@@ -13,6 +13,7 @@ COPY reconciliation ./reconciliation
 COPY store ./store
 COPY routes ./routes
 COPY simulators ./simulators
+COPY supervision ./supervision
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 govlink
 USER govlink
 EXPOSE 8000

@@ -60,9 +60,16 @@ def _logistics_poll(runtime, period):
     return str(logistics_service(runtime).poll())
 
 
+def _supervision_check(runtime, period):
+    from supervision.check import scheduled_job
+
+    return scheduled_job(runtime, period)
+
+
 SCHEDULE: dict[str, Job] = {
     "payments.poll": Job("payments.poll", _payments_poll, every_seconds=60),
     "logistics.poll": Job("logistics.poll", _logistics_poll, every_seconds=120),
+    "supervision.check": Job("supervision.check", _supervision_check, every_seconds=60),  # 电子监察: deadlines (R10)
 }
 
 

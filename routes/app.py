@@ -55,14 +55,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(), which installs its own HTTPException handler
+    from routes import supervision_console
+    from supervision.metrics import install_metrics
+
+    supervision_console.init_app(app)  # the supervisors' pages (电子监察), OIDC sign-in
+    install_metrics(app)  # supervision figures on /metrics, read from the database per scrape
     return app
 
 
 def _api_blueprints():
     """The flask-smorest blueprints of every area, in the order the OpenAPI document lists them."""
-    from routes.api import identity, logistics, payments, services, system
+    from routes.api import identity, logistics, payments, services, supervision, system
 
-    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp]
+    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp, supervision.blp]
 
 
 def _install_request_hooks(app: Flask) -> None:

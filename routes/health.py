@@ -36,5 +36,14 @@ def readyz():
 
 @blp.get("/metrics")
 def metrics():
-    """Prometheus text exposition."""
-    return Response(generate_latest(readiness.metrics_registry()), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition: this process's (or all gunicorn workers') metrics, then the
+    registries areas add with `add_metrics_registry` (figures read from the database per scrape)."""
+    body = generate_latest(readiness.metrics_registry())
+    for registry in current_app.extensions.get("govlink_metric_registries", []):
+        body += generate_latest(registry)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def add_metrics_registry(app, registry) -> None:
+    """Serve `registry` on /metrics too."""
+    app.extensions.setdefault("govlink_metric_registries", []).append(registry)

@@ -5,6 +5,7 @@
 #   scripts/stack.sh up      install + start + wait until healthy (default)
 #   scripts/stack.sh down    stop what this script started
 #   scripts/stack.sh status  one line per service
+#   scripts/stack.sh browser Debian's Chromium for the browser tests
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -175,9 +176,10 @@ status() {
 case "${1:-up}" in
   up)
     apt_install curl ca-certificates
-    postgres_up; rabbitmq_up; keycloak_up; chromium_install
+    postgres_up; rabbitmq_up; keycloak_up
     log "services ready: PostgreSQL :$PG_PORT, RabbitMQ :$RABBIT_PORT (management :15672), Keycloak :$KC_PORT" ;;
+  browser) chromium_install ;;  # only the test suite needs it (make test)
   down) keycloak_down; rabbitmq_down; postgres_down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status" ;;
+  *) die "usage: $0 up|down|status|browser" ;;
 esac

@@ -10,6 +10,7 @@ export GOVLINK_LOG_JSON=${GOVLINK_LOG_JSON:-true}
 mkdir -p var/test-logs
 export GOVLINK_TEST_LOG_DIR="$PWD/var/test-logs"
 
+bash scripts/stack.sh browser
 govlink realm apply >/dev/null
 govlink realm demo-users >/dev/null
 govlink preflight --wait 60

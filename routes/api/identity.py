@@ -9,7 +9,7 @@ import logging
 
 from flask import current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
 from idp import ciba, enterprises, realname
 from idp.directory import DirectoryError, directory_for

@@ -1,0 +1,119 @@
+"""Tables of electronic supervision (电子监察, R10): supervised steps, their alerts, the check's
+cursor over the message log, satisfaction ratings and complaints. Times are aware UTC."""
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.base import Base, UtcDateTime, utcnow
+
+
+class SupervisionStep(Base):
+    """One supervised step (a department reply, a payment, a dispatch ...) with its deadline.
+
+    Started and ended by envelopes of the message log (config/supervision.yaml says which); the
+    scheduled check keeps `overdue` and the alerts up to date.
+    """
+
+    __tablename__ = "supervision_steps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    step: Mapped[str] = mapped_column(String(60))  # the rule: department-reply, payment, results-dispatch ...
+    case_id: Mapped[str | None] = mapped_column(String(64))
+    service: Mapped[str | None] = mapped_column(String(100))  # department service, agency or 事项 code
+    system: Mapped[str | None] = mapped_column(String(200))  # department service, payment/<platform>, courier/<carrier>
+    thread: Mapped[str] = mapped_column(String(64))  # what an end must point to (message or correlation id)
+    start_message_id: Mapped[str] = mapped_column(String(36))
+    start_type: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    escalate_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_message_id: Mapped[str | None] = mapped_column(String(36))
+    end_type: Mapped[str | None] = mapped_column(String(120))
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # ok | failed, once ended
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("step", "start_message_id", name="uq_supervision_steps_step_start_message_id"),
+        Index("ix_supervision_steps_case_id", "case_id"),
+        Index("ix_supervision_steps_thread", "thread"),
+        Index("ix_supervision_steps_open", "ended_at", "escalated_at"),
+        Index("ix_supervision_steps_started_at", "started_at"),
+    )
+
+
+class SupervisionAlert(Base):
+    """A warning or escalation of a step: at most one of each kind (the unique key), kept as the
+    outbox row of its `supervision.*` envelope until the broker confirmed it."""
+
+    __tablename__ = "supervision_alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    step_id: Mapped[str] = mapped_column(ForeignKey("supervision_steps.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # warning | escalation
+    case_id: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    envelope: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the check's clock
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("step_id", "kind", name="uq_supervision_alerts_step_id_kind"),
+        Index("ix_supervision_alerts_unpublished", "published_at"),
+    )
+
+
+class SupervisionCursor(Base):
+    """How far the check has read the message log (one row)."""
+
+    __tablename__ = "supervision_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CaseSatisfaction(Base):
+    """The applicant's rating of a finished case (满意度评价): once per case."""
+
+    __tablename__ = "supervision_satisfaction"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer)  # 1..5
+    comment: Mapped[str | None] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(200))  # the applicant's Keycloak subject
+    rated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)
+
+
+class Complaint(Base):
+    """A complaint (投诉) about a case: filed by the applicant, handled by supervisors."""
+
+    __tablename__ = "supervision_complaints"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))  # the filer's Keycloak subject
+    filer_masked: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))  # filed | assigned | replied | closed
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    reply: Mapped[str | None] = mapped_column(Text)
+    replied_by: Mapped[str | None] = mapped_column(String(200))
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    history: Mapped[list] = mapped_column(JSON)  # [{at, action, by, status}]
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_supervision_complaints_case_id", "case_id"),
+        Index("ix_supervision_complaints_status", "status"),
+        Index("ix_supervision_complaints_subject", "subject"),
+    )

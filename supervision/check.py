@@ -1,0 +1,225 @@
+"""The scheduled supervision check (every 60 s, `bus.scheduler` job `supervision.check`).
+
+1. Read the message log past the cursor: an envelope that starts a supervised step records the
+   step with its deadlines; one that ends a step closes it (outcome, duration, late or not).
+2. Assess the open steps at the clock's time: past due -> overdue, and a `supervision.warning`;
+   still open past the escalation limit -> a `supervision.escalation`. Each is a row unique per
+   (step, kind), written with the step's mark in one transaction, so each fires once however often
+   (and on however many schedulers) the check runs.
+3. Publish the alert rows not yet confirmed on govlink.events (mandatory=False: nobody has to be
+   listening) and record them in the message log, where they join the case's timeline.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bus.envelope import encode, new_envelope
+from bus.topology import EVENTS
+from store.models.bus import MessageLogRecord
+from store.models.supervision import SupervisionAlert, SupervisionCursor, SupervisionStep
+from supervision.config import SupervisionConfig, load
+from supervision.deadlines import Clock, DeadlineEngine, StepStart, end_key, issued_at, outcome_of
+
+log = logging.getLogger("govlink.supervision")
+
+CLIENT = "govlink/supervision"
+WARNING, ESCALATION = "supervision.warning", "supervision.escalation"
+KINDS = {"warning": WARNING, "escalation": ESCALATION}
+BATCH = 1000
+
+
+@dataclass
+class CheckReport:
+    read: int = 0
+    started: int = 0
+    ended: int = 0
+    overdue: int = 0
+    warnings: int = 0
+    escalations: int = 0
+    published: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"read {self.read}, started {self.started}, ended {self.ended}, overdue {self.overdue}, "
+                f"warnings {self.warnings}, escalations {self.escalations}, published {self.published}")
+
+
+def run_check(runtime, *, clock: Clock | None = None, config: SupervisionConfig | None = None,
+              services: tuple[str, ...] | None = None, publish: bool = True) -> CheckReport:
+    """One supervision check (see module doc); `clock` decides what "now" is, `services` limits the
+    assessment to the steps of those services (a re-check of one service; every service by default)."""
+    engine = (config or load()).engine(clock)
+    report = CheckReport()
+    ingest(runtime.db, engine, report)
+    raise_alerts(runtime.db, engine, report, services)
+    if publish:
+        publish_alerts(runtime, report)
+    return report
+
+
+def scheduled_job(runtime, period: str) -> str:
+    """The `supervision.check` job of bus/scheduler.py."""
+    return str(run_check(runtime))
+
+
+# ---------------------------------------------------------------------------------------- 1. ingest
+def ingest(db, engine: DeadlineEngine, report: CheckReport) -> None:
+    while True:
+        with db.unit_of_work() as session:
+            cursor = session.execute(select(SupervisionCursor).where(SupervisionCursor.id == 1)
+                                     .with_for_update()).scalar_one_or_none()
+            if cursor is None:
+                try:
+                    with session.begin_nested():
+                        session.add(SupervisionCursor(id=1, last_seq=0))
+                except IntegrityError:
+                    pass
+                cursor = session.execute(select(SupervisionCursor).where(SupervisionCursor.id == 1)
+                                         .with_for_update()).scalar_one()
+            rows = session.execute(select(MessageLogRecord.seq, MessageLogRecord.body)
+                                   .where(MessageLogRecord.seq > cursor.last_seq)
+                                   .order_by(MessageLogRecord.seq).limit(BATCH)).all()
+            for seq, body in rows:
+                report.read += 1
+                envelope = _parse(body)
+                if envelope is not None:
+                    _apply(session, engine, envelope, seq, report)
+            if rows:
+                cursor.last_seq = rows[-1][0]
+            cursor.checked_at = datetime.now(timezone.utc)
+        if len(rows) < BATCH:
+            return
+
+
+def _apply(session, engine: DeadlineEngine, envelope: dict, seq: int, report: CheckReport) -> None:
+    start = engine.start(envelope)
+    if start is not None:
+        step = _record_start(session, start)
+        if step is not None:
+            report.started += 1
+            # An end logged before its start (two processes' logs flushed out of order).
+            for (earlier,) in session.execute(select(MessageLogRecord.body).where(
+                    MessageLogRecord.correlation_id == envelope.get("correlation_id"), MessageLogRecord.seq < seq,
+                    MessageLogRecord.type.in_(start.rule.end))):
+                other = _parse(earlier)
+                if other is not None and step.ended_at is None and engine.ends(start.rule, step.thread, other):
+                    _close(step, other, report)
+    if engine.is_end_type(envelope.get("type", "")):
+        threads = {k for k in (envelope.get("causation_id"), envelope.get("correlation_id")) if k}
+        if not threads:
+            return
+        for step in session.execute(select(SupervisionStep).where(SupervisionStep.thread.in_(threads),
+                                                                  SupervisionStep.ended_at.is_(None))).scalars():
+            rule = engine.rule(step.step)
+            if rule is not None and engine.ends(rule, step.thread, envelope):
+                _close(step, envelope, report)
+
+
+def _record_start(session, start: StepStart) -> SupervisionStep | None:
+    exists = session.execute(select(SupervisionStep.id).where(SupervisionStep.step == start.rule.step,
+                                                              SupervisionStep.start_message_id == start.message_id)).first()
+    if exists:
+        return None  # another copy of the same message (logged in and out)
+    step = SupervisionStep(id=str(uuid.uuid4()), step=start.rule.step, case_id=start.case_id, service=start.service,
+                           system=start.system, thread=start.thread[:64], start_message_id=start.message_id,
+                           start_type=start.rule.start, started_at=start.started_at, due_at=start.due_at,
+                           escalate_at=start.escalate_at, overdue=False)
+    session.add(step)
+    session.flush()
+    return step
+
+
+def _close(step: SupervisionStep, envelope: dict, report: CheckReport) -> None:
+    ended = max(issued_at(envelope), step.started_at)
+    step.ended_at = ended
+    step.end_message_id = str(envelope["message_id"])
+    step.end_type = envelope["type"]
+    step.duration_ms = int((ended - step.started_at).total_seconds() * 1000)
+    step.outcome = outcome_of(envelope)
+    step.overdue = step.overdue or ended > step.due_at
+    report.ended += 1
+
+
+# ----------------------------------------------------------------------------------- 2. assess
+def raise_alerts(db, engine: DeadlineEngine, report: CheckReport, services: tuple[str, ...] | None = None) -> None:
+    now = engine.now()
+    with db.unit_of_work() as session:
+        query = (select(SupervisionStep).where(SupervisionStep.ended_at.is_(None), SupervisionStep.escalated_at.is_(None),
+                                               SupervisionStep.due_at < now).order_by(SupervisionStep.due_at).limit(5000))
+        if services is not None:
+            query = query.where(SupervisionStep.service.in_(services))
+        if db.backend == "postgresql":
+            query = query.with_for_update(skip_locked=True)  # a second checker leaves these alone
+        for step in session.execute(query).scalars():
+            verdict = engine.assess(due_at=step.due_at, escalate_at=step.escalate_at, ended_at=step.ended_at,
+                                    warned=step.warned_at is not None, escalated=step.escalated_at is not None)
+            if verdict.overdue and not step.overdue:
+                step.overdue = True
+                report.overdue += 1
+            if verdict.warn:
+                step.warned_at = now
+                _alert(session, step, "warning", now)
+                report.warnings += 1
+            if verdict.escalate:
+                step.escalated_at = now
+                _alert(session, step, "escalation", now)
+                report.escalations += 1
+
+
+def _alert(session, step: SupervisionStep, kind: str, now: datetime) -> None:
+    payload = {"step_id": step.id, "step": step.step, "service": step.service, "system": step.system,
+               "started_at": step.started_at.isoformat(), "due_at": step.due_at.isoformat(),
+               "escalate_at": step.escalate_at.isoformat(), "raised_at": now.isoformat(),
+               "overdue_seconds": int((now - step.due_at).total_seconds()), "start_message_id": step.start_message_id}
+    envelope = new_envelope(KINDS[kind], payload, client=CLIENT, case_id=step.case_id, correlation_id=step.id,
+                            causation_id=step.start_message_id)
+    session.add(SupervisionAlert(step_id=step.id, kind=kind, case_id=step.case_id, message_id=envelope["message_id"],
+                                 envelope=encode(envelope).decode(), raised_at=now))
+
+
+# ---------------------------------------------------------------------------------- 3. publish
+def publish_alerts(runtime, report: CheckReport, timeout: float = 10.0) -> None:
+    with runtime.db.unit_of_work() as session:
+        rows = session.execute(select(SupervisionAlert).where(SupervisionAlert.published_at.is_(None))
+                               .order_by(SupervisionAlert.id).limit(1000)).scalars().all()
+        if not rows:
+            return
+        futures = []
+        for row in rows:
+            envelope = json.loads(row.envelope)
+            try:
+                futures.append((row, envelope, runtime.publisher.publish(
+                    EVENTS, envelope["type"], row.envelope.encode(), message_id=row.message_id, type=envelope["type"],
+                    correlation_id=envelope["correlation_id"], mandatory=False)))
+            except Exception as exc:  # the broker is down: the next check publishes it
+                log.warning("supervision alert %s not published yet (%s)", row.id, type(exc).__name__)
+        for row, envelope, future in futures:
+            try:
+                future.result(timeout)
+            except Exception as exc:
+                log.warning("supervision alert %s not confirmed (%s); the next check resends it", row.id, type(exc).__name__)
+                continue
+            row.published_at = datetime.now(timezone.utc)
+            runtime.message_log.record(envelope, "out")
+            report.published += 1
+            report.alert_ids.append(row.id)
+            log.warning("%s: step %s of case %s (%s) is overdue since %s", envelope["type"], row.step_id,
+                        row.case_id, envelope["payload"]["step"], envelope["payload"]["due_at"])
+
+
+def _parse(body: str) -> dict | None:
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    return envelope if isinstance(envelope, dict) and envelope.get("type") and envelope.get("message_id") else None
+
+
+__all__ = ["run_check", "scheduled_job", "CheckReport", "WARNING", "ESCALATION", "end_key"]
