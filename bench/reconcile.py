@@ -3,8 +3,10 @@
 Generates one business day: 1,000,000 ledger payments (written with COPY into a bench-only table,
 created and dropped here) and a 1,000,000-line provincial daily statement (GBK, the
 ``payment_bridge.statements.nontax_daily`` format) with about 0.3% discrepancies of every
-category. Ours, timed in a child process of its own (so its peak RSS is its own): stream-parse the
-statement, read the ledger from PostgreSQL, match, store the run and its discrepancies. The
+category. Ours, timed in a child process of its own (so its peak RSS is its own): split the
+statement by payment-code partition, and in 2 forked workers read each partition's ledger slice
+from PostgreSQL, stream-parse its statement part and match; merge, store the run and its
+discrepancies (``reconciliation.partitions``). The
 baseline, in the same run: DuckDB reading the same two data sets as CSV, a full outer join on the
 payment code and transaction number, a CASE classification and fetching the unmatched rows.
 
@@ -17,7 +19,7 @@ import gc
 import io
 import multiprocessing as mp
 import os
-import resource
+import queue
 import shutil
 import tempfile
 import time
@@ -35,6 +37,7 @@ ROWS = int(os.environ.get("BENCH_RECONCILE_ROWS", "1000000"))
 PER_CATEGORY = max(1, ROWS * 3 // 1000 // 12)  # ~0.3% discrepancies over the 12 generated cases
 DAY = date(2024, 3, 15)
 TABLE = "bench_reconcile_ledger"
+WORKERS = int(os.environ.get("BENCH_RECONCILE_WORKERS", "2"))  # the machine has 2 cores
 
 _meta = sa.MetaData()
 ledger_table = sa.Table(  # the bench's own ledger, shaped like the payment bridge's view of a day
@@ -116,32 +119,34 @@ def generate(workdir: str) -> dict:
             "statement_rows": len(scenario.statement)}
 
 
-def _read_ledger(url: str):
-    """The day's ledger from PostgreSQL, fetched in batches, one compact record per row."""
-    from functools import partial
-
+def _ledger_slice(url: str):
+    """Partition k of n of the day's ledger from PostgreSQL; runs in each worker (own connection)."""
+    from reconciliation.ledger import read_records
     from reconciliation.records import LedgerPayment
 
-    make = partial(tuple.__new__, LedgerPayment)
-    engine = _engine(url)
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        with raw.cursor(name="bench_ledger") as cur:  # server-side: memory stays flat
-            cur.execute(f"SELECT payment_code, transaction_id, amount_fen, status, "
-                        f"coalesce(extract(epoch FROM paid_at)::bigint, 0) FROM {TABLE}")
-            while rows := cur.fetchmany(100_000):
-                yield from map(make, rows)
-    engine.dispose()
+    def read(k: int, n: int):
+        engine = _engine(url)
+        try:
+            with engine.connect() as conn:
+                yield from read_records(conn, LedgerPayment, f"SELECT payment_code, transaction_id, amount_fen, "
+                                        f"status, coalesce(extract(epoch FROM paid_at)::bigint, 0) FROM {TABLE}",
+                                        partition=(k, n))
+        finally:
+            engine.dispose()
+
+    return read
 
 
 def _ours(url: str, statement_path: str, out) -> None:
-    """The project's reconciliation end to end, in a fresh process (its peak RSS is ours alone)."""
+    """The project's reconciliation end to end, in a fresh process. Its peak memory is ours alone:
+    this process's VmHWM plus each worker's growth over the pages it shared at the fork.
+    (``ru_maxrss`` would not do: Linux keeps it across exec, so a process spawned from this
+    bench's generator, holding the whole scenario, reported the generator's peak.)"""
     import hashlib
 
     from reconciliation import runs
-    from reconciliation.payments import reconcile_payments
+    from reconciliation.partitions import peak_mib, reconcile_payments_partitioned
     from reconciliation.scenarios import payment_rules
-    from reconciliation.statement_stream import NontaxStatementReader
     from store.db import Database
 
     db = Database(url)
@@ -151,18 +156,20 @@ def _ours(url: str, statement_path: str, out) -> None:
     gc.disable()
     started = time.perf_counter()
     with open(statement_path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    with open(statement_path, "rb") as f:
-        reader = NontaxStatementReader(f)
-        result = reconcile_payments(_read_ledger(url), reader, DAY, payment_rules())
+        raw = f.read()
+    digest = hashlib.sha256(raw).hexdigest()
+    run = reconcile_payments_partitioned(_ledger_slice(url), raw, DAY, payment_rules(), workers=WORKERS)
+    del raw
+    result = run.result
     t_match = time.perf_counter()
     with db.unit_of_work() as session:
-        run = runs.store_run(session, result, started_by="bench", import_shas=[digest])
-        run_id = run.id
+        stored = runs.store_run(session, result, started_by="bench", import_shas=[digest])
+        run_id = stored.id
     finished = time.perf_counter()
     out.put({"seconds": finished - started, "match_seconds": t_match - started, "store_seconds": finished - t_match,
              "counts": result.counts(), "matched": result.matched_count, "run_id": run_id,
-             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "created_tables": created})
+             "peak_mib": max(run.peak_rss_mib, peak_mib()),
+             "created_tables": created, "content_hash": result.content_hash})
     db.dispose()
 
 
@@ -219,7 +226,13 @@ def main() -> None:
         out = ctx.Queue()
         child = ctx.Process(target=_ours, args=(URL, paths["statement"], out))
         child.start()
-        ours = out.get()
+        ours = None
+        while ours is None:  # a child that died never answers: do not wait for it forever
+            try:
+                ours = out.get(timeout=5)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise SystemExit("our reconciliation failed") from None
         child.join()
         created_tables = ours["created_tables"]
         if child.exitcode != 0:
@@ -227,7 +240,7 @@ def main() -> None:
         base_seconds, base_counts = baseline(paths)
         expected = paths["expected"]
         print(f"ours: match {ours['match_seconds']:.2f}s + store {ours['store_seconds']:.2f}s, "
-              f"{ours['matched']} matched clean, run {ours['run_id']}")
+              f"{ours['matched']} matched clean, run {ours['run_id']}, content hash {ours['content_hash'][:16]}")
         print(f"discrepancies generated: {dict(sorted(expected.items()))}")
         print(f"discrepancies found:     {ours['counts']}")
         print(f"duckdb outer join rows by class: {dict(sorted(base_counts.items()))}")

@@ -66,10 +66,17 @@ def _supervision_check(runtime, period):
     return scheduled_job(runtime, period)
 
 
+def _reconcile_daily(runtime, period):
+    from reconciliation.scheduled import daily_job
+
+    return daily_job(runtime, period)
+
+
 SCHEDULE: dict[str, Job] = {
     "payments.poll": Job("payments.poll", _payments_poll, every_seconds=60),
     "logistics.poll": Job("logistics.poll", _logistics_poll, every_seconds=120),
     "supervision.check": Job("supervision.check", _supervision_check, every_seconds=60),  # 电子监察: deadlines (R10)
+    "reconcile.daily": Job("reconcile.daily", _reconcile_daily, daily_at=clock(2, 0)),  # 对账 (R7): yesterday, 02:00
 }
 
 

@@ -199,6 +199,26 @@ def supervision_console_client(settings) -> dict:
     }
 
 
+def staff_console_client(settings) -> dict:
+    """`staff-console`: the confidential client of the staff pages (finance console, supervision),
+    signed in with the authorization code flow + PKCE by routes/console_auth.py."""
+    base = settings.public_base_url.rstrip("/")
+    return {
+        "clientId": "staff-console", "name": "工作人员控制台 staff console", "enabled": True,
+        "protocol": "openid-connect", "publicClient": False, "clientAuthenticatorType": "client-secret",
+        "secret": derived_secret(settings, "staff-console"), "standardFlowEnabled": True,
+        "implicitFlowEnabled": False, "directAccessGrantsEnabled": False, "serviceAccountsEnabled": False,
+        "consentRequired": False, "frontchannelLogout": False, "fullScopeAllowed": True,
+        # Loopback without a port as well (RFC 8252 7.3): tests serve the gateway on a free port.
+        "redirectUris": [f"{base}/console/auth/callback", "http://127.0.0.1/console/auth/callback"],
+        "webOrigins": ["+"],
+        "attributes": {"pkce.code.challenge.method": "S256",
+                       "post.logout.redirect.uris": f"{base}/console/*##http://127.0.0.1/console/*",
+                       "backchannel.logout.session.required": "true",
+                       "backchannel.logout.url": f"{base}/idp/backchannel-logout"},
+    }
+
+
 def user_profile() -> dict:
     """The declarative user profile: people keyed on the resident ID number, name, phone, level."""
     admin_only = {"view": ["admin", "user"], "edit": ["admin"]}
@@ -282,6 +302,7 @@ def realm_definition(settings) -> dict:
             resource_server_client(settings),
             *channel_clients(settings),
             supervision_console_client(settings),
+            staff_console_client(settings),
             *[service_account_client(cid, derived_secret(settings, cid), name, caller=caller)
               for cid, (caller, name) in DEPARTMENT_CLIENTS.items()],
         ],

@@ -20,12 +20,18 @@ the surplus (a bill's line order is part of the bill).
 Left records are held in memory (the ledger); right records (a statement or bill, possibly a
 million lines) stream through, and a right record that pairs *clean* with the only record of
 its group is counted and dropped at once. Everything that needs a person's eye comes back.
+
+A pairing may also declare *fast keys* (C-level extractors such as ``operator.itemgetter``)
+whose equality implies a clean pair: the streaming loop compares them before it calls
+``clean`` (a Python function), so the common case runs no Python frame per record.
+:func:`merge` joins the exact-key results of disjoint partitions of the group keys (worker
+processes) and applies the tolerance rules to the leftovers of them all.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 Key = Callable[[Any], Hashable | None]  # None: the record has no value for this key
@@ -75,6 +81,10 @@ class Pairing:
     amount: Callable[[Any], int]
     refinements: tuple[Refinement, ...] = ()
     tolerances: tuple[ToleranceRule, ...] = ()
+    # Optional (left, right) extractors, C-level if they are to help: equal values imply ``clean``
+    # (except for groups in ``fast_exclude``).
+    fast_keys: tuple[Key, Key] | None = None
+    fast_exclude: frozenset = frozenset()  # group keys the fast path must leave alone (carried items)
 
 
 class Match(NamedTuple):
@@ -139,19 +149,61 @@ class _Claim:
 
 def match(pairing: Pairing, left: Iterable, right: Iterable) -> Matching:
     """Match ``left`` (held) against ``right`` (streamed) under ``pairing``."""
+    return _match(pairing, left, right)
+
+
+def merge(pairing: Pairing, parts: Sequence[Matching]) -> Matching:
+    """Join the results of ``match`` over disjoint partitions of the group keys (run with
+    ``exact_only(pairing)``), then apply ``pairing``'s tolerance rules to all that is left."""
+    result = Matching()
+    orphan_left: list = []
+    orphan_right: list = []
+    for part in parts:
+        result.clean_count += part.clean_count
+        result.clean_amount_fen += part.clean_amount_fen
+        result.pairs.extend(part.pairs)
+        result.ambiguous.extend(part.ambiguous)
+        result.surplus.extend(part.surplus)
+        orphan_left.extend(part.left_only)
+        orphan_right.extend(part.right_only)
+    orphan_left.sort()
+    orphan_right.sort()
+    for rule in pairing.tolerances:
+        orphan_left, orphan_right = _apply_tolerance(rule, orphan_left, orphan_right, result)
+    return _finish(result, orphan_left, orphan_right)
+
+
+def exact_only(pairing: Pairing) -> Pairing:
+    """``pairing`` without its tolerance rules: what each partition runs before :func:`merge`."""
+    return replace(pairing, tolerances=())
+
+
+def _finish(result: Matching, orphan_left: list, orphan_right: list) -> Matching:
+    result.left_only = sorted(orphan_left)
+    result.right_only = sorted(orphan_right)
+    result.pairs.sort()
+    result.ambiguous.sort(key=lambda a: (a.rule, repr(a.key), a.lefts, a.rights))
+    result.surplus.sort(key=lambda s: (s.side, repr(s.key), s.record))
+    return result
+
+
+def _match(pairing: Pairing, left: Iterable, right: Iterable) -> Matching:
     result = Matching()
     index: dict[Hashable, Any] = {}
     unkeyed_left: list = []
     left_group, right_group, clean, amount = pairing.left_group, pairing.right_group, pairing.clean, pairing.amount
+    setdefault = index.setdefault
+    size = 0
     for record in left:
         key = left_group(record)
         if key is None:
             unkeyed_left.append(record)
             continue
-        current = index.get(key)
-        if current is None:
-            index[key] = record
-        elif type(current) is _Group:
+        current = setdefault(key, record)  # one hash lookup for the common case, a new group
+        if len(index) != size:
+            size += 1
+            continue
+        if type(current) is _Group:
             current.lefts.append(record)
         else:
             index[key] = _Group([current, record], [], [])
@@ -160,6 +212,8 @@ def match(pairing: Pairing, left: Iterable, right: Iterable) -> Matching:
     orphan_right: list = []
     clean_count = clean_amount = 0
     get = index.get
+    fast_left, fast_right = pairing.fast_keys or (None, None)
+    fast_exclude = pairing.fast_exclude
     for record in right:
         key = right_group(record)
         if key is None:
@@ -173,7 +227,8 @@ def match(pairing: Pairing, left: Iterable, right: Iterable) -> Matching:
             current.rights.append(record)
         elif kind is _Claim:  # a second right for a group already paired
             index[key] = _Group([], [record], [current.left])
-        elif clean(current, record):
+        elif (fast_left is not None and fast_left(current) == fast_right(record) and key not in fast_exclude) \
+                or clean(current, record):
             index[key] = _Claim(current)
             clean_count += 1
             clean_amount += amount(current)
@@ -195,13 +250,7 @@ def match(pairing: Pairing, left: Iterable, right: Iterable) -> Matching:
 
     for rule in pairing.tolerances:
         orphan_left, orphan_right = _apply_tolerance(rule, orphan_left, orphan_right, result)
-
-    result.left_only = sorted(orphan_left)
-    result.right_only = sorted(orphan_right)
-    result.pairs.sort()
-    result.ambiguous.sort(key=lambda a: (a.rule, repr(a.key), a.lefts, a.rights))
-    result.surplus.sort(key=lambda s: (s.side, repr(s.key), s.record))
-    return result
+    return _finish(result, orphan_left, orphan_right)
 
 
 def _pair(pairing: Pairing, rule: str, left, right, result: Matching) -> None:

@@ -21,7 +21,8 @@ from operator import itemgetter
 from payment_bridge.beijing_time import BEIJING
 from reconciliation import categories as c
 from reconciliation.categories import Discrepancy, RunResult
-from reconciliation.engine import Ambiguity, Match, Pairing, Refinement, Surplus, ToleranceRule, match
+from reconciliation.engine import (Ambiguity, Match, Matching, Pairing, Refinement, Surplus, ToleranceRule,
+                                   match)
 from reconciliation.records import (KIND_PAID, KIND_REFUND, PAID, REFUNDED, UNPAID, LedgerPayment,
                                     StatementEntry)
 
@@ -63,6 +64,7 @@ def _consistent(left: LedgerPayment, right: StatementEntry) -> bool:
 
 
 def payment_pairing(rules: PaymentRules, carried: frozenset = frozenset()) -> Pairing:
+    """The pairing of ledger and statement; ``carried`` are yesterday's TIMING records."""
     if carried:  # a carried record must come back even when it pairs clean: that clears it
         def clean(left, right):
             return _consistent(left, right) and left not in carried and right not in carried
@@ -77,6 +79,10 @@ def payment_pairing(rules: PaymentRules, carried: frozenset = frozenset()) -> Pa
         refinements=(Refinement("transaction_id", lambda l: l.transaction_id or None,
                                 lambda r: r.transaction_id or None),),
         tolerances=rules.tolerances,
+        # (code, transaction, amount, status) == (reference, transaction, amount, kind) holds only for
+        # status "paid" == kind "paid" with equal numbers and amounts: a clean pair by _consistent.
+        fast_keys=(itemgetter(0, 1, 2, 3), itemgetter(0, 1, 2, 4)),
+        fast_exclude=frozenset(r[0] for r in carried),
     )
 
 
@@ -84,12 +90,20 @@ def reconcile_payments(ledger: Iterable[LedgerPayment], statement: Iterable[Stat
                        rules: PaymentRules = PaymentRules(),
                        carried: Sequence[Discrepancy] = ()) -> RunResult:
     """Reconcile one business day; ``carried`` are the previous run's TIMING discrepancies."""
-    carried_left = [r for d in carried if d.category == c.TIMING for r in d.left]
-    carried_right = [r for d in carried if d.category == c.TIMING for r in d.right]
-    carried_set = frozenset(carried_left) | frozenset(carried_right)
-    left = chain(ledger, carried_left)
-    right = chain(statement, carried_right)
-    found = match(payment_pairing(rules, carried_set), left, right)
+    carried_left, carried_right = carried_records(carried)
+    pairing = payment_pairing(rules, frozenset(carried_left) | frozenset(carried_right))
+    found = match(pairing, chain(ledger, carried_left), chain(statement, carried_right))
+    return classify_payments(found, day, rules)
+
+
+def carried_records(carried: Sequence[Discrepancy]) -> tuple[list[LedgerPayment], list[StatementEntry]]:
+    """The ledger and statement records of yesterday's carried TIMING items."""
+    return ([r for d in carried if d.category == c.TIMING for r in d.left],
+            [r for d in carried if d.category == c.TIMING for r in d.right])
+
+
+def classify_payments(found: Matching, day: date, rules: PaymentRules) -> RunResult:
+    """The discrepancies of a day from what the engine found."""
     cutoff = cutoff_epoch(day, rules)
     out: list[Discrepancy] = []
     cleared: list[Discrepancy] = []

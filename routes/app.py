@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(), which installs its own HTTPException handler
+    from routes import finance_console
+
+    finance_console.init_app(app)  # the finance staff's reconciliation pages (R7), staff-console sign-in
     from routes import supervision_console
     from supervision.metrics import install_metrics
 
@@ -65,9 +68,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _api_blueprints():
     """The flask-smorest blueprints of every area, in the order the OpenAPI document lists them."""
-    from routes.api import identity, logistics, payments, services, supervision, system
+    from routes.api import identity, logistics, payments, reconciliation, services, supervision, system
 
-    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp, supervision.blp]
+    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp, supervision.blp,
+            reconciliation.blp]
 
 
 def _install_request_hooks(app: Flask) -> None:

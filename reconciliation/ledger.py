@@ -1,0 +1,133 @@
+"""Our side of a day, read from the payment and logistics tables into the engine's records.
+
+Each reader is one SQL statement whose rows are already in a record's field order, fetched in
+batches and turned into records without a Python call per row (``tuple.__new__`` over the rows).
+Times come out of PostgreSQL as UTC epoch seconds. A business day is the Beijing day that ends
+at the rules' cut-off (:func:`reconciliation.payments.cutoff_epoch`).
+
+- :func:`payment_ledger` payments confirmed and refunds completed in the day, and the notices
+  still unpaid (a statement line for one of them is a STATUS_MISMATCH, not a LONG);
+- :func:`postage_ledger`, :func:`shipment_ledger` the postage payments and booked legs of the
+  day, for the three-way logistics reconciliation (R7);
+- :func:`courier_bill_lines` the lines of the courier bills imported for the day;
+- :func:`read_records` the general form: any SELECT, optionally one partition of its key.
+
+PostgreSQL only (``to_timestamp``, psycopg's ``%(name)s`` parameters), as in production and tests.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from functools import partial
+
+from sqlalchemy.engine import Connection
+
+from reconciliation.payments import PaymentRules, cutoff_epoch
+from reconciliation.records import CourierCharge, LedgerPayment, Shipment
+
+BATCH_ROWS = 100_000
+UNPAID_LOOKBACK_DAYS = 90  # an unpaid notice older than this is not expected on a statement
+
+
+def _epoch(column: str) -> str:
+    return f"coalesce(floor(extract(epoch FROM {column}))::bigint, 0)"
+
+
+def day_bounds(day: date, rules: PaymentRules = PaymentRules()) -> tuple[int, int]:
+    """UTC epoch seconds [start, end) of business day ``day``."""
+    end = cutoff_epoch(day, rules)
+    return end - 86400, end
+
+
+def read_records(connection: Connection, record_type, sql: str, params: dict | None = None, *,
+                 partition: tuple[int, int] | None = None, key: str = "payment_code") -> Iterator:
+    """Rows of ``sql`` (columns in ``record_type``'s order) as records, in batches.
+
+    ``partition=(k, n)`` keeps the rows whose ``key`` is in partition k of n
+    (:func:`reconciliation.partitions.partition_sql`).
+    """
+    if partition is not None:
+        from reconciliation.partitions import partition_sql
+
+        sql = f"SELECT * FROM ({sql}) AS day_rows WHERE {partition_sql(f'day_rows.{key}', *partition)}"
+    if connection.dialect.name != "postgresql":
+        raise RuntimeError("reconciliation reads the ledger from PostgreSQL (set GOVLINK_DATABASE_URL)")
+    make = partial(tuple.__new__, record_type)
+    raw = connection.connection.driver_connection  # psycopg 3: plain tuples, no ORM rows
+    with raw.cursor() as cursor:
+        cursor.execute(sql, params or None)
+        while rows := cursor.fetchmany(BATCH_ROWS):
+            yield from map(make, rows)
+
+
+_PAYMENTS = f"""
+SELECT n.payment_code AS payment_code, c.transaction_id AS transaction_id, c.amount_fen AS amount_fen,
+       'paid' AS status, {_epoch('c.paid_at')} AS paid_at
+  FROM payment_confirmations c JOIN payment_notices n ON n.id = c.notice_id
+ WHERE c.paid_at >= to_timestamp(%(start)s) AND c.paid_at < to_timestamp(%(end)s)
+UNION ALL
+SELECT n.payment_code, coalesce(r.platform_refund_id, ''), r.amount_fen, 'refunded', {_epoch('r.completed_at')}
+  FROM payment_refunds r JOIN payment_notices n ON n.id = r.notice_id
+ WHERE r.status = 'succeeded' AND r.completed_at >= to_timestamp(%(start)s) AND r.completed_at < to_timestamp(%(end)s)
+UNION ALL
+SELECT n.payment_code, '', n.total_fen, 'unpaid', 0
+  FROM payment_notices n
+ WHERE n.status IN ('created', 'registered', 'expired')
+   AND n.created_at < to_timestamp(%(end)s) AND n.created_at >= to_timestamp(%(since)s)
+   AND (%(platform)s = '' OR n.platform = %(platform)s)
+"""
+
+_POSTAGE = f"""
+SELECT n.payment_code AS payment_code, c.transaction_id AS transaction_id, c.amount_fen AS amount_fen,
+       'paid' AS status, {_epoch('c.paid_at')} AS paid_at
+  FROM payment_confirmations c
+  JOIN payment_notices n ON n.id = c.notice_id
+  JOIN shipment_legs l ON l.payment_notice_id = n.id
+ WHERE c.paid_at >= to_timestamp(%(start)s) AND c.paid_at < to_timestamp(%(end)s)
+"""
+
+_SHIPMENTS = f"""
+SELECT l.waybill_no AS waybill_no, l.carrier AS carrier, l.postage_fen AS quote_fen,
+       coalesce(n.payment_code, '') AS postage_code, l.weight_g AS weight_g,
+       CASE WHEN l.state = 'cancelled' THEN 'cancelled' ELSE 'booked' END AS status,
+       {_epoch('l.booked_at')} AS booked_at
+  FROM shipment_legs l LEFT JOIN payment_notices n ON n.id = l.payment_notice_id
+ WHERE l.waybill_no IS NOT NULL AND l.booked_at >= to_timestamp(%(start)s) AND l.booked_at < to_timestamp(%(end)s)
+   AND (%(carrier)s = '' OR l.carrier = %(carrier)s)
+"""
+
+_BILL_LINES = f"""
+SELECT b.waybill_no, c.carrier, b.fee_fen, b.surcharge_fen, b.weight_g, b.status, {_epoch('b.billed_at')}, b.line_no
+  FROM courier_bill_lines b JOIN courier_bills c ON c.id = b.bill_id
+ WHERE b.billed_at >= to_timestamp(%(start)s) AND b.billed_at < to_timestamp(%(end)s)
+   AND (%(carrier)s = '' OR c.carrier = %(carrier)s)
+"""
+
+
+def _params(day: date, rules: PaymentRules, **more) -> dict:
+    start, end = day_bounds(day, rules)
+    return {"start": start, "end": end, "since": start - UNPAID_LOOKBACK_DAYS * 86400, **more}
+
+
+def payment_ledger(connection: Connection, day: date, rules: PaymentRules = PaymentRules(), *,
+                   platform: str = "", partition: tuple[int, int] | None = None) -> Iterator[LedgerPayment]:
+    """The payment ledger of ``day`` (optionally only one platform's notices, one partition)."""
+    return read_records(connection, LedgerPayment, _PAYMENTS, _params(day, rules, platform=platform),
+                        partition=partition)
+
+
+def postage_ledger(connection: Connection, day: date, rules: PaymentRules = PaymentRules()) -> Iterator[LedgerPayment]:
+    """Postage payments of ``day``: payments of notices that pay for a shipment leg."""
+    return read_records(connection, LedgerPayment, _POSTAGE, _params(day, rules))
+
+
+def shipment_ledger(connection: Connection, day: date, rules: PaymentRules = PaymentRules(), *,
+                    carrier: str = "") -> Iterator[Shipment]:
+    """Legs booked (with a waybill) on ``day``."""
+    return read_records(connection, Shipment, _SHIPMENTS, _params(day, rules, carrier=carrier))
+
+
+def courier_bill_lines(connection: Connection, day: date, rules: PaymentRules = PaymentRules(), *,
+                       carrier: str = "") -> Iterator[CourierCharge]:
+    """Courier bill lines (of every imported bill) for parcels billed on ``day``."""
+    return read_records(connection, CourierCharge, _BILL_LINES, _params(day, rules, carrier=carrier))

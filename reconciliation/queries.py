@@ -1,0 +1,138 @@
+"""Read side of reconciliation for the API, the finance console and exports.
+
+Plain dicts out, money in integer fen, times as aware UTC datetimes (the edges show Beijing time).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from reconciliation.categories import CATEGORIES
+from reconciliation.runs import APPROVED, CARRIED, CLEARED, CONFIRMED, OPEN, RESOLVED, steps
+from store.models.reconciliation import ReconciliationDiscrepancy, ReconciliationRun
+
+STATUSES = (OPEN, CONFIRMED, RESOLVED, APPROVED, CARRIED, CLEARED)
+UNSETTLED = (OPEN, CONFIRMED, RESOLVED, CARRIED)  # still needs someone: "open" in the exports' sense
+PAGE_MAX = 500
+
+
+def run_dict(run: ReconciliationRun) -> dict:
+    return {"id": run.id, "kind": run.kind, "business_date": run.business_date, "version": run.version,
+            "status": run.status, "supersedes_id": run.supersedes_id, "input_hash": run.input_hash,
+            "content_hash": run.content_hash, "matched_count": run.matched_count,
+            "matched_amount_fen": run.matched_amount_fen, "discrepancy_count": run.discrepancy_count,
+            "unmatched_amount_fen": run.unmatched_amount_fen, "counts": dict(run.counts or {}),
+            "cleared_count": run.cleared_count, "started_by": run.started_by, "started_at": run.started_at,
+            "finished_at": run.finished_at}
+
+
+def discrepancy_dict(row: ReconciliationDiscrepancy, *, records: bool = False) -> dict:
+    out = {"id": row.id, "run_id": row.run_id, "seq": row.seq, "category": row.category, "subtype": row.subtype,
+           "key": row.key, "rule": row.rule, "left_amount_fen": row.left_amount_fen,
+           "right_amount_fen": row.right_amount_fen, "status": row.status, "updated_at": row.updated_at}
+    if records:
+        out["left_records"] = list(row.left_records or [])
+        out["right_records"] = list(row.right_records or [])
+    return out
+
+
+def step_dict(step) -> dict:
+    return {"id": step.id, "action": step.action, "actor": step.actor, "from_status": step.from_status,
+            "to_status": step.to_status, "reason_code": step.reason_code, "note": step.note, "at": step.at}
+
+
+def list_runs(session: Session, *, kind: str | None = None, since: date | None = None, until: date | None = None,
+              current_only: bool = True, limit: int = 100) -> list[dict]:
+    """Runs newest day first (the current version of each day unless ``current_only`` is False)."""
+    query = select(ReconciliationRun)
+    if kind:
+        query = query.where(ReconciliationRun.kind == kind)
+    if since:
+        query = query.where(ReconciliationRun.business_date >= since)
+    if until:
+        query = query.where(ReconciliationRun.business_date <= until)
+    if current_only:
+        query = query.where(ReconciliationRun.status == "current")
+    query = query.order_by(ReconciliationRun.business_date.desc(), ReconciliationRun.kind,
+                           ReconciliationRun.version.desc()).limit(min(limit, PAGE_MAX))
+    return [run_dict(run) for run in session.scalars(query)]
+
+
+def get_run(session: Session, run_id: int) -> dict | None:
+    run = session.get(ReconciliationRun, run_id)
+    return run_dict(run) if run is not None else None
+
+
+def open_counts(session: Session, run_ids: list[int]) -> dict[int, int]:
+    """How many discrepancies of each run still need someone."""
+    if not run_ids:
+        return {}
+    rows = session.execute(select(ReconciliationDiscrepancy.run_id, func.count()).where(
+        ReconciliationDiscrepancy.run_id.in_(run_ids), ReconciliationDiscrepancy.status.in_(UNSETTLED))
+        .group_by(ReconciliationDiscrepancy.run_id))
+    return {run_id: count for run_id, count in rows}
+
+
+def list_discrepancies(session: Session, *, run_id: int | None = None, category: str | None = None,
+                       status: str | None = None, statuses: tuple[str, ...] | None = None,
+                       since: date | None = None, until: date | None = None, current_only: bool = True,
+                       limit: int = 100, offset: int = 0, records: bool = False) -> tuple[list[dict], int]:
+    """Discrepancies with filters (``limit=0``: all); returns (page, total)."""
+    query = select(ReconciliationDiscrepancy, ReconciliationRun.business_date, ReconciliationRun.kind).join(
+        ReconciliationRun, ReconciliationRun.id == ReconciliationDiscrepancy.run_id)
+    if run_id is not None:
+        query = query.where(ReconciliationDiscrepancy.run_id == run_id)
+    elif current_only:
+        query = query.where(ReconciliationRun.status == "current")
+    if category:
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown category {category!r}")
+        query = query.where(ReconciliationDiscrepancy.category == category)
+    if status:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        query = query.where(ReconciliationDiscrepancy.status == status)
+    if statuses:
+        query = query.where(ReconciliationDiscrepancy.status.in_(statuses))
+    if since:
+        query = query.where(ReconciliationRun.business_date >= since)
+    if until:
+        query = query.where(ReconciliationRun.business_date <= until)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.execute(query.order_by(ReconciliationRun.business_date.desc(), ReconciliationDiscrepancy.run_id,
+                                          ReconciliationDiscrepancy.seq)
+                           .limit(min(limit, PAGE_MAX) if limit else None).offset(offset))
+    out = []
+    for row, business_date, kind in rows:
+        item = discrepancy_dict(row, records=records)
+        item["business_date"] = business_date
+        item["kind"] = kind
+        out.append(item)
+    return out, total or 0
+
+
+def get_discrepancy(session: Session, discrepancy_id: int) -> dict | None:
+    """One discrepancy with the records on each side and its resolution steps."""
+    row = session.get(ReconciliationDiscrepancy, discrepancy_id)
+    if row is None:
+        return None
+    out = discrepancy_dict(row, records=True)
+    run = session.get(ReconciliationRun, row.run_id)
+    out["business_date"] = run.business_date
+    out["kind"] = run.kind
+    out["run_status"] = run.status
+    out["steps"] = [step_dict(s) for s in steps(session, discrepancy_id)]
+    return out
+
+
+def amounts_by_day(session: Session, *, kind: str | None = None, days: int = 30) -> list[dict]:
+    """Matched and unmatched amounts of the current runs, oldest day first (for the chart)."""
+    query = select(ReconciliationRun.business_date, func.sum(ReconciliationRun.matched_amount_fen),
+                   func.sum(ReconciliationRun.unmatched_amount_fen)).where(ReconciliationRun.status == "current")
+    if kind:
+        query = query.where(ReconciliationRun.kind == kind)
+    rows = session.execute(query.group_by(ReconciliationRun.business_date)
+                           .order_by(ReconciliationRun.business_date.desc()).limit(days)).all()
+    return [{"business_date": d, "matched_fen": int(m or 0), "unmatched_fen": int(u or 0)} for d, m, u in reversed(rows)]

@@ -1,0 +1,218 @@
+"""Sign-in for the staff pages (finance console, supervision, ...): one shared module.
+
+OpenID Connect against Keycloak (realm from Settings) with authlib's Flask client, authorization
+code + PKCE, as the confidential client ``staff-console`` (config/realm.py). The access and
+refresh tokens live in Flask's signed session cookie (the ID token is not kept: it would push the
+cookie past 4 KB). Every protected page verifies the access token locally like the API does
+(``idp.tokens``: signature, issuer, audience ``govlink``, expiry; sessions ended by back-channel
+logout refused), refreshes it once when it expired, and checks the realm roles:
+
+    from routes.console_auth import console_login_required, current_staff, csrf_protect
+
+    @blp.get("/")
+    @console_login_required(roles=("finance",))
+    def runs(): ... current_staff().username ...
+
+A person who is not signed in is sent to Keycloak and back; one signed in without a needed role
+gets the 403 page (``forbidden_template``, or a plain bilingual page). POST forms carry
+``csrf_token()`` (a per-session secret) and are checked by :func:`csrf_protect`.
+Call :func:`init_console_auth` once from the app factory (idempotent).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlencode
+
+from authlib.integrations.flask_client import OAuth
+from flask import Blueprint, abort, current_app, g, redirect, render_template_string, request, session, url_for
+from markupsafe import Markup, escape
+
+from config.realm import derived_secret
+from idp.principal import Principal
+from idp.sessions import ended_sessions_for
+from idp.tokens import TokenError, verifier_for
+
+CLIENT_ID = "staff-console"
+TOKEN_KEY = "staff_token"
+NEXT_KEY = "staff_next"
+CSRF_KEY = "staff_csrf"
+EXTENSION = "console_oauth"
+
+blp = Blueprint("console_auth", __name__, url_prefix="/console/auth")
+
+_FORBIDDEN = """<!doctype html><html lang="{{ 'en' if lang == 'en' else 'zh-CN' }}"><head><meta charset="utf-8">
+<title>403</title></head><body><main><h1>403</h1>
+<p>{{ '您的账号没有访问此页面的权限。' if lang != 'en' else 'Your account may not open this page.' }}</p>
+<p>{{ user }} · {{ ('需要角色' if lang != 'en' else 'needs role') }}: {{ roles|join(', ') }}</p>
+<p><a href="{{ url_for('console_auth.logout') }}">{{ '退出登录' if lang != 'en' else 'Sign out' }}</a></p>
+</main></body></html>"""
+
+
+def init_console_auth(app) -> None:
+    """Register the OIDC client and the /console/auth routes on ``app`` (once)."""
+    if EXTENSION in app.extensions:
+        return
+    settings = app.extensions["govlink"].settings
+    if not app.secret_key:
+        # The session cookie is signed with a key derived from the gateway secret (one secret to set).
+        app.secret_key = hmac.new(settings.gateway_client_secret.encode(), b"govlink-session",
+                                  hashlib.sha256).hexdigest()
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SECURE"] = settings.public_base_url.startswith("https://")
+    oauth = OAuth()
+    oauth.init_app(app)
+    oauth.register("staff_console", client_id=CLIENT_ID, client_secret=derived_secret(settings, CLIENT_ID),
+                   server_metadata_url=f"{settings.issuer}/.well-known/openid-configuration",
+                   client_kwargs={"scope": "openid", "code_challenge_method": "S256"})
+    app.extensions[EXTENSION] = oauth
+    app.register_blueprint(blp)
+    app.context_processor(lambda: {"csrf_token": csrf_token})
+
+
+def _client():
+    return current_app.extensions[EXTENSION].staff_console
+
+
+def _lang() -> str:
+    return g.get("lang") or ("en" if request.args.get("lang") == "en" else "zh")
+
+
+# ------------------------------------------------------------------------------------ CSRF
+def csrf_token() -> str:
+    """The session's CSRF secret, for a hidden ``csrf`` field in every POST form."""
+    token = session.get(CSRF_KEY)
+    if not token:
+        token = session[CSRF_KEY] = secrets.token_urlsafe(32)
+    return token
+
+
+def csrf_field() -> Markup:
+    return Markup(f'<input type="hidden" name="csrf" value="{escape(csrf_token())}">')
+
+
+def check_csrf() -> None:
+    """400 unless the form's ``csrf`` equals the session's secret (constant-time)."""
+    sent = request.form.get("csrf", "")
+    expected = session.get(CSRF_KEY, "")
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="CSRF token missing or wrong; reload the page and try again.")
+
+
+def csrf_protect(view):
+    """Decorate a POST view so it runs only with the right CSRF token."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        check_csrf()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------ sign-in
+def signed_in_principal() -> Principal | None:
+    """The signed-in person, refreshing the access token once if it expired; None if signed out."""
+    if "staff_principal" in g:
+        return g.staff_principal
+    token = session.get(TOKEN_KEY)
+    principal = None
+    if token:
+        verifier = verifier_for(current_app.extensions["govlink"].settings)
+        for attempt in (1, 2):
+            try:
+                claims = verifier.verify(token["access_token"])
+            except TokenError:
+                if attempt == 2 or not token.get("refresh_token"):
+                    break
+                try:
+                    fresh = _client().fetch_access_token(grant_type="refresh_token",
+                                                         refresh_token=token["refresh_token"])
+                except Exception:  # noqa: BLE001 - an expired or revoked refresh token: sign in again
+                    break
+                token = {"access_token": fresh["access_token"],
+                         "refresh_token": fresh.get("refresh_token", token["refresh_token"])}
+                session[TOKEN_KEY] = token
+                continue
+            if not ended_sessions_for(current_app).is_ended(claims.get("sid")):
+                principal = Principal.from_claims(claims)
+            break
+        if principal is None:
+            session.pop(TOKEN_KEY, None)
+    g.staff_principal = principal
+    return principal
+
+
+def current_staff() -> Principal:
+    """The principal of a view protected by :func:`console_login_required`."""
+    principal = g.get("staff_principal")
+    if principal is None:
+        raise RuntimeError("current_staff() outside a view protected by console_login_required")
+    return principal
+
+
+def console_login_required(roles: tuple[str, ...] = (), *, forbidden_template: str | None = None):
+    """Decorate a page: signed-in staff with one of ``roles`` only (sign-in redirect, else 403)."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = signed_in_principal()
+            if principal is None:
+                if request.method != "GET":
+                    abort(401)
+                return redirect(url_for("console_auth.login", next=request.full_path if request.query_string
+                                        else request.path))
+            if roles and not principal.roles.intersection(roles):
+                context = {"user": principal.username or principal.subject, "roles": list(roles), "lang": _lang()}
+                if forbidden_template:
+                    from flask import render_template
+
+                    return render_template(forbidden_template, **context), 403
+                return render_template_string(_FORBIDDEN, **context), 403
+            return view(*args, **kwargs)
+
+        wrapper._console_roles = roles
+        return wrapper
+
+    return decorator
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path on this site: never an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@blp.get("/login")
+def login():
+    session[NEXT_KEY] = _safe_next(request.args.get("next"))
+    return _client().authorize_redirect(url_for(".callback", _external=True),
+                                        ui_locales="en" if _lang() == "en" else "zh-CN")
+
+
+@blp.get("/callback")
+def callback():
+    token = _client().authorize_access_token()
+    session[TOKEN_KEY] = {k: token[k] for k in ("access_token", "refresh_token") if k in token}
+    session.pop(CSRF_KEY, None)  # a new sign-in, a new CSRF secret
+    return redirect(_safe_next(session.pop(NEXT_KEY, None)))
+
+
+@blp.get("/logout")
+def logout():
+    session.pop(TOKEN_KEY, None)
+    session.pop(CSRF_KEY, None)
+    end = _client().load_server_metadata()["end_session_endpoint"]
+    params = {"client_id": CLIENT_ID, "post_logout_redirect_uri": url_for(".signed_out", _external=True)}
+    return redirect(f"{end}?{urlencode(params)}")
+
+
+@blp.get("/signed-out")
+def signed_out():
+    return render_template_string(
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>已退出 Signed out</title></head>'
+        '<body><main><p>您已退出登录。You are signed out.</p></main></body></html>')
