@@ -180,25 +180,6 @@ def channel_clients(settings) -> list[dict]:
     ]
 
 
-def supervision_console_client(settings) -> dict:
-    """The supervision page (电子监察, routes/supervision_console.py): a confidential web client of the
-    gateway itself, code + PKCE; only people with the realm role `supervisor` get past its role check."""
-    base = settings.public_base_url.rstrip("/")
-    return {
-        "clientId": "supervision-console", "name": "电子监察 supervision console", "enabled": True,
-        "protocol": "openid-connect", "publicClient": False, "clientAuthenticatorType": "client-secret",
-        "secret": derived_secret(settings, "supervision-console"), "standardFlowEnabled": True,
-        "implicitFlowEnabled": False, "directAccessGrantsEnabled": False, "serviceAccountsEnabled": False,
-        "consentRequired": False, "frontchannelLogout": False, "fullScopeAllowed": True,
-        # Loopback without a port as well: tests serve the gateway on a free port.
-        "redirectUris": [f"{base}/supervision/*", "http://127.0.0.1/supervision/*"], "webOrigins": ["+"],
-        "attributes": {"pkce.code.challenge.method": "S256",
-                       "post.logout.redirect.uris": f"{base}/supervision/*##http://127.0.0.1/supervision/*",
-                       "backchannel.logout.session.required": "true",
-                       "backchannel.logout.url": f"{base}/idp/backchannel-logout"},
-    }
-
-
 def staff_console_client(settings) -> dict:
     """`staff-console`: the confidential client of the staff pages (finance console, supervision),
     signed in with the authorization code flow + PKCE by routes/console_auth.py."""
@@ -301,7 +282,6 @@ def realm_definition(settings) -> dict:
                                    caller="govlink/gateway"),
             resource_server_client(settings),
             *channel_clients(settings),
-            supervision_console_client(settings),
             staff_console_client(settings),
             *[service_account_client(cid, derived_secret(settings, cid), name, caller=caller)
               for cid, (caller, name) in DEPARTMENT_CLIENTS.items()],

@@ -2,30 +2,19 @@
 statistics with charts, complaints. Server-rendered, Simplified Chinese by default (English with
 `?lang=en` or Accept-Language).
 
-Sign-in: OpenID Connect against Keycloak with authlib's Flask client (authorization code + PKCE)
-as the confidential client `supervision-console` (config/realm.py). The tokens live in the signed
-session cookie; every page verifies the access token like the API does (`idp.tokens`, audience
-`govlink`, sessions ended by back-channel logout refused), refreshes it when it expired, and
-answers a signed-in person without the `supervisor` role with a 403 page.
+Sign-in: :mod:`routes.console_auth` (the shared staff-console client); a signed-in person
+without the `supervisor` role gets the 403 page.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode
 
-from authlib.integrations.flask_client import OAuth
-from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for)
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
-from config.realm import derived_secret
-from idp.principal import Principal
 from payment_bridge.beijing_time import to_beijing
-from idp.sessions import ended_sessions_for
-from idp.tokens import TokenError, verifier_for
 from routes.api.supervision import complaint_view, period, timeline_view, warning_view
+from routes.console_auth import console_login_required, csrf_protect, csrf_token, current_staff, init_console_auth
 from store.models.supervision import CaseSatisfaction, Complaint
 from supervision import feedback
 from supervision.access import SUPERVISOR_ROLE
@@ -33,33 +22,16 @@ from supervision.console import bar_chart, pick_language, translator
 from supervision.statistics import open_warnings, statistics
 from supervision.timeline import case_timeline
 
-CLIENT_ID = "supervision-console"
-TOKEN_KEY = "supervision_token"
 TEMPLATES = Path(__file__).resolve().parent.parent / "supervision" / "templates"
 
 blp = Blueprint("supervision_console", __name__, url_prefix="/supervision", template_folder=str(TEMPLATES))
+supervisor_only = console_login_required(roles=(SUPERVISOR_ROLE,), forbidden_template="supervision/forbidden.html")
 
 
 def init_app(app) -> None:
-    """Register the page and its OIDC client on the gateway app."""
-    settings = app.extensions["govlink"].settings
-    if not app.secret_key:
-        # The session cookie is signed with a key derived from the gateway secret (one secret to set).
-        app.secret_key = hmac.new(settings.gateway_client_secret.encode(), b"govlink-session", hashlib.sha256).hexdigest()
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config["SESSION_COOKIE_SECURE"] = settings.public_base_url.startswith("https://")
-    oauth = OAuth(app)
-    oauth.register("supervision_console", client_id=CLIENT_ID, client_secret=derived_secret(settings, CLIENT_ID),
-                   server_metadata_url=f"{settings.issuer}/.well-known/openid-configuration",
-                   client_kwargs={"scope": "openid", "code_challenge_method": "S256"})
-    app.extensions["supervision_oauth"] = oauth
+    """Register the page on the gateway app (with the shared staff sign-in)."""
+    init_console_auth(app)
     app.register_blueprint(blp)
-
-
-def _client():
-    return current_app.extensions["supervision_oauth"].supervision_console
 
 
 def _runtime():
@@ -81,88 +53,16 @@ def _template_helpers():
     return {"t": translator(lang), "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en"}
 
 
-def _csrf_token() -> str:
-    token = session.get("supervision_csrf")
-    if not token:
-        token = session["supervision_csrf"] = secrets.token_urlsafe(24)
-    return token
-
-
-def _check_csrf() -> None:
-    sent = request.form.get("csrf", "")
-    if not sent or not hmac.compare_digest(sent, session.get("supervision_csrf", "")):
-        abort(400)
-
-
-# ---------------------------------------------------------------------------------- sign-in
-def _principal() -> Principal | None:
-    """The signed-in person, refreshing the access token once if it expired; None if signed out."""
-    token = session.get(TOKEN_KEY)
-    if not token:
-        return None
-    verifier = verifier_for(_runtime().settings)
-    for attempt in (1, 2):
-        try:
-            claims = verifier.verify(token["access_token"])
-        except TokenError:
-            if attempt == 2 or not token.get("refresh_token"):
-                break
-            try:
-                fresh = _client().fetch_access_token(grant_type="refresh_token", refresh_token=token["refresh_token"])
-            except Exception:
-                break
-            token = {k: fresh.get(k, token.get(k)) for k in ("access_token", "refresh_token", "id_token")}
-            session[TOKEN_KEY] = token
-            continue
-        if ended_sessions_for(current_app).is_ended(claims.get("sid")):
-            break
-        return Principal.from_claims(claims)
-    session.pop(TOKEN_KEY, None)
-    return None
-
-
-def _supervisor():
-    """The signed-in supervisor, or a response: the sign-in redirect or the 403 page."""
-    principal = _principal()
-    if principal is None:
-        return None, redirect(url_for(".login", next=request.full_path if request.query_string else request.path))
-    if SUPERVISOR_ROLE not in principal.roles:
-        return None, (render_template("supervision/forbidden.html", user=principal.username), 403)
-    g.user = principal
-    return principal, None
-
-
-@blp.get("/login")
-def login():
-    target = request.args.get("next") or url_for(".dashboard")
-    session["supervision_next"] = target if target.startswith("/supervision") else url_for(".dashboard")
-    return _client().authorize_redirect(url_for(".callback", _external=True),
-                                        ui_locales="zh-CN" if g.lang == "zh" else "en")
-
-
-@blp.get("/callback")
-def callback():
-    token = _client().authorize_access_token()
-    session[TOKEN_KEY] = {k: token[k] for k in ("access_token", "refresh_token", "id_token") if k in token}
-    return redirect(session.pop("supervision_next", None) or url_for(".dashboard"))
-
-
 @blp.get("/logout")
 def logout():
-    token = session.pop(TOKEN_KEY, None) or {}
-    end = _client().load_server_metadata()["end_session_endpoint"]
-    params = {"post_logout_redirect_uri": url_for(".dashboard", _external=True), "client_id": CLIENT_ID}
-    if token.get("id_token"):
-        params["id_token_hint"] = token["id_token"]
-    return redirect(f"{end}?{urlencode(params)}")
+    return redirect(url_for("console_auth.logout"))
 
 
 # ---------------------------------------------------------------------------------- pages
 @blp.get("/")
+@supervisor_only
 def dashboard():
-    principal, refused = _supervisor()
-    if refused:
-        return refused
+    principal = current_staff()
     t = translator(g.lang)
     service = (request.args.get("service") or "").strip()[:100] or None
     since, until = period({})
@@ -189,10 +89,9 @@ def find_case():
 
 
 @blp.get("/cases/<case_id>")
+@supervisor_only
 def case(case_id):
-    principal, refused = _supervisor()
-    if refused:
-        return refused
+    principal = current_staff()
     with _runtime().db.unit_of_work() as session_:
         timeline = case_timeline(session_, case_id[:64])
         view = timeline_view(timeline, session_.get(CaseSatisfaction, case_id[:64]), g.lang)
@@ -202,24 +101,22 @@ def case(case_id):
 
 
 @blp.get("/complaints/<complaint_id>")
+@supervisor_only
 def complaint(complaint_id):
-    principal, refused = _supervisor()
-    if refused:
-        return refused
+    principal = current_staff()
     with _runtime().db.unit_of_work() as session_:
         row = session_.get(Complaint, complaint_id[:36])
         if row is None:
             abort(404)
         view = complaint_view(row)
-    return render_template("supervision/complaint.html", complaint=view, csrf=_csrf_token(), user=principal.username)
+    return render_template("supervision/complaint.html", complaint=view, csrf=csrf_token(), user=principal.username)
 
 
 @blp.post("/complaints/<complaint_id>/<action>")
+@supervisor_only
+@csrf_protect
 def complaint_action(complaint_id, action):
-    principal, refused = _supervisor()
-    if refused:
-        return refused
-    _check_csrf()
+    principal = current_staff()
     if action not in feedback.TRANSITIONS:
         abort(404)
     kwargs = {}
