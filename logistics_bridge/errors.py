@@ -7,20 +7,13 @@ unmasked phone numbers.
 
 from __future__ import annotations
 
+from bus.errors import CodedError
 
-class LogisticsError(Exception):
+
+class LogisticsError(CodedError):
     """Base of every logistics bridge error."""
 
     code = "logistics_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-    def __str__(self) -> str:
-        return f"[{self.code}] {self.message}"
 
 
 class CarrierError(LogisticsError):

@@ -5,20 +5,13 @@ human message. Messages name the field that is wrong but never echo secrets
 (tokens, keys, MACs) or whole personal identifiers.
 """
 
+from bus.errors import CodedError
 
-class PaymentError(Exception):
+
+class PaymentError(CodedError):
     """Base of every payment bridge error."""
 
     code = "payment_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-    def __str__(self) -> str:
-        return f"[{self.code}] {self.message}"
 
 
 class SignatureError(PaymentError):

@@ -25,9 +25,9 @@ import socket
 import threading
 import time
 from collections import Counter
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 
 MODES = ("normal", "slow", "fail", "drop", "fault")
 ENCODINGS = {"utf-8": "utf-8", "gbk": "GBK", "gb18030": "GB18030"}
@@ -102,9 +102,22 @@ class ControlState:
             }
 
 
-def control_blueprint(state: ControlState) -> Blueprint:
-    """`/_control` (GET shows, POST changes) and `/_control/reset` for one system."""
-    bp = Blueprint("control", __name__)
+class Controllable(Protocol):
+    """What `/_control` drives: ControlState, and the payment and courier simulators' own switches."""
+
+    def reset(self) -> None: ...
+
+    def update(self, changes: dict) -> None: ...
+
+    def snapshot(self) -> dict: ...
+
+
+def control_blueprint(state: Controllable, name: str = "control") -> Blueprint:
+    """`/_control` (GET shows, POST changes) and `/_control/reset` for one system.
+
+    A POST whose values `update` refuses (ValueError or TypeError) is answered 400.
+    """
+    bp = Blueprint(name, __name__)
 
     @bp.get("/_control")
     def show():
@@ -117,7 +130,7 @@ def control_blueprint(state: ControlState) -> Blueprint:
             return jsonify(error="invalid_request", message="send a JSON object"), 400
         try:
             state.update(body)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             return jsonify(error="invalid_request", message=str(exc)), 400
         return jsonify(state.snapshot())
 
@@ -127,6 +140,15 @@ def control_blueprint(state: ControlState) -> Blueprint:
         return jsonify(state.snapshot())
 
     return bp
+
+
+def system_app(import_name: str, state: ControlState) -> Flask:
+    """A simulated system's Flask app with its `/_control`; real Chinese characters on the wire, so GBK
+    answers mean something."""
+    app = Flask(import_name)
+    app.json.ensure_ascii = False
+    app.register_blueprint(control_blueprint(state))
+    return app
 
 
 Response = tuple[str, list[tuple[str, str]], bytes]

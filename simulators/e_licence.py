@@ -13,9 +13,9 @@ from __future__ import annotations
 import itertools
 import threading
 
-from flask import Flask, jsonify, request
+from flask import jsonify, request
 
-from simulators.control import ControlState, Misbehaviour, control_blueprint, json_fault
+from simulators.control import ControlState, Misbehaviour, json_fault, system_app
 from simulators.enterprise import SEED_ENTERPRISES
 from simulators.population import SEED_PEOPLE
 
@@ -72,9 +72,7 @@ class LicenceData:
 def create_app(data: LicenceData | None = None):
     """The e-licence store as one WSGI app (`/licences`, `/_admin`, `/_control`)."""
     state, data = ControlState(), data or LicenceData()
-    app = Flask(__name__)
-    app.json.ensure_ascii = False  # real Chinese characters on the wire, so GBK answers mean something
-    app.register_blueprint(control_blueprint(state))
+    app = system_app(__name__, state)
 
     @app.get("/licences")
     def list_licences():

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 
-from flask import Flask, jsonify, request
+from flask import jsonify, request
 from spyne import Boolean, ComplexModel, Long, ServiceBase, Unicode, rpc
 from spyne.model.fault import Fault
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from idp.identifiers import InvalidIdentifier, make_uscc, mask, validate_uscc
-from simulators.control import ControlState, control_blueprint
-from simulators.soap import misbehaving_soap, soap_wsgi_app
+from simulators.control import ControlState, system_app
+from simulators.soap import soap_system
 
 NS = "http://enterprise.gov.hefei.cn/registry"
 ACTIVE = "存续"  # other statuses: 注销 (deregistered), 吊销 (licence revoked)
@@ -123,9 +121,7 @@ class EnterpriseService(ServiceBase):
 def create_app(data: EnterpriseData | None = None):
     """The enterprise registry as one WSGI app (SOAP at `/soap`, `/_admin`, `/_control`)."""
     state, data = ControlState(), data or EnterpriseData()
-    admin = Flask(__name__)
-    admin.json.ensure_ascii = False
-    admin.register_blueprint(control_blueprint(state))
+    admin = system_app(__name__, state)
 
     @admin.post("/_admin/enterprises")
     def add_enterprise():
@@ -146,8 +142,4 @@ def create_app(data: EnterpriseData | None = None):
     def list_enterprises():
         return jsonify(enterprises=[asdict(e) for e in data.all()])
 
-    soap = soap_wsgi_app([EnterpriseService], tns=NS, name="EnterpriseRegistry",
-                         context=SimpleNamespace(control=state, data=data))
-    app = misbehaving_soap(DispatcherMiddleware(admin.wsgi_app, {"/soap": soap}), state)
-    app.data = data
-    return app
+    return soap_system(admin, [EnterpriseService], tns=NS, name="EnterpriseRegistry", state=state, data=data)

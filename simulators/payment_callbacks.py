@@ -15,9 +15,10 @@ import threading
 import time
 
 import requests
-from flask import Blueprint, jsonify, request
+from flask import Blueprint
 
 from connectors.http import http_session
+from simulators.control import control_blueprint
 
 MODES = ("normal", "drop", "delay", "duplicate", "corrupt")
 
@@ -89,26 +90,5 @@ class CallbackSwitches:
             self.deliveries.append({"ref": ref, "url": url, "mode": mode, "status": status, "answer": text})
 
     def blueprint(self, name: str) -> Blueprint:
-        bp = Blueprint(f"{name}_control", __name__)
-
-        @bp.get("/_control")
-        def show():
-            return jsonify(self.snapshot())
-
-        @bp.post("/_control")
-        def change():
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict):
-                return jsonify(error="invalid_request", message="send a JSON object"), 400
-            try:
-                self.update(body)
-            except (ValueError, TypeError) as exc:
-                return jsonify(error="invalid_request", message=str(exc)), 400
-            return jsonify(self.snapshot())
-
-        @bp.post("/_control/reset")
-        def reset():
-            self.reset()
-            return jsonify(self.snapshot())
-
-        return bp
+        """`/_control` and `/_control/reset` for these switches (see the module's docstring)."""
+        return control_blueprint(self, f"{name}_control")

@@ -18,16 +18,14 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass
 from datetime import date
-from types import SimpleNamespace
 
-from flask import Flask, jsonify, request
+from flask import jsonify, request
 from spyne import Boolean, ComplexModel, ServiceBase, Unicode, rpc
 from spyne.model.fault import Fault
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from idp.identifiers import InvalidIdentifier, make_resident_id, mask, validate_resident_id
-from simulators.control import ControlState, control_blueprint
-from simulators.soap import misbehaving_soap, soap_wsgi_app
+from simulators.control import ControlState, system_app
+from simulators.soap import soap_system
 
 NS = "http://population.gov.hefei.cn/registry"
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -172,9 +170,7 @@ class PopulationService(ServiceBase):
 def create_app(data: PopulationData | None = None):
     """The population registry as one WSGI app (SOAP at `/soap`, `/_admin`, `/_control`)."""
     state, data = ControlState(), data or PopulationData()
-    admin = Flask(__name__)
-    admin.json.ensure_ascii = False
-    admin.register_blueprint(control_blueprint(state))
+    admin = system_app(__name__, state)
 
     @admin.post("/_admin/people")
     def add_person():
@@ -192,8 +188,4 @@ def create_app(data: PopulationData | None = None):
     def list_people():
         return jsonify(people=[asdict(p) for p in data.people()])
 
-    soap = soap_wsgi_app([PopulationService], tns=NS, name="PopulationRegistry",
-                         context=SimpleNamespace(control=state, data=data))
-    app = misbehaving_soap(DispatcherMiddleware(admin.wsgi_app, {"/soap": soap}), state)
-    app.data = data
-    return app
+    return soap_system(admin, [PopulationService], tns=NS, name="PopulationRegistry", state=state, data=data)

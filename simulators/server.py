@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import threading
 from typing import Callable
 
 from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 
 from simulators import e_licence, ems, enterprise, nontax_platform, population, sf_express, wechatpay
+from simulators.channels.serving import serve_in_thread
 
 DEFAULT_BIND = "127.0.0.1:8100"
 
@@ -50,28 +50,12 @@ def create_app(simulators: list[tuple[str, Callable]] | None = None):
     return DispatcherMiddleware(index.wsgi_app, {prefix: factory() for prefix, factory in simulators})
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request (tests make thousands)."""
-
-    def log_request(self, code="-", size="-"):
-        pass
-
-
 def run_in_thread(port: int = 0, host: str = "127.0.0.1", *, quiet: bool = True) -> tuple[str, Callable[[], None]]:
     """Serve every simulator from a daemon thread; returns (base_url, stop).
 
     `port=0` picks a free port. Each call builds fresh simulators (own data, modes and counters).
     """
-    server = make_server(host, port, create_app(), threaded=True, request_handler=_QuietHandler if quiet else None)
-    thread = threading.Thread(target=server.serve_forever, name="simulators", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-    return f"http://{host}:{server.server_port}", stop
+    return serve_in_thread(create_app(), host, port, quiet=quiet)
 
 
 def parse_bind(text: str) -> tuple[str, int]:

@@ -42,7 +42,7 @@ from logistics_bridge.carriers.sf import make_push, make_reply, verify_request
 from logistics_bridge.carriers.sf import units as sf_units
 from logistics_bridge.errors import SignatureError
 from logistics_bridge.wire import fen_to_yuan, format_beijing, grams_to_kg
-from simulators.control import ControlState, Misbehaviour, json_fault
+from simulators.control import ControlState, Misbehaviour, control_blueprint, json_fault
 
 PUSH_MODES = ("normal", "drop", "duplicate", "reorder")
 BILL_FAULTS = ("weight", "surcharge", "twice", "bill_cancelled")
@@ -220,27 +220,7 @@ class CourierSim:
 
     # ------------------------------------------------------------------ HTTP control
     def blueprint(self) -> Blueprint:
-        bp = Blueprint(f"{self.carrier}_control", __name__)
-
-        @bp.get("/_control")
-        def show():
-            return jsonify(self.snapshot())
-
-        @bp.post("/_control")
-        def change():
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict):
-                return jsonify(error="invalid_request", message="send a JSON object"), 400
-            try:
-                self.update(body)
-            except (ValueError, TypeError) as exc:
-                return jsonify(error="invalid_request", message=str(exc)), 400
-            return jsonify(self.snapshot())
-
-        @bp.post("/_control/reset")
-        def reset():
-            self.reset()
-            return jsonify(self.snapshot())
+        bp = control_blueprint(self, f"{self.carrier}_control")
 
         @bp.post("/_control/advance")
         def advance():

@@ -5,12 +5,14 @@ import base64
 import hashlib
 import hmac
 import logging
+from types import SimpleNamespace
 from xml.sax.saxutils import escape
 
 from lxml import etree
 from spyne import Application
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from simulators.control import ControlState, Misbehaviour, Response
 
@@ -87,3 +89,13 @@ def _same(a: str, b: str) -> bool:
 def misbehaving_soap(app, state: ControlState) -> Misbehaviour:
     """Wrap a SOAP system's WSGI app with the shared misbehaviour and UsernameToken check."""
     return Misbehaviour(app, state, fault=fault_response, wsse_check=check_username_token, wsse_fault=wsse_fault)
+
+
+def soap_system(admin, services: list, *, tns: str, name: str, state: ControlState, data) -> Misbehaviour:
+    """A SOAP system as one WSGI app: `admin` (its `/_admin` and `/_control`) with the spyne `services` at
+    `/soap`, behind the shared misbehaviour. Service methods reach `state` and `data` as
+    `ctx.app.simulator.control` and `.data`; the returned app's `.data` is `data` too."""
+    soap = soap_wsgi_app(services, tns=tns, name=name, context=SimpleNamespace(control=state, data=data))
+    app = misbehaving_soap(DispatcherMiddleware(admin.wsgi_app, {"/soap": soap}), state)
+    app.data = data
+    return app

@@ -17,6 +17,7 @@ import requests
 
 from config.settings import Settings
 from simulators.server import run_in_thread
+from tests.support.gateway_server import keycloak_facing_gateway
 
 
 def pytest_collection_modifyitems(config, items):
@@ -153,6 +154,13 @@ def sim(simulators):
     simulators.reset()
     yield simulators
     simulators.reset()
+
+
+@pytest.fixture(scope="module")
+def gateway(settings, db):
+    """The gateway served on 127.0.0.1:8000, where Keycloak calls it (CIBA channel, back-channel logout)."""
+    with keycloak_facing_gateway(settings) as url:
+        yield url
 
 
 def client_credentials_token(settings, client_id: str, secret: str | None = None) -> str:

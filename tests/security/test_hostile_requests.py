@@ -22,7 +22,8 @@ def json_post_endpoints(app) -> list[str]:
     paths = []
     for rule in app.url_map.iter_rules():
         if "POST" in rule.methods and _takes_json(app.view_functions[rule.endpoint]):
-            paths.append(re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", "sec-probe-0001", rule.rule))
+            path = re.sub(r"<int:[a-z_]+>", "1", rule.rule)  # an int converter routes only digits
+            paths.append(re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", "sec-probe-0001", path))
     return sorted(paths)
 
 

@@ -268,3 +268,16 @@ def check_pay_code(profile: PaymentCodeProfile, text: str) -> str:
         return parse_payment_code(profile, text).text
     except PaymentError as exc:
         raise InvalidMessage(f"PayCode: {exc.message}") from None
+
+
+def notice_ref_fields(adm_div_code: str, pay_code: str, profile: PaymentCodeProfile) -> list[tuple[str, str]]:
+    """AdmDivCode and PayCode, checked: how an agency's request (8997, 8998, 8999) names its notice."""
+    return [("AdmDivCode", check_adm_div(adm_div_code)), ("PayCode", check_pay_code(profile, pay_code))]
+
+
+def parse_notice_ref(fields: dict[str, str], profile: PaymentCodeProfile) -> dict[str, str]:
+    """``adm_div_code`` and ``pay_code`` read from a request's required AdmDivCode and PayCode."""
+    return {
+        "adm_div_code": check_adm_div(require(fields, "AdmDivCode")),
+        "pay_code": check_pay_code(profile, require(fields, "PayCode")),
+    }

@@ -25,6 +25,7 @@ from payment_bridge.channels.nontax.envelope import (
     parse_amount,
     parse_date,
     parse_envelope,
+    parse_notice_ref,
     require,
 )
 from payment_bridge.channels.nontax.safe_xml import MAX_MESSAGE_BYTES
@@ -145,8 +146,7 @@ def parse_notice(
     head, fields = parse_envelope(raw, mac, token, msg_no=MSG_NOTICE, max_bytes=max_bytes)
     items = parse_pay_info(require(fields, "PayInfo", max_len=8000))
     notice = PaymentNotice(
-        adm_div_code=check_adm_div(require(fields, "AdmDivCode")),
-        pay_code=check_pay_code(profile, require(fields, "PayCode")),
+        **parse_notice_ref(fields, profile),
         bill_date=parse_date(require(fields, "BillDate"), "BillDate"),
         chg_agen_code=check_code(require(fields, "ChgAgenCode"), "ChgAgenCode"),
         chg_agen_name=require(fields, "ChgAgenName", max_len=100),

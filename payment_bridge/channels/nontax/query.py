@@ -19,12 +19,13 @@ from payment_bridge.channels.nontax.envelope import (
     CfxHead,
     Message,
     build_envelope,
-    check_adm_div,
     check_pay_code,
     format_amount,
+    notice_ref_fields,
     optional,
     parse_amount,
     parse_envelope,
+    parse_notice_ref,
     require,
 )
 from payment_bridge.channels.nontax.replies import Reply, parse_reply_fields, reply_fields
@@ -69,14 +70,7 @@ def build_status_query(
     head: CfxHead, query: StatusQuery, *, profile: PaymentCodeProfile = DEFAULT_PROFILE
 ) -> bytes:
     """Serialise an 8997 status query."""
-    return build_envelope(
-        head,
-        MSG_STATUS_QUERY,
-        [
-            ("AdmDivCode", check_adm_div(query.adm_div_code)),
-            ("PayCode", check_pay_code(profile, query.pay_code)),
-        ],
-    )
+    return build_envelope(head, MSG_STATUS_QUERY, notice_ref_fields(query.adm_div_code, query.pay_code, profile))
 
 
 def parse_status_query(
@@ -89,13 +83,7 @@ def parse_status_query(
 ) -> Message[StatusQuery]:
     """Verify and parse an 8997 status query (the platform side)."""
     head, fields = parse_envelope(raw, mac, token, msg_no=MSG_STATUS_QUERY, max_bytes=max_bytes)
-    return Message(
-        head,
-        StatusQuery(
-            adm_div_code=check_adm_div(require(fields, "AdmDivCode")),
-            pay_code=check_pay_code(profile, require(fields, "PayCode")),
-        ),
-    )
+    return Message(head, StatusQuery(**parse_notice_ref(fields, profile)))
 
 
 def build_status_answer(

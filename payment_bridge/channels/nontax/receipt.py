@@ -14,12 +14,13 @@ from payment_bridge.channels.nontax.envelope import (
     CfxHead,
     Message,
     build_envelope,
-    check_adm_div,
     check_code,
     check_pay_code,
     format_date,
+    notice_ref_fields,
     parse_date,
     parse_envelope,
+    parse_notice_ref,
     require,
 )
 from payment_bridge.channels.nontax.replies import Reply, parse_reply_fields, reply_fields
@@ -63,14 +64,7 @@ def build_receipt_request(
     head: CfxHead, request: ReceiptRequest, *, profile: PaymentCodeProfile = DEFAULT_PROFILE
 ) -> bytes:
     """Serialise an 8999 e-receipt request."""
-    return build_envelope(
-        head,
-        MSG_RECEIPT_REQUEST,
-        [
-            ("AdmDivCode", check_adm_div(request.adm_div_code)),
-            ("PayCode", check_pay_code(profile, request.pay_code)),
-        ],
-    )
+    return build_envelope(head, MSG_RECEIPT_REQUEST, notice_ref_fields(request.adm_div_code, request.pay_code, profile))
 
 
 def parse_receipt_request(
@@ -83,13 +77,7 @@ def parse_receipt_request(
 ) -> Message[ReceiptRequest]:
     """Verify and parse an 8999 request (the platform side)."""
     head, fields = parse_envelope(raw, mac, token, msg_no=MSG_RECEIPT_REQUEST, max_bytes=max_bytes)
-    return Message(
-        head,
-        ReceiptRequest(
-            adm_div_code=check_adm_div(require(fields, "AdmDivCode")),
-            pay_code=check_pay_code(profile, require(fields, "PayCode")),
-        ),
-    )
+    return Message(head, ReceiptRequest(**parse_notice_ref(fields, profile)))
 
 
 def build_receipt_answer(

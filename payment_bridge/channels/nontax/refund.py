@@ -16,13 +16,13 @@ from payment_bridge.channels.nontax.envelope import (
     CfxHead,
     Message,
     build_envelope,
-    check_adm_div,
     check_code,
-    check_pay_code,
     format_amount,
+    notice_ref_fields,
     optional,
     parse_amount,
     parse_envelope,
+    parse_notice_ref,
     require,
 )
 from payment_bridge.channels.nontax.replies import Reply, parse_reply_fields, reply_fields
@@ -68,8 +68,7 @@ def build_refund_request(
         head,
         MSG_REFUND_REQUEST,
         [
-            ("AdmDivCode", check_adm_div(request.adm_div_code)),
-            ("PayCode", check_pay_code(profile, request.pay_code)),
+            *notice_ref_fields(request.adm_div_code, request.pay_code, profile),
             ("RefundNo", check_code(request.refund_no, "RefundNo")),
             ("Amt", format_amount("Amt", request.amount_fen)),
             ("Reason", _reason(request.reason)),
@@ -90,8 +89,7 @@ def parse_refund_request(
     return Message(
         head,
         RefundRequest(
-            adm_div_code=check_adm_div(require(fields, "AdmDivCode")),
-            pay_code=check_pay_code(profile, require(fields, "PayCode")),
+            **parse_notice_ref(fields, profile),
             refund_no=check_code(require(fields, "RefundNo"), "RefundNo"),
             amount_fen=parse_amount("Amt", require(fields, "Amt")),
             reason=_reason(optional(fields, "Reason", max_len=_MAX_REASON)),

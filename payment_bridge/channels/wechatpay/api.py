@@ -120,6 +120,22 @@ def get_fen(data: dict, name: str, *, required: bool = True) -> int | None:
     return value
 
 
+def request_amount(data: dict) -> dict:
+    """The ``amount`` object of a request read back (the simulator's side): an object in CNY."""
+    amount = data.get("amount")
+    if not isinstance(amount, dict) or amount.get("currency", CURRENCY) != CURRENCY:
+        raise InvalidMessage("amount must be an object in CNY")
+    return amount
+
+
+def answer_amount(data: dict) -> dict:
+    """The required ``amount`` object of an answer or a decrypted callback resource."""
+    amount = data.get("amount")
+    if not isinstance(amount, dict):
+        raise InvalidMessage("amount is required")
+    return amount
+
+
 def parse_api_error(status: int, body: bytes | str) -> ChannelError:
     """Turn a 4xx/5xx answer ``{"code": "...", "message": "..."}`` into a :class:`ChannelError`."""
     try:

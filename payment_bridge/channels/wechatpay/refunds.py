@@ -12,6 +12,7 @@ from urllib.parse import quote
 from payment_bridge.channels.wechatpay.api import (
     CURRENCY,
     ApiRequest,
+    answer_amount,
     check_ident,
     check_out_refund_no,
     check_out_trade_no,
@@ -22,6 +23,7 @@ from payment_bridge.channels.wechatpay.api import (
     get_str,
     load_json,
     parse_time,
+    request_amount,
 )
 from payment_bridge.errors import InvalidMessage
 
@@ -88,9 +90,7 @@ def build_refund(order: RefundOrder) -> ApiRequest:
 def parse_refund_request(request: ApiRequest) -> RefundOrder:
     """Read a refund request back (the simulator's side)."""
     data = load_json(request.body)
-    amount = data.get("amount")
-    if not isinstance(amount, dict) or amount.get("currency", CURRENCY) != CURRENCY:
-        raise InvalidMessage("amount must be an object in CNY")
+    amount = request_amount(data)
     order = RefundOrder(
         out_refund_no=get_str(data, "out_refund_no"),
         refund_fen=get_fen(amount, "refund"),
@@ -115,9 +115,7 @@ def parse_refund(data: dict | bytes | str) -> Refund:
     """Read a refund answer or a decrypted ``REFUND.*`` callback resource."""
     if not isinstance(data, dict):
         data = load_json(data)
-    amount = data.get("amount")
-    if not isinstance(amount, dict):
-        raise InvalidMessage("amount is required")
+    amount = answer_amount(data)
     status = data.get("status", data.get("refund_status"))
     if status not in REFUND_STATUSES:
         raise InvalidMessage("status is not a WeChat refund status")

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from payment_bridge.channels.wechatpay.api import (
     CURRENCY,
     ApiRequest,
+    answer_amount,
     check_ident,
     check_out_trade_no,
     check_total,
@@ -22,6 +23,7 @@ from payment_bridge.channels.wechatpay.api import (
     get_str,
     load_json,
     parse_time,
+    request_amount,
 )
 from payment_bridge.errors import InvalidMessage
 
@@ -99,9 +101,7 @@ def build_jsapi_prepay(order: PrepayOrder) -> ApiRequest:
 def parse_prepay_request(request: ApiRequest) -> PrepayOrder:
     """Read a prepay request back into a :class:`PrepayOrder` (the simulator's side)."""
     data = load_json(request.body)
-    amount = data.get("amount")
-    if not isinstance(amount, dict) or amount.get("currency", CURRENCY) != CURRENCY:
-        raise InvalidMessage("amount must be an object in CNY")
+    amount = request_amount(data)
     payer = data.get("payer") if isinstance(data.get("payer"), dict) else {}
     expire = get_str(data, "time_expire", required=False)
     order = PrepayOrder(
@@ -148,9 +148,7 @@ def parse_transaction(data: dict | bytes | str) -> Transaction:
     """Read a transaction object (query answer body, or a decrypted callback resource)."""
     if not isinstance(data, dict):
         data = load_json(data)
-    amount = data.get("amount")
-    if not isinstance(amount, dict):
-        raise InvalidMessage("amount is required")
+    amount = answer_amount(data)
     payer = data.get("payer") if isinstance(data.get("payer"), dict) else {}
     state = get_str(data, "trade_state")
     if state not in TRADE_STATES:

@@ -2,26 +2,19 @@
 
 - `workers`: connector workers for the two registries, pointed at this module's simulators, so
   L2 and enterprise checks really go gateway -> bus -> worker -> SOAP simulator.
-- `gateway`: the gateway served on 127.0.0.1:8000, because Keycloak calls it there (CIBA
-  authentication channel from `scripts/stack.env`, back-channel logout from `public_base_url`).
-  The port must be free (stop `make run` first).
+- `gateway` (tests/conftest.py): the gateway served on 127.0.0.1:8000, because Keycloak calls it
+  there (CIBA authentication channel from `scripts/stack.env`, back-channel logout from
+  `public_base_url`). The port must be free (stop `make run` first).
 - `people`: creates citizens with fresh resident ID numbers (known to the population simulator)
   and deletes them afterwards.
 """
 from __future__ import annotations
 
-import os
-import random
-import socket
-from datetime import date, timedelta
-
 import pytest
 
 from config.realm import derived_secret
-from idp.identifiers import make_resident_id
-from idp.keycloak import admin_client
-from simulators.channels.serving import serve_in_thread
 from simulators.channels.signin import Browserless
+from tests.support.keycloak_users import People
 
 PASSWORD = "Hefei-Test-2026x"
 REDIRECT = {"web-portal": "http://127.0.0.1:8399/portal/cb", "mobile-app": "http://127.0.0.1:8399/mobile/cb",
@@ -58,72 +51,34 @@ def workers(simulators, settings):
     from bus.runtime import Runtime
     from bus.service_worker import connector_runners
 
-    previous = os.environ.get("GOVLINK_SIMULATORS_URL")
-    os.environ["GOVLINK_SIMULATORS_URL"] = simulators.base_url
-    runtime = Runtime(settings, name="idp-test-worker")
-    runners = [r.start() for r in connector_runners(runtime, ["population-registry", "enterprise-registry"])]
-    yield Registries(simulators, settings)
-    for runner in runners:
-        runner.stop()
-    runtime.close()
-    if previous is None:
-        os.environ.pop("GOVLINK_SIMULATORS_URL", None)
-    else:
-        os.environ["GOVLINK_SIMULATORS_URL"] = previous
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GOVLINK_SIMULATORS_URL", simulators.base_url)
+        runtime = Runtime(settings, name="idp-test-worker")
+        runners = [r.start() for r in connector_runners(runtime, ["population-registry", "enterprise-registry"])]
+        yield Registries(simulators, settings)
+        for runner in runners:
+            runner.stop()
+        runtime.close()
 
 
-@pytest.fixture(scope="module")
-def gateway(settings, db):
-    from routes.app import create_app
-
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 8000)) == 0:
-            pytest.fail("127.0.0.1:8000 is taken (is `make run` running?): Keycloak calls the gateway there")
-    app = create_app(settings)
-    url, stop = serve_in_thread(app, "127.0.0.1", 8000)
-    yield url
-    stop()
-    app.extensions["govlink"].close()
-
-
-class People:
+class RegisteredPeople(People):
     """Citizens created for a test, in Keycloak (L1) and in the population simulator."""
 
-    def __init__(self, settings, registries=None):
-        self.settings = settings
+    def __init__(self, settings, registries):
+        super().__init__(settings, PASSWORD)
         self.registries = registries
-        self.admin = admin_client(settings, settings.realm)
-        self.created: list[str] = []
-
-    def new_resident_id(self) -> str:
-        birth = date(1950, 1, 1) + timedelta(days=random.randrange(18000))
-        return make_resident_id("340104", birth, random.randrange(1, 999))
 
     def create(self, family="张", given="测试", *, in_registry=True, level=1) -> dict:
-        resident_id = self.new_resident_id()
-        user_id = self.admin.create_user({
-            "username": resident_id, "enabled": True, "lastName": family, "firstName": given,
-            "attributes": {"assurance_level": [str(level)]},
-            "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}]})
-        self.admin.assign_realm_roles(user_id, [self.admin.get_realm_role("citizen")])
-        self.created.append(user_id)
-        if in_registry and self.registries is not None:
-            self.registries.admin("/population/_admin/people", {"name": family + given, "idNumber": resident_id})
-        return {"id": user_id, "resident_id": resident_id, "name": family + given, "password": PASSWORD}
-
-    def cleanup(self) -> None:
-        for user_id in self.created:
-            try:
-                self.admin.delete_user(user_id)
-            except Exception:
-                pass
+        person = super().create(family, given, level=level)
+        if in_registry:
+            self.registries.admin("/population/_admin/people", {"name": person["name"], "idNumber": person["resident_id"]})
+        return person
 
 
 @pytest.fixture()
 def people(settings, simulators):
-    registry = People(settings, Registries(simulators, settings))
-    yield registry
-    registry.cleanup()
+    with RegisteredPeople(settings, Registries(simulators, settings)) as registry:
+        yield registry
 
 
 class Channels:

@@ -7,58 +7,32 @@ Users sign in on the real Keycloak through the identity area's scripted browser
 """
 from __future__ import annotations
 
-import json
-import random
 import time
 import uuid
-from datetime import date
 
-import pika
 import pytest
 
-from bus.connection import connection_parameters
-from bus.topology import EVENTS, declare_exchanges
 from config.realm import demo_users
-from connectors.http import http_session
-from idp.identifiers import make_resident_id
 from logistics_bridge.wiring import logistics_service
 from logistics_bridge.worker import consumer_runner
-from routes.app import create_app
-from simulators.channels.serving import serve_in_thread
-from simulators.channels.signin import Browserless
-from simulators.server import run_in_thread
+from tests.support.events import EventCapture
+from tests.support.gateway_server import GatewayStack, gateway_with_simulators
+from tests.support.keycloak_users import DEMO_PASSWORD, People, sign_in
 
-DEMO_PASSWORD = "Hefei-Demo-2026"
 OTHER_PASSWORD = "Logistics-Test-2026x"
-REDIRECT = "http://127.0.0.1/mobile/cb"  # loopback redirect of the mobile-app channel (any port)
 SERVICE = "340100-GA-JSZ-01"  # 机动车驾驶证期满换证: both legs may go by courier
 ADDRESS = {"name": "王晓明", "phone": "13805511234", "province": "安徽", "city": "合肥市", "district": "包河区",
            "detail": "徽州大道1号 3栋201室"}
+CALLBACKS = {"sf-express": "/callbacks/logistics/sf", "ems": "/callbacks/logistics/ems",
+             "nontax": "/callbacks/payments/nontax"}
 
 
-def sign_in(settings, username: str, password: str) -> str:
-    """An access token of `username` for the mobile-app channel (real Keycloak login form)."""
-    return Browserless(settings.issuer).sign_in("mobile-app", REDIRECT, username=username,
-                                                password=password)["access_token"]
-
-
-class Stack:
+class Stack(GatewayStack):
     def __init__(self, app, gateway_url: str, sim_url: str):
-        self.app, self.gateway_url, self.sim_url = app, gateway_url, sim_url
-        self.client = app.test_client()
-        self.runtime = app.extensions["govlink"]
+        super().__init__(app, gateway_url, sim_url)
         self.service = logistics_service(self.runtime)
-        self.http = http_session(15)
 
     # ------------------------------------------------------------------ simulators
-    def control(self, system: str, **changes) -> dict:
-        r = self.http.post(f"{self.sim_url}/{system}/_control", json=changes)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def state(self, system: str) -> dict:
-        return self.http.get(f"{self.sim_url}/{system}/_control").json()
-
     def advance(self, system: str, waybill_no: str, **how) -> dict:
         r = self.http.post(f"{self.sim_url}/{system}/_control/advance", json={"waybill_no": waybill_no, **how})
         assert r.status_code == 200, r.text
@@ -70,11 +44,7 @@ class Stack:
         return r.json()
 
     def reset(self) -> None:
-        for system in ("sf-express", "ems", "nontax"):
-            self.http.post(f"{self.sim_url}/{system}/_control/reset").raise_for_status()
-        self.control("nontax", callback_url=f"{self.gateway_url}/callbacks/payments/nontax")
-        self.control("sf-express", callback_url=f"{self.gateway_url}/callbacks/logistics/sf")
-        self.control("ems", callback_url=f"{self.gateway_url}/callbacks/logistics/ems")
+        self.reset_simulators(CALLBACKS)
 
     # ------------------------------------------------------------------ gateway
     def api(self, method: str, token: str, path: str, body=None):
@@ -117,17 +87,12 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(settings, db):
-    sim_url, stop_sims = run_in_thread()
-    app = create_app(settings.replace(simulators_url=sim_url))
-    gateway_url, stop_gateway = serve_in_thread(app)
-    s = Stack(app, gateway_url, sim_url)
-    runner = consumer_runner(s.runtime).start()  # the logistics worker: evt.logistics <- payment.paid
-    s.reset()
-    yield s
-    runner.stop()
-    stop_gateway()
-    stop_sims()
-    s.runtime.close()
+    with gateway_with_simulators(settings) as served:
+        s = Stack(*served)
+        runner = consumer_runner(s.runtime).start()  # the logistics worker: evt.logistics <- payment.paid
+        s.reset()
+        yield s
+        runner.stop()
 
 
 @pytest.fixture()
@@ -137,49 +102,12 @@ def ship(stack):
     stack.reset()
 
 
-class Events:
-    """A temporary queue bound to govlink.events for `shipment.#`, read directly from RabbitMQ."""
-
-    def __init__(self, amqp_url):
-        self.conn = pika.BlockingConnection(connection_parameters(amqp_url))
-        self.channel = self.conn.channel()
-        declare_exchanges(self.channel)
-        self.queue = self.channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
-        self.channel.queue_bind(self.queue, EVENTS, routing_key="shipment.#")
-        self.seen: list[tuple[str, dict]] = []
-
-    def drain(self, settle: float = 0.0) -> None:
-        if settle:
-            self.conn.sleep(settle)
-        while True:
-            method, _props, body = self.channel.basic_get(self.queue, auto_ack=True)
-            if method is None:
-                return
-            self.seen.append((method.routing_key, json.loads(body)))
-
-    def of(self, leg_id: str, settle: float = 0.5) -> list[str]:
-        """The routing keys of every shipment event of `leg_id` so far."""
-        self.drain(settle)
-        return [key for key, envelope in self.seen if envelope["payload"]["leg_id"] == leg_id]
-
-    def wait_for(self, event_type: str, leg_id: str, timeout: float = 15.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for key, envelope in self.seen:
-                if key == event_type and envelope["payload"]["leg_id"] == leg_id:
-                    return envelope
-            self.drain(0.05)
-        raise AssertionError(f"no {event_type} for leg {leg_id} on {EVENTS}")
-
-    def close(self):
-        self.conn.close()
-
-
 @pytest.fixture()
 def events(settings):
-    e = Events(settings.amqp_url)
-    yield e
-    e.close()
+    """Shipment events (`shipment.#`) as published, by leg id."""
+    with EventCapture(settings.amqp_url, "shipment.#", lambda envelope: envelope["payload"]["leg_id"],
+                      settle=0.5) as capture:
+        yield capture
 
 
 @pytest.fixture(scope="module")
@@ -192,17 +120,8 @@ def citizen(settings):
 @pytest.fixture(scope="module")
 def other_citizen(settings):
     """A second citizen, created in Keycloak for this module and deleted afterwards."""
-    from idp.keycloak import admin_client
-
-    admin = admin_client(settings, settings.realm)
-    resident_id = make_resident_id("340111", date(1970 + random.randrange(30), 1 + random.randrange(12),
-                                                  1 + random.randrange(28)), random.randrange(1, 999))
-    user_id = admin.create_user({"username": resident_id, "enabled": True, "firstName": "测试", "lastName": "赵",
-                                 "attributes": {"assurance_level": ["1"]},
-                                 "credentials": [{"type": "password", "value": OTHER_PASSWORD, "temporary": False}]})
-    admin.assign_realm_roles(user_id, [admin.get_realm_role("citizen")])
-    yield resident_id, sign_in(settings, resident_id, OTHER_PASSWORD)
-    admin.delete_user(user_id)
+    with People(settings, OTHER_PASSWORD, region="340111") as people:
+        yield people.signed_in("赵")
 
 
 @pytest.fixture(scope="module")
