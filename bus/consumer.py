@@ -148,6 +148,12 @@ class ConsumerRunner:
 
     def _on_channel(self, channel) -> None:
         self._generation += 1
+        with self._ack_lock:
+            # Acks for the previous channel are void (the broker redelivers those messages), and a
+            # flush scheduled on the previous connection's loop never runs: without this reset no
+            # ack would be sent again after a reconnect and consumption would stop at `prefetch`.
+            self._acks.clear()
+            self._ack_scheduled = False
         self._channel = channel
         channel.add_on_close_callback(lambda ch, reason: self._conn and self._conn.is_open and self._conn.close())
         channel.basic_qos(prefetch_count=self.prefetch, callback=lambda _f: self._consume(channel))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from config.logging import correlation_id
@@ -84,6 +85,17 @@ def register_error_handlers(app: Flask) -> None:
         # Python's JSON parser recurses once per nesting level: a body of 100,000 "[" ends up here.
         log.warning("request refused: recursion limit reached (deeply nested body)")
         return error_response(400, "invalid_json", "The request body is nested too deeply.")
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def _database_unavailable(exc: Exception):
+        # The database is down or restarting (connection refused, dropped, pool exhausted): a
+        # temporary condition the caller can retry, not a bug. The pool's pre-ping reconnects on
+        # its own once the database is back. No SQL or parameters in the answer or the log line.
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
+        return error_response(503, "database_unavailable", "The database is not available right now; try again shortly.",
+                              headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

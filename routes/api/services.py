@@ -131,6 +131,9 @@ def call(body, service, operation):
                        {"status_url": status_url, "call_id": envelope["message_id"]}, headers) from None
     except BusError as exc:
         raise ApiError(503, "bus_unavailable", f"The message bus did not accept the call ({exc.code}); try again.") from None
+    except TimeoutError:  # the broker did not confirm the async publish in time (it is down or blocked)
+        raise ApiError(503, "bus_unavailable", "The message bus did not confirm the call in time; try again.",
+                       {"call_id": envelope["message_id"]}) from None
     reply = decode(reply_body)
     runtime.message_log.record(reply, "in")
     payload = reply["payload"]
