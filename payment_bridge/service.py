@@ -522,7 +522,10 @@ class PaymentService:
         for notice_id in created:
             self._guard(report, lambda: self.register(notice_id).status == State.REGISTERED and _inc(report, "registered"))
         for notice in waiting:
-            self._guard(report, lambda: self._poll_one(notice, now, report))
+            if not self._guard(report, lambda: self._poll_one(notice, now, report)):
+                # A notice the platform keeps refusing goes to the back of the queue: otherwise
+                # `limit` such notices would be asked about first on every poll, and nothing else.
+                self._touch(notice.id)
         for refund_id in refunds:
             self._guard(report, lambda: (_inc(report, "refunds_retried"), self._send_refund(refund_id)))
         for notice_id in no_receipt:
@@ -554,11 +557,14 @@ class PaymentService:
             notice.updated_at = utcnow()
 
     @staticmethod
-    def _guard(report: PollReport, action) -> None:
+    def _guard(report: PollReport, action) -> bool:
+        """Run `action`; on a payment error note it in the report and return False."""
         try:
             action()
         except (PaymentError, IllegalTransition, StaleDataError) as exc:
             report.errors.append(f"{type(exc).__name__}: {getattr(exc, 'message', str(exc))}"[:200])
+            return False
+        return True
 
     # ================================================================== statements
     def import_statement(self, platform_name: str, day: date) -> tuple[PaymentStatement, bool]:

@@ -99,8 +99,14 @@ def test_lost_confirmation_is_found_by_polling(pay_stack, events, agency_token, 
     pay_stack.pay(notice)
     time.sleep(0.5)
     assert pay_stack.get(agency_token, f"/{notice['id']}").get_json()["status"] == "registered"
-    report = pay_stack.service.poll(now=datetime.now(timezone.utc) + timedelta(minutes=5))
-    assert report.paid >= 1, report
+    # The scheduler polls every minute, the longest-unasked notices first (the shared test database
+    # may hold many older ones): a few rounds reach this one.
+    reports = []
+    for _ in range(10):
+        reports.append(pay_stack.service.poll(now=datetime.now(timezone.utc) + timedelta(minutes=5)))
+        if pay_stack.get(agency_token, f"/{notice['id']}").get_json()["status"] == "paid":
+            break
+    assert sum(r.paid for r in reports) >= 1, reports
     assert pay_stack.get(agency_token, f"/{notice['id']}").get_json()["status"] == "paid"
     assert events.wait_for("payment.paid", notice["id"])["payload"]["source"] == "poll"
     with db.unit_of_work() as session:
@@ -238,3 +244,4 @@ def test_nontax_statement_is_imported_unchanged_and_round_trips(pay_stack, agenc
     assert notice["payment_code"] in {line.order_ref for line in lines}
     again, created_again = pay_stack.service.import_statement("nontax", beijing_today())
     assert again.id == statement.id and not created_again  # the same file twice: imported once
+
