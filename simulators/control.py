@@ -178,8 +178,9 @@ class Misbehaviour:
         if mode == "slow":
             state.count_injected("slow")
             time.sleep(state.delay_seconds)
-        elif mode == "drop" and self._drop(environ):
-            state.count_injected("drop")
+        elif mode == "drop" and environ.get("werkzeug.socket") is not None:
+            state.count_injected("drop")  # counted before the client can see the drop (tests read it at once)
+            self._drop(environ)
             return []
         elif mode in ("fail", "drop"):
             state.count_injected("fail")
