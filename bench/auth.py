@@ -2,11 +2,15 @@
 
 Two gunicorn gateways (config/gunicorn.py, same workers and threads) serve an authenticated
 `GET /api/v1/me` for the same citizen token:
-- ours: `routes.wsgi:app`, which verifies the JWT locally with the cached JWKS;
+- ours: `routes.wsgi:app`, which verifies the JWT locally with the cached JWKS on the first
+  request with a token and keeps its principal (`idp.tokens.VerifiedTokenCache`, at most a
+  minute); later requests with it are answered by `routes.token_reads` below Flask;
 - baseline: the same app plus `/bench/introspected-me`, which asks Keycloak's token
   introspection endpoint about every token (as an opaque-token resource server would), then
   answers the same body.
-Load: client processes with keep-alive sessions, for BENCH_AUTH_SECONDS each.
+Load: `wrk` (C, one thread, keep-alive connections; `scripts/stack.sh bench-tools` installs it)
+for BENCH_AUTH_SECONDS each, the same load for both. A Python load generator would spend more
+of the two cores than the gateway it measures.
 Then the time a second channel (the mobile app) takes to get tokens through the SSO session
 the portal sign-in opened: authorization request -> redirect with code -> code exchange.
 
@@ -15,9 +19,8 @@ Prints `RESULT auth ours=<req/s> baseline=<req/s> ratio=<r>` (target >= 10) and
 """
 from __future__ import annotations
 
-import http.client
-import multiprocessing as mp
 import os
+import re
 import signal
 import socket
 import statistics
@@ -32,7 +35,9 @@ from connectors.http import http_session
 from simulators.channels.signin import Browserless
 
 SECONDS = float(os.environ.get("BENCH_AUTH_SECONDS", "8"))
-CLIENTS = int(os.environ.get("BENCH_AUTH_CLIENTS", "4"))
+# As many connections as the gateway has request threads (2 workers x 8 threads): the baseline's
+# threads all wait on Keycloak at once, ours all work.
+CONNECTIONS = int(os.environ.get("BENCH_AUTH_CONNECTIONS", "16"))
 PORTAL_REDIRECT = "http://127.0.0.1:8399/portal/cb"
 MOBILE_REDIRECT = "http://127.0.0.1:8399/mobile/cb"
 
@@ -92,31 +97,22 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(20)
 
 
-def _hammer(args) -> int:
-    # A bare keep-alive http.client connection, not a requests session: the load generator shares
-    # the two cores with the servers, and requests' own per-call cost would cap what we can measure.
-    url, token, seconds = args
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    headers = {"Authorization": f"Bearer {token}"}
-    count, deadline = 0, time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        conn.request("GET", parts.path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{url} answered {response.status}")
-        count += 1
-    conn.close()
-    return count
-
-
 def _throughput(url: str, token: str) -> float:
-    _hammer((url, token, 1.0))  # warm up (JWKS fetch, connections)
-    with mp.Pool(CLIENTS) as pool:
-        started = time.monotonic()
-        total = sum(pool.map(_hammer, [(url, token, SECONDS)] * CLIENTS))
-        return total / (time.monotonic() - started)
+    """Requests per second `wrk` gets from `url` with the token, after a warm-up (JWKS, pools)."""
+    warm = http_session(10)
+    for _ in range(20):
+        warm.get(url, headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+    out = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS:g}s", "--latency",
+                          "-H", f"Authorization: Bearer {token}", url],
+                         capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"{url} did not answer every request with 200:\n{out}")
+    match = re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.M)
+    if not match:
+        raise RuntimeError(f"no throughput in wrk's output:\n{out}")
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    print(f"  {urlsplit(url).path}: {match.group(1)} req/s, p99 {p99.group(1) if p99 else '?'}")
+    return float(match.group(1))
 
 
 def main() -> None:

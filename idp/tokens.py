@@ -171,6 +171,52 @@ def _describe(exc: JoseError) -> str:
     return "the token is not valid"
 
 
+class VerifiedTokenCache:
+    """What recently verified tokens stood for, so a token presented again is not parsed and its
+    signature not checked again (a channel calls many APIs with one access token).
+
+    Keyed on the whole token string: only the exact text that verified is found. An entry lives
+    until the token's own expiry (with the verifier's leeway) or `ttl_seconds` after it was
+    verified, whichever comes first, so a key withdrawn from the realm's JWKS stops being honoured
+    within `ttl_seconds`. At most `max_entries` are kept; the oldest go first. Thread-safe under
+    the GIL (single dict operations); a lost race only costs one more verification.
+    """
+
+    def __init__(self, *, ttl_seconds: float = 60.0, max_entries: int = 4096,
+                 clock: Callable[[], float] = time.time):
+        if ttl_seconds < 0 or max_entries < 1:
+            raise ValueError("ttl_seconds must be >= 0 and max_entries >= 1")
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, object]] = {}
+
+    def get(self, token: str):
+        """The value stored for this exact token, or None if absent or expired."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if self._clock() >= entry[0]:
+            self._entries.pop(token, None)
+            return None
+        return entry[1]
+
+    def put(self, token: str, value, expires_at: float) -> None:
+        """Keep `value` for `token` until `expires_at` (epoch seconds) or the TTL, if sooner."""
+        until = min(float(expires_at), self._clock() + self.ttl_seconds)
+        if until <= self._clock():
+            return
+        while len(self._entries) >= self.max_entries:
+            try:
+                del self._entries[next(iter(self._entries))]
+            except (StopIteration, KeyError, RuntimeError):  # emptied or changed by another thread
+                break
+        self._entries[token] = (until, value)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 _verifiers: dict[tuple[str, str], TokenVerifier] = {}
 _verifiers_lock = threading.Lock()
 

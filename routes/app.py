@@ -7,6 +7,7 @@ import time
 import uuid
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 from prometheus_client import Counter, Histogram
 
 from config.logging import configure_logging, correlation_id
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     app = Flask("govlink")
+    app.session_interface = CookieOnlySessions()
     app.extensions["govlink"] = Runtime(settings, name="gateway")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -63,7 +65,21 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     supervision_console.init_app(app)  # the supervisors' pages (电子监察), OIDC sign-in
     install_metrics(app)  # supervision figures on /metrics, read from the database per scrape
+    from routes.token_reads import TokenReads
+
+    app.wsgi_app = TokenReads(app, app.wsgi_app)  # `GET /api/v1/me` with a known token, below Flask
     return app
+
+
+class CookieOnlySessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for requests that carry no
+    session cookie (every API call with a Bearer token): those start with an empty session, as
+    Flask's own interface would give them, only sooner."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _api_blueprints():
@@ -77,8 +93,7 @@ def _api_blueprints():
 def _install_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start():
-        incoming = request.headers.get("X-Correlation-ID") or request.headers.get("X-Request-ID") or ""
-        cid = incoming if _CID.match(incoming) else str(uuid.uuid4())
+        cid = correlation_id_from(request.headers.get("X-Correlation-ID") or request.headers.get("X-Request-ID"))
         g.correlation_token = correlation_id.set(cid)
         g.correlation_id = cid
         g.started = time.monotonic()
@@ -96,12 +111,8 @@ def _install_request_hooks(app: Flask) -> None:
         response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        elapsed = time.monotonic() - g.get("started", time.monotonic())
-        REQUESTS.labels(request.method, endpoint, response.status_code).inc()
-        LATENCY.labels(request.method, endpoint).observe(elapsed)
-        if endpoint not in ("/healthz", "/metrics"):
-            log.info("%s %s -> %s", request.method, request.path, response.status_code,
-                     extra={"status": response.status_code, "ms": round(elapsed * 1000, 1)})
+        record_request(request.method, endpoint, request.path, response.status_code,
+                       time.monotonic() - g.get("started", time.monotonic()))
         return response
 
     @app.teardown_request
@@ -109,6 +120,19 @@ def _install_request_hooks(app: Flask) -> None:
         token = g.pop("correlation_token", None)
         if token is not None:
             correlation_id.reset(token)
+
+
+def correlation_id_from(incoming: str | None) -> str:
+    """The caller's correlation id if it is well-formed, else a new one."""
+    return incoming if incoming and _CID.match(incoming) else str(uuid.uuid4())
+
+
+def record_request(method: str, endpoint: str, path: str, status: int, elapsed: float) -> None:
+    """Count and time an answered request, and log it (not health checks and scrapes)."""
+    REQUESTS.labels(method, endpoint, status).inc()
+    LATENCY.labels(method, endpoint).observe(elapsed)
+    if endpoint not in ("/healthz", "/metrics"):
+        log.info("%s %s -> %s", method, path, status, extra={"status": status, "ms": round(elapsed * 1000, 1)})
 
 
 def _has_body() -> bool:

@@ -1,7 +1,9 @@
 """Bearer-token protection for the gateway's views: `require_token` and `current_principal`.
 
 Tokens are verified locally (`idp.tokens`: signature with the realm's cached JWKS, RS256 only,
-issuer, audience `govlink`, expiry); the view then finds the caller in `g.principal`. Errors are
+issuer, audience `govlink`, expiry) and the principal kept for the next request with the same
+token (`VerifiedTokenCache`: until the token expires, at most a minute); whether its session was
+logged out is checked on every request. The view then finds the caller in `g.principal`. Errors are
 `ApiError`s with the `WWW-Authenticate` header of RFC 6750 and, for a too-low assurance level,
 RFC 9470 (`insufficient_user_authentication` with `acr_values`).
 """
@@ -15,7 +17,7 @@ from flask import current_app, g, request
 from idp.levels import step_up_challenge
 from idp.principal import Principal
 from idp.sessions import ended_sessions_for
-from idp.tokens import TokenError, verifier_for
+from idp.tokens import TokenError, VerifiedTokenCache, verifier_for
 from routes.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -61,18 +63,32 @@ def authenticate() -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_token", "Send an access token: Authorization: Bearer <token>.",
                        headers={"WWW-Authenticate": 'Bearer realm="govlink"'})
-    settings = current_app.extensions["govlink"].settings
-    try:
-        claims = verifier_for(settings).verify(token.strip())
-    except TokenError as exc:
-        raise ApiError(401, "invalid_token", f"The access token was refused: {exc.description}.",
-                       headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.description}"'}) from None
-    if ended_sessions_for(current_app).is_ended(claims.get("sid")):
+    token = token.strip()
+    cache = verified_tokens(current_app)
+    principal = cache.get(token)
+    if principal is None:
+        verifier = verifier_for(current_app.extensions["govlink"].settings)
+        try:
+            claims = verifier.verify(token)
+        except TokenError as exc:
+            raise ApiError(401, "invalid_token", f"The access token was refused: {exc.description}.",
+                           headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.description}"'}) from None
+        principal = Principal.from_claims(claims)
+        cache.put(token, principal, claims["exp"] + verifier.leeway)
+    if ended_sessions_for(current_app).is_ended(principal.claims.get("sid")):
         description = "the sign-in session has ended (logged out)"
         raise ApiError(401, "invalid_token", f"The access token was refused: {description}.",
                        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'})
-    g.principal = Principal.from_claims(claims)
-    return g.principal
+    g.principal = principal
+    return principal
+
+
+def verified_tokens(app) -> VerifiedTokenCache:
+    """The app's cache of recently verified tokens (see `VerifiedTokenCache`), made on first use."""
+    cache = app.extensions.get("govlink_verified_tokens")
+    if cache is None:
+        cache = app.extensions.setdefault("govlink_verified_tokens", VerifiedTokenCache())
+    return cache
 
 
 def current_principal() -> Principal:

@@ -7,6 +7,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 export GOVLINK_ENV=test
 export GOVLINK_DATABASE_URL=${GOVLINK_TEST_DATABASE_URL:-postgresql://govlink:govlink@127.0.0.1:5432/govlink_test}
 export GOVLINK_LOG_LEVEL=${GOVLINK_LOG_LEVEL:-WARNING}
+bash scripts/stack.sh bench-tools
 govlink realm apply >/dev/null
 govlink db upgrade >/dev/null
 if [ $# -gt 0 ]; then names=("$@"); else

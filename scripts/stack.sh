@@ -179,7 +179,8 @@ case "${1:-up}" in
     postgres_up; rabbitmq_up; keycloak_up
     log "services ready: PostgreSQL :$PG_PORT, RabbitMQ :$RABBIT_PORT (management :15672), Keycloak :$KC_PORT" ;;
   browser) chromium_install ;;  # only the test suite needs it (make test)
+  bench-tools) apt_install wrk ;;  # the HTTP load generator of bench/auth.py (make bench)
   down) keycloak_down; rabbitmq_down; postgres_down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status|browser" ;;
+  *) die "usage: $0 up|down|status|browser|bench-tools" ;;
 esac

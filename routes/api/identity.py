@@ -142,7 +142,11 @@ class CibaDecisionSchema(Schema):
 @require_token()
 def me():
     """Who the token speaks for: level, roles, the enterprise it acts for; identifiers masked."""
-    p = current_principal()
+    return me_body(current_principal())
+
+
+def me_body(p) -> dict:
+    """The body of `GET /api/v1/me` for a principal (also served by `routes.token_reads`)."""
     level = p.assurance_level
     family, given = p.claims.get("family_name") or "", p.claims.get("given_name") or ""
     return {

@@ -181,3 +181,70 @@ def test_jwks_outage_refuses_tokens_without_crashing(keys):
     verifier = TokenVerifier(ISSUER, JwksCache(down, min_refresh_seconds=0))
     with pytest.raises(TokenError):
         verifier.verify(_sign(keys["k1"], _claims()))
+
+
+# ---------------------------------------------------------------- VerifiedTokenCache
+class _Clock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cache_returns_what_was_put_for_that_exact_token_only():
+    from idp.tokens import VerifiedTokenCache
+
+    clock = _Clock()
+    cache = VerifiedTokenCache(clock=clock)
+    cache.put("a.b.c", "principal", expires_at=clock.now + 300)
+    assert cache.get("a.b.c") == "principal"
+    assert cache.get("a.b.d") is None and cache.get("a.b.c ") is None
+
+
+def test_cache_entry_ends_at_the_token_expiry_or_the_ttl_whichever_is_first():
+    from idp.tokens import VerifiedTokenCache
+
+    clock = _Clock()
+    cache = VerifiedTokenCache(ttl_seconds=60, clock=clock)
+    cache.put("short", 1, expires_at=clock.now + 10)
+    cache.put("long", 2, expires_at=clock.now + 3600)
+    clock.now += 9.9
+    assert cache.get("short") == 1
+    clock.now += 0.1
+    assert cache.get("short") is None and cache.get("long") == 2
+    clock.now += 50
+    assert cache.get("long") is None
+    assert len(cache) == 0  # expired entries are dropped when found
+
+
+def test_cache_keeps_nothing_already_expired_or_with_a_zero_ttl():
+    from idp.tokens import VerifiedTokenCache
+
+    clock = _Clock()
+    cache = VerifiedTokenCache(clock=clock)
+    cache.put("old", 1, expires_at=clock.now - 1)
+    assert cache.get("old") is None and len(cache) == 0
+    off = VerifiedTokenCache(ttl_seconds=0, clock=clock)
+    off.put("t", 1, expires_at=clock.now + 300)
+    assert off.get("t") is None and len(off) == 0
+
+
+def test_cache_is_bounded_and_drops_the_oldest_first():
+    from idp.tokens import VerifiedTokenCache
+
+    clock = _Clock()
+    cache = VerifiedTokenCache(max_entries=3, clock=clock)
+    for n in range(5):
+        cache.put(f"t{n}", n, expires_at=clock.now + 300)
+    assert len(cache) == 3
+    assert [cache.get(f"t{n}") for n in range(5)] == [None, None, 2, 3, 4]
+
+
+def test_cache_refuses_nonsense_limits():
+    from idp.tokens import VerifiedTokenCache
+
+    with pytest.raises(ValueError):
+        VerifiedTokenCache(ttl_seconds=-1)
+    with pytest.raises(ValueError):
+        VerifiedTokenCache(max_entries=0)

@@ -1,0 +1,80 @@
+"""A lean path for `GET /api/v1/me`: answered below Flask once the token is known good.
+
+A channel asks "who am I" for every page it draws, with the same access token each time, and
+the answer is a pure function of the verified token (`routes.api.identity.me_body`). The first
+request with a token goes through Flask: `routes.auth` verifies it (signature, algorithm,
+issuer, audience, expiry) and keeps its principal in the app's `VerifiedTokenCache`. This WSGI
+middleware answers the later ones itself: it finds the principal for that exact token in the
+cache, checks the session was not logged out (`idp.sessions`, as on every request), renders the
+same body with the same schema and JSON provider, and records the same metrics and log line.
+
+Anything else goes to Flask untouched: another method or path, a body, a cookie (a signed-in
+console page), no or an unknown token, an expired one, a logged-out session. So every refusal
+and error is Flask's, written in one place; this path only ever answers 200.
+"""
+from __future__ import annotations
+
+import time
+
+from config.logging import correlation_id
+from idp.sessions import ended_sessions_for
+from idp.tokens import VerifiedTokenCache
+from routes.app import correlation_id_from, record_request
+
+PATH = "/api/v1/me"
+
+
+class TokenReads:
+    """WSGI middleware: `app.wsgi_app = TokenReads(app, app.wsgi_app)`."""
+
+    def __init__(self, app, wsgi_app):
+        from routes.api.identity import MeSchema, me_body
+        from routes.auth import verified_tokens
+
+        self.app = app
+        self.next = wsgi_app
+        self.tokens = verified_tokens(app)
+        # The rendered body per token: looked up only after the token's principal was found
+        # above (and its session checked), so it never outlives the token's own entry.
+        self.bodies = VerifiedTokenCache(ttl_seconds=self.tokens.ttl_seconds, max_entries=self.tokens.max_entries)
+        self.schema = MeSchema()
+        self.body_of = me_body
+
+    def __call__(self, environ, start_response):
+        token, principal = self._known_principal(environ)
+        if principal is None:
+            return self.next(environ, start_response)
+        started = time.monotonic()
+        cid = correlation_id_from(environ.get("HTTP_X_CORRELATION_ID") or environ.get("HTTP_X_REQUEST_ID"))
+        reset = correlation_id.set(cid)
+        try:
+            body = self._body(token, principal)
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                      ("X-Correlation-ID", cid), ("X-Content-Type-Options", "nosniff")])
+            record_request("GET", PATH, PATH, 200, time.monotonic() - started)
+            return [body]
+        finally:
+            correlation_id.reset(reset)
+
+    def _known_principal(self, environ):
+        """(token, its cached principal) if this is a plain token-only `GET /api/v1/me`, else (None, None)."""
+        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "GET":
+            return None, None
+        if environ.get("HTTP_COOKIE") or environ.get("CONTENT_LENGTH") not in (None, "", "0") \
+                or environ.get("HTTP_TRANSFER_ENCODING"):
+            return None, None
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        token = token.strip()
+        principal = self.tokens.get(token) if scheme.lower() == "bearer" else None
+        if principal is None or ended_sessions_for(self.app).is_ended(principal.claims.get("sid")):
+            return None, None
+        return token, principal
+
+    def _body(self, token: str, principal) -> bytes:
+        """The JSON body for a principal, as `jsonify` writes it; rendered once per token."""
+        body = self.bodies.get(token)
+        if body is None:
+            json = self.app.json
+            body = json.response(self.schema.dump(self.body_of(principal))).get_data()
+            self.bodies.put(token, body, principal.claims["exp"])
+        return body
