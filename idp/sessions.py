@@ -53,7 +53,11 @@ class EndedSessions:
             self._sids = self._sids | {sid}
 
     def _reload(self) -> None:
-        with self._lock:
+        # One thread reads; the others go on with the set they have instead of queueing behind a
+        # query (a slow database must not stall every request of the process).
+        if not self._lock.acquire(blocking=self._loaded_at == float("-inf")):  # the first read: wait for it
+            return
+        try:
             if time.monotonic() - self._loaded_at < self.refresh_seconds:
                 return
             now = datetime.now(timezone.utc)
@@ -64,6 +68,8 @@ class EndedSessions:
             except Exception as exc:  # keep what we knew; try again on the next request after the interval
                 log.warning("could not read ended sessions: %s", exc.__class__.__name__)
             self._loaded_at = time.monotonic()
+        finally:
+            self._lock.release()
 
 
 def ended_sessions_for(app) -> EndedSessions:
