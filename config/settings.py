@@ -2,12 +2,16 @@
 
 Defaults work on a developer machine after `make services`: SQLite as the embedded database,
 the local RabbitMQ, PostgreSQL and Keycloak started by `scripts/stack.sh`. Production sets every
-secret explicitly (`GOVLINK_ENV=production` refuses the development defaults).
+secret explicitly (`GOVLINK_ENV=production` refuses the development defaults): the gateway's own
+secrets here, at start; the payment platforms' and couriers' when their profiles are loaded
+(`payment_bridge.profiles`, `logistics_bridge.profiles`), so a process that never pays or ships
+does not need them.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import string
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
@@ -50,6 +54,31 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = 1_048_576
+    supervision_file: str = str(REPO_ROOT / "config" / "supervision.yaml")  # deadlines and the holiday calendar
+
+    # Payment platforms (config/payments.yaml); development values, refused in production.
+    nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token
+    wechatpay_api_base: str = ""  # empty: {simulators_url}/wechatpay
+    wechatpay_appid: str = "wxd678efh567hg6787"
+    wechatpay_mchid: str = "1900000001"
+    wechatpay_merchant_serial: str = "6B3F2A1C0D9E8F7A6B5C4D3E2F1A0B9C8D7E6F5A"
+    wechatpay_merchant_key_file: str = "var/payment-keys/wechatpay-merchant-private.pem"  # relative to the repo
+    wechatpay_platform_serial: str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+    wechatpay_platform_key_file: str = "var/payment-keys/wechatpay-platform-public.pem"
+    wechatpay_api_v3_key: str = _secret("devonlyAPIv3key0123456789abcdefg")  # 32 bytes
+    # WeChat only calls https URLs; in development the simulator delivers to public_base_url instead.
+    wechatpay_notify_url: str = "https://govlink.example.gov.cn/callbacks/payments/wechatpay"
+
+    # Couriers (config/logistics.yaml); development values, refused in production.
+    sf_partner_id: str = "HFZWFW_GOVLINK"
+    sf_check_word: str = _secret("dev-sf-check-word-0123456789ab")
+    sf_monthly_card: str = "5510000001"
+    ems_sender_no: str = "1100077668899"
+    ems_authorization: str = _secret("dev-ems-authorization-code")
+    ems_sign_key: str = _secret("ZGV2LWVtcy1zbTQta2V5IQ==")  # Base64 of the 16-byte SM4 key
+    kuaidi100_customer: str = "DEVCUSTOMER0001"
+    kuaidi100_key: str = _secret("dev-kuaidi100-key")
+    kuaidi100_salt: str = _secret("dev-kuaidi100-salt")  # signs the pushes of our subscriptions
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -84,6 +113,11 @@ class Settings:
             if weak:
                 raise SettingsError("production needs real secrets; set " + ", ".join(PREFIX + n.upper() for n in weak))
 
+    def at_default(self, *names: str) -> list[str]:
+        """The `GOVLINK_*` variables among the fields `names` that were left at their development default."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return [PREFIX + name.upper() for name in names if getattr(self, name) == defaults[name]]
+
     @property
     def retry_tier_seconds(self) -> tuple[int, ...]:
         return tuple(int(x) for x in self.retry_tiers.split(",") if x.strip())
@@ -106,6 +140,26 @@ class Settings:
                 value = redact_url(value)
             out[f.name] = value
         return out
+
+
+def fill(template, settings: Settings, **extra):
+    """`template` with its `{field}` placeholders replaced by the settings' values (URLs lose a trailing
+    slash) or by `extra`; anything but a string comes back unchanged. An unknown name raises SettingsError."""
+    if not isinstance(template, str):
+        return template
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    values = {k: v.rstrip("/") if isinstance(v, str) and "://" in v else v for k, v in values.items()} | extra
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise SettingsError(f"{template!r} names no setting {exc}") from None
+
+
+def placeholders(template) -> set[str]:
+    """The `{field}` names `template` uses (empty for anything but a string)."""
+    if not isinstance(template, str):
+        return set()
+    return {name for _text, name, _spec, _conv in string.Formatter().parse(template) if name}
 
 
 def redact_url(url: str) -> str:

@@ -1,22 +1,23 @@
 """Logistics profiles (config/logistics.yaml): the centre, carriers, tariffs, per-service courier legs.
 
 One `LogisticsProfiles` per process, built from the YAML file and the one `Settings` object, in the
-same way as the payment profiles: `{simulators_url}` and `{public_base_url}` from the settings,
-`${NAME:-default}` from the environment. With `GOVLINK_ENV=production` every `${NAME:-default}`
-must be set in the environment (the defaults are development values).
+same way as the payment profiles: every `{field}` in the file is that setting (`{simulators_url}`,
+`{sf_check_word}` ...; the variables are `GOVLINK_<FIELD>`). With `GOVLINK_ENV=production` every
+courier setting the file names must be set (the defaults are development values).
+
+A carrier's `tracking` says where its news comes from: `own` (its route pushes and queries) or
+`kuaidi100` (govlink subscribes each booked waybill at Kuaidi100 and asks Kuaidi100 when polling).
 """
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from config.settings import REPO_ROOT, Settings
+from config.settings import REPO_ROOT, Settings, fill, placeholders
 from logistics_bridge.address import Address, validate_address
 from logistics_bridge.carriers.ems import EmsSettings
 from logistics_bridge.carriers.kuaidi100 import Kuaidi100Settings
@@ -25,7 +26,8 @@ from logistics_bridge.errors import LogisticsError
 
 PROFILES_FILE = REPO_ROOT / "config" / "logistics.yaml"
 LEG_KINDS = ("materials", "results")  # 申请材料 applicant -> centre; 办理结果 centre -> applicant
-_ENV = re.compile(r"\$\{([A-Z0-9_]+)(?::-((?:[^{}]|\{[a-z_]+\})*))?\}")
+TRACKING = ("own", "kuaidi100")  # where a carrier's tracking comes from
+_ADDRESSES = {"simulators_url", "public_base_url"}  # settings the file may leave at their defaults
 
 
 class ProfileError(LogisticsError):
@@ -77,6 +79,7 @@ class CarrierProfile:
     settings: object = field(repr=False)
     bill_url: str = ""
     service: str = "standard"
+    tracking: str = "own"  # own | kuaidi100 (see the module doc)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,11 @@ class LogisticsProfiles:
     timeout_seconds: float = 10.0
 
     @property
+    def via_kuaidi100(self) -> tuple[str, ...]:
+        """Carriers whose waybills are tracked through Kuaidi100 (subscribed when booked)."""
+        return tuple(name for name, carrier in self.carriers.items() if carrier.tracking == "kuaidi100")
+
+    @property
     def bookable(self) -> tuple[str, ...]:
         """Carriers a leg can be booked with (those with a tariff and credentials)."""
         return tuple(name for name in self.carriers if name in self.tariffs)
@@ -103,46 +111,37 @@ class LogisticsProfiles:
         return self.tariffs[carrier].postage_fen(weight_g)
 
 
-def load_profiles(settings: Settings, path: Path | str | None = None,
-                  environ: Mapping[str, str] | None = None) -> LogisticsProfiles:
-    """Read the profile file, substitute settings and environment, check, and return the profiles."""
-    environ = os.environ if environ is None else environ
+def load_profiles(settings: Settings, path: Path | str | None = None) -> LogisticsProfiles:
+    """Read the profile file, fill in the settings, check, and return the profiles."""
     data = yaml.safe_load(Path(path or PROFILES_FILE).read_text(encoding="utf-8"))
-    values = {"simulators_url": settings.simulators_url.rstrip("/"),
-              "public_base_url": settings.public_base_url.rstrip("/")}
-    defaulted: list[str] = []
-
-    def expand(text):
-        if not isinstance(text, str):
-            return text
-
-        def env(match):
-            if match.group(1) not in environ:
-                defaulted.append(match.group(1))
-            return environ.get(match.group(1), match.group(2) or "")
-
-        return _ENV.sub(env, text).format(**values)
-
-    carriers_raw = {name: {k: expand(v) for k, v in (spec or {}).items()}
-                    for name, spec in (data.get("carriers") or {}).items()}
+    declared = {name: dict(spec or {}) for name, spec in (data.get("carriers") or {}).items()}
+    carriers_raw = {name: {k: fill(v, settings) for k, v in spec.items()} for name, spec in declared.items()}
+    named = {name for spec in declared.values() for value in spec.values() for name in placeholders(value)}
+    defaulted = settings.at_default(*sorted(named - _ADDRESSES))
     if settings.env == "production" and defaulted:
-        raise ProfileError("production needs real courier credentials; set " + ", ".join(sorted(set(defaulted))))
+        raise ProfileError("production needs real courier credentials; set " + ", ".join(defaulted))
     try:
         sf, ems, k100 = carriers_raw["sf"], carriers_raw["ems"], carriers_raw["kuaidi100"]
         carriers = {
             "sf": CarrierProfile("sf", SfSettings(partner_id=sf["partner_id"], check_word=sf["check_word"],
                                                   monthly_card=sf["monthly_card"], url=sf["url"]),
-                                 bill_url=sf.get("bill_url", ""), service=sf.get("service", "standard")),
+                                 bill_url=sf.get("bill_url", ""), service=sf.get("service", "standard"),
+                                 tracking=sf.get("tracking", "own")),
             "ems": CarrierProfile("ems", EmsSettings(sender_no=ems["sender_no"], authorization=ems["authorization"],
                                                      sign_key=ems["sign_key"], url=ems["url"]),
-                                  bill_url=ems.get("bill_url", ""), service=ems.get("service", "standard")),
+                                  bill_url=ems.get("bill_url", ""), service=ems.get("service", "standard"),
+                                  tracking=ems.get("tracking", "own")),
         }
         kuaidi100 = Kuaidi100Settings(customer=k100["customer"], key=k100["key"], salt=k100["salt"],
-                                      callback_url=k100.get("callback_url", ""))
+                                      callback_url=k100.get("callback_url", ""),
+                                      **{k: k100[k] for k in ("query_url", "subscribe_url") if k100.get(k)})
         postage = Postage(**{k: str(v) for k, v in data["postage"].items()})
         tariffs = {name: Tariff(**{k: int(v) for k, v in spec.items()}) for name, spec in data["tariffs"].items()}
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"config/logistics.yaml is missing {exc}") from None
+    for carrier in carriers.values():
+        if carrier.tracking not in TRACKING:
+            raise ProfileError(f"carrier {carrier.name}: tracking must be one of {', '.join(TRACKING)}")
     services = {}
     for code, spec in (data.get("services") or {}).items():
         legs = frozenset(spec.get("courier_legs") or ())

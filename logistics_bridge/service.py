@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -30,14 +30,18 @@ from logistics_bridge.errors import CarrierError, InvalidAddress, LogisticsError
 from logistics_bridge.intake import TrackingIntake, TrackingReport
 from logistics_bridge.outbox import CLIENT, Outbox, leg_event, utcnow
 from logistics_bridge.profiles import LEG_KINDS, LogisticsProfiles
+from logistics_bridge.subscriptions import TrackingSubscriptions
 from logistics_bridge.tracking import Status
 from store.models.logistics import Shipment, ShipmentLeg, ShipmentLegEvent, ShipmentTrackingEvent
+from store.models.payment import PaymentNotice, PaymentRefund
 
 log = logging.getLogger("govlink.logistics")
 
 CONSUMER = "logistics"  # the idempotent receiver's name for payment.paid
 LIVE_STATES = ("awaiting_payment", "booked", "closed")  # a case has at most one such leg of each kind
 PAID_STATES = frozenset({"paid", "refund_pending", "partly_refunded", "refunded"})
+OPEN_NOTICE_STATES = ("created", "registered", "expired")  # a postage notice that can still be paid
+REFUNDABLE_POSTAGE = ("paid", "paid_after_close")  # paid in full, nothing refunded yet
 _CONTENTS = {"materials": "申请材料", "results": "办理结果"}
 
 
@@ -66,13 +70,14 @@ class CreatedLeg:
 @dataclass
 class PollReport:
     booked: int = 0
+    subscribed: int = 0
     polled: int = 0
     moved: int = 0
     republished: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"booked": self.booked, "polled": self.polled, "moved": self.moved,
+        return {"booked": self.booked, "subscribed": self.subscribed, "polled": self.polled, "moved": self.moved,
                 "republished": self.republished, "errors": self.errors}
 
 
@@ -81,13 +86,15 @@ def address_dict(address: Address) -> dict:
             "district": address.district, "detail": address.detail}
 
 
-class LogisticsService(TrackingIntake, CourierBills):
+class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
     def __init__(self, db, profiles: LogisticsProfiles, carriers: Mapping, trackers: Mapping[str, Tracker],
-                 payments, *, outbox: Outbox, bill_get=None):
+                 payments, *, outbox: Outbox, bill_get=None, route_trackers: Mapping[str, Tracker] | None = None):
         self.db = db
         self.profiles = profiles
         self.carriers = carriers  # sf, ems: booking and tracking
         self.trackers = trackers  # every push source: sf, ems, kuaidi100
+        # per carrier, where its waybills are subscribed and polled: itself, or Kuaidi100 for it
+        self.route_trackers = {**carriers, **(route_trackers or {})}
         self.payments = payments
         self.outbox = outbox
         self.bill_get = bill_get or {}
@@ -214,6 +221,7 @@ class LogisticsService(TrackingIntake, CourierBills):
                                  lambda session: self._book_in(session, leg_id, cause=envelope["message_id"]))
         if first:
             self.outbox.publish([row])
+            self._after_booking(leg_id, row)
         return {"leg_id": leg_id, "handled": first}
 
     def book(self, leg_id: str) -> ShipmentLeg:
@@ -221,7 +229,13 @@ class LogisticsService(TrackingIntake, CourierBills):
         with self.db.unit_of_work() as session:
             row = self._book_in(session, leg_id, cause="poll")
         self.outbox.publish([row])
+        self._after_booking(leg_id, row)
         return self.get_leg(leg_id)[0]
+
+    def _after_booking(self, leg_id: str, row: ShipmentLegEvent | None) -> None:
+        """After the booking is committed: subscribe the waybill's tracking where the carrier needs it."""
+        if row is not None and row.event_type == "shipment.booked":
+            self.subscribe_tracking(leg_id)
 
     def _book_in(self, session, leg_id: str, *, cause: str) -> ShipmentLegEvent | None:
         leg = self._lock(session, leg_id)
@@ -252,7 +266,8 @@ class LogisticsService(TrackingIntake, CourierBills):
 
     # ================================================================== cancel
     def cancel_leg(self, leg_id: str, *, actor: str, reason: str | None = None) -> ShipmentLeg:
-        """Cancel a leg: at the carrier if booked and not yet picked up; postage refunded if paid."""
+        """Cancel a leg: at the carrier if booked and not yet picked up; its postage notice closed if unpaid,
+        refunded if paid."""
         with self.db.unit_of_work() as session:
             leg = self._lock(session, leg_id)
             if leg.state == "cancelled":
@@ -271,21 +286,34 @@ class LogisticsService(TrackingIntake, CourierBills):
             leg.state, leg.closed_at, leg.updated_at = "cancelled", utcnow(), utcnow()
             row = leg_event(session, leg, "shipment.cancelled", {"reason": reason}, actor=actor)
         self.outbox.publish([row])
-        self._refund_postage(leg, actor)
+        self._settle_postage(leg.id, leg.payment_notice_id, actor)
         return leg
 
-    def _refund_postage(self, leg: ShipmentLeg, actor: str) -> None:
-        """Give the postage back when a paid leg is cancelled (once: the refund request id is the leg's)."""
-        from payment_bridge.errors import PaymentError
+    def _settle_postage(self, leg_id: str, notice_id: str | None, actor: str) -> None:
+        """Settle the postage of a cancelled leg: close its notice while unpaid, so it can no longer be paid;
+        give the postage back once paid, also when it was paid after the close (once: the refund request id
+        is the leg's)."""
+        from payment_bridge.errors import NoticePaid, PaymentError
 
-        notice = self.payments.get(leg.payment_notice_id) if leg.payment_notice_id else None
-        if notice is None or notice.status != "paid":
+        notice = self.payments.get(notice_id) if notice_id else None
+        if notice is None:
+            return
+        if notice.status in OPEN_NOTICE_STATES:
+            try:
+                self.payments.close_notice(notice.id, actor=actor, reason="寄递取消")
+                return
+            except NoticePaid:  # paid just before the close: refund it below
+                notice = self.payments.get(notice.id)
+            except PaymentError as exc:  # still open: the poller closes it later
+                log.warning("postage notice of leg %s not closed yet: %s", leg_id, exc.code)
+                return
+        if notice.status not in REFUNDABLE_POSTAGE:
             return
         try:
-            self.payments.refund(notice.id, refund_request_id=f"leg-cancel-{leg.id}", amount_fen=notice.paid_fen,
+            self.payments.refund(notice.id, refund_request_id=f"leg-cancel-{leg_id}", amount_fen=notice.paid_fen,
                                  reason="寄递取消", actor=actor)
         except PaymentError as exc:  # finance follows up from the reconciliation (postage paid, no waybill)
-            log.warning("postage of leg %s not refunded: %s", leg.id, exc.code)
+            log.warning("postage of leg %s not refunded: %s", leg_id, exc.code)
 
     # ================================================================== pickup code
     def verify_pickup(self, leg_id: str, code: str, *, actor: str) -> bool:
@@ -307,7 +335,8 @@ class LogisticsService(TrackingIntake, CourierBills):
 
     # ================================================================== polling
     def poll(self, *, older_than_seconds: float | None = None, limit: int = 200) -> PollReport:
-        """Find what pushes and events missed: paid legs not booked, legs without news; relay events."""
+        """Find what pushes and events missed: paid legs not booked, cancelled legs whose postage notice is
+        still open, legs without news or without their tracking subscription; relay events."""
         report = PollReport()
         now = utcnow()
         quiet = timedelta(seconds=self.profiles.poll_after_seconds if older_than_seconds is None
@@ -318,6 +347,16 @@ class LogisticsService(TrackingIntake, CourierBills):
             unbooked = list(session.execute(select(ShipmentLeg.id, ShipmentLeg.payment_notice_id).where(
                 ShipmentLeg.state == "awaiting_payment", ShipmentLeg.payment_notice_id.is_not(None),
                 ShipmentLeg.updated_at <= now - booking).limit(limit)))
+            # Cancelled legs whose postage is unsettled: the notice still open (its close failed), or paid
+            # after the close and not refunded yet (a refund that failed is finance's, not retried here).
+            unsettled = list(session.execute(select(ShipmentLeg.id, ShipmentLeg.payment_notice_id).join(
+                PaymentNotice, PaymentNotice.id == ShipmentLeg.payment_notice_id).where(
+                ShipmentLeg.state == "cancelled", ShipmentLeg.updated_at <= now - booking,
+                or_(PaymentNotice.status.in_(OPEN_NOTICE_STATES),
+                    and_(PaymentNotice.status == "paid_after_close",
+                         ~exists().where(PaymentRefund.notice_id == PaymentNotice.id))))
+                .order_by(ShipmentLeg.updated_at).limit(limit)))
+            unsubscribed = self.unsubscribed_legs(session, now - booking, limit)
             quiet_legs = list(session.execute(select(ShipmentLeg.id, ShipmentLeg.carrier, ShipmentLeg.waybill_no).where(
                 ShipmentLeg.state == "booked",
                 or_(ShipmentLeg.last_event_at.is_(None), ShipmentLeg.last_event_at <= now - quiet),
@@ -329,9 +368,15 @@ class LogisticsService(TrackingIntake, CourierBills):
                 if notice is not None and notice.status in PAID_STATES and self.book(leg_id).state == "booked":
                     report.booked += 1
             self._guard(report, book_if_paid, f"leg {leg_id} booking")
+        for leg_id, notice_id in unsettled:
+            self._guard(report, lambda leg_id=leg_id, notice_id=notice_id: self._settle_postage(
+                leg_id, notice_id, CLIENT), f"leg {leg_id} postage")
+        for leg_id in unsubscribed:
+            self._guard(report, lambda leg_id=leg_id: self.subscribe_tracking(leg_id) and _inc(report, "subscribed"),
+                        f"leg {leg_id} subscription")
         for leg_id, carrier, waybill in quiet_legs:
             def poll_one(leg_id=leg_id, carrier=carrier, waybill=waybill):
-                events = self.carriers[carrier].track(waybill, phone=self._recipient_phone(leg_id))
+                events = self.route_trackers[carrier].track(waybill, phone=self._recipient_phone(leg_id))
                 report.moved += self.apply_tracking(events, via="poll").moved
                 report.polled += 1
                 with self.db.unit_of_work() as session:
@@ -389,6 +434,11 @@ class LogisticsService(TrackingIntake, CourierBills):
         with self.db.unit_of_work() as session:
             return [tuple(row) for row in session.execute(
                 query.order_by(ShipmentLeg.created_at.desc(), ShipmentLeg.id).limit(limit).offset(offset))]
+
+
+def _inc(report: PollReport, name: str) -> bool:
+    setattr(report, name, getattr(report, name) + 1)
+    return True
 
 
 def _applicant(value: str) -> tuple[str, str]:

@@ -12,8 +12,12 @@ _services: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def build_carriers(profiles) -> tuple[dict, dict, dict]:
-    """(carriers by name, push sources by name, bill downloaders by name) from the profiles."""
+def build_carriers(profiles) -> tuple[dict, dict, dict, dict]:
+    """(carriers, push sources, route trackers, bill downloaders), each by name, from the profiles.
+
+    A carrier's route tracker is where its waybills are subscribed and polled: the carrier itself, or
+    Kuaidi100 bound to that carrier's company code when the profile says `tracking: kuaidi100`.
+    """
     from logistics_bridge.carriers.ems import EmsCarrier
     from logistics_bridge.carriers.kuaidi100 import Kuaidi100Tracker
     from logistics_bridge.carriers.sf import SfCarrier
@@ -24,11 +28,13 @@ def build_carriers(profiles) -> tuple[dict, dict, dict]:
         "sf": SfCarrier(profiles.carriers["sf"].settings, http_send("sf", timeout)),
         "ems": EmsCarrier(profiles.carriers["ems"].settings, http_send("ems", timeout)),
     }
+    kuaidi100 = http_send("kuaidi100", timeout)
     # Kuaidi100 signs its pushes with the salt of our subscription; its events name SF or EMS waybills.
-    trackers = {**carriers, "kuaidi100": Kuaidi100Tracker(profiles.kuaidi100, http_send("kuaidi100", timeout),
-                                                          carrier="sf")}
+    trackers = {**carriers, "kuaidi100": Kuaidi100Tracker(profiles.kuaidi100, kuaidi100)}
+    routes = {name: Kuaidi100Tracker(profiles.kuaidi100, kuaidi100, carrier=name)
+              if name in profiles.via_kuaidi100 else carrier for name, carrier in carriers.items()}
     bill_get = {name: http_get(name, timeout) for name in carriers}
-    return carriers, trackers, bill_get
+    return carriers, trackers, routes, bill_get
 
 
 def logistics_service(runtime):
@@ -42,10 +48,10 @@ def logistics_service(runtime):
             from payment_bridge.wiring import payment_service
 
             profiles = load_profiles(runtime.settings)
-            carriers, trackers, bill_get = build_carriers(profiles)
+            carriers, trackers, routes, bill_get = build_carriers(profiles)
             outbox = Outbox(runtime.db, _Lazy(runtime, "publisher"), _Lazy(runtime, "message_log"))
             service = LogisticsService(runtime.db, profiles, carriers, trackers, payment_service(runtime),
-                                       outbox=outbox, bill_get=bill_get)
+                                       outbox=outbox, bill_get=bill_get, route_trackers=routes)
             _services[runtime] = service
     return service
 

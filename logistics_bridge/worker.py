@@ -2,7 +2,8 @@
 
 - `evt.logistics`, bound to `payment.paid` on govlink.events: a paid postage notice books its leg
   (idempotent on the message id through `bus.idempotency.handle_once`); other notices are ignored.
-- a poller thread: paid legs not yet booked, legs without news from their carrier, unpublished events.
+- a poller thread: paid legs not yet booked, cancelled legs whose postage is unsettled, waybills not yet
+  subscribed at Kuaidi100, legs without news from their carrier, unpublished events.
 - `govlink logistics poll` runs the poller once; `govlink logistics import-bill CARRIER YYYY-MM`
   imports a monthly courier bill.
 
@@ -109,7 +110,8 @@ def logistics():
 @click.option("--older-than", type=float, default=None,
               help="Ask about legs without news for this many seconds (default: from config/logistics.yaml).")
 def poll_command(older_than):
-    """Book paid legs that were missed, ask carriers about legs without news, relay unpublished events."""
+    """Book paid legs that were missed, settle the postage of cancelled legs, subscribe waybills at Kuaidi100,
+    ask carriers about legs without news, relay unpublished events."""
     from logistics_bridge.wiring import logistics_service
 
     report = logistics_service(current_app.extensions["govlink"]).poll(older_than_seconds=older_than)

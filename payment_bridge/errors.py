@@ -57,3 +57,20 @@ class ChannelError(PaymentError):
     def __init__(self, message: str, *, platform_code: str, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.platform_code = platform_code
+
+
+class Refused(PaymentError):
+    """A request or callback the service refuses; `status` is the HTTP status that fits, `code` says why."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+        super().__init__(message, code=code)
+        self.status = status
+        self.details = details or {}
+
+
+class NoticePaid(Refused):
+    """A paid notice cannot be closed: the caller refunds it instead (`notice_paid`, 409)."""
+
+
+class NoticeClosed(Refused):
+    """A payment of a notice closed before it was paid: recorded (`paid_after_close`), never applied (409)."""

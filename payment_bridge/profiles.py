@@ -1,26 +1,25 @@
 """Platform profiles: which platforms we talk to, where, with which keys (config/payments.yaml).
 
-One `PaymentProfiles` per process, built from the YAML file and the one `Settings` object:
-`{simulators_url}` and `{public_base_url}` are taken from the settings, `${NAME:-default}` from the
-environment. Outside production, missing WeChat Pay development keys are generated once under
-`var/payment-keys/` (the simulator reads the other half of each pair); production refuses them.
+One `PaymentProfiles` per process, built from the YAML file and the one `Settings` object: every
+`{field}` in the file is that setting (`{simulators_url}`, `{nontax_mac_token}` ...; the variables
+are `GOVLINK_<FIELD>`). Outside production, missing WeChat Pay development keys are generated once
+under `var/payment-keys/` (the simulator reads the other half of each pair); production refuses
+them and every other development secret.
 """
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 import yaml
 
-from config.settings import REPO_ROOT, Settings
+from config.settings import REPO_ROOT, Settings, fill
 from payment_bridge.payment_code import PaymentCodeProfile
 
 PROFILES_FILE = REPO_ROOT / "config" / "payments.yaml"
 DEV_KEY_DIR = REPO_ROOT / "var" / "payment-keys"
-_ENV = re.compile(r"\$\{([A-Z0-9_]+)(?::-((?:[^{}]|\{[a-z_]+\})*))?\}")
 _DEV_MARKERS = ("dev-", "devonly", "var/payment-keys")
 
 
@@ -74,18 +73,13 @@ class PaymentProfiles:
         return ("nontax", "wechatpay")
 
 
-def load_profiles(settings: Settings, path: Path | str | None = None,
-                  environ: Mapping[str, str] | None = None) -> PaymentProfiles:
-    """Read the profile file, substitute settings and environment, check, and return the profiles."""
-    environ = os.environ if environ is None else environ
+def load_profiles(settings: Settings, path: Path | str | None = None) -> PaymentProfiles:
+    """Read the profile file, fill in the settings, check, and return the profiles."""
     data = yaml.safe_load(Path(path or PROFILES_FILE).read_text(encoding="utf-8"))
-    values = {"simulators_url": settings.simulators_url.rstrip("/"), "public_base_url": settings.public_base_url.rstrip("/")}
+    api_base = settings.wechatpay_api_base or settings.simulators_url.rstrip("/") + "/wechatpay"
 
     def expand(text):
-        if not isinstance(text, str):
-            return text
-        text = _ENV.sub(lambda m: environ.get(m.group(1), m.group(2) or ""), text)
-        return text.format(**values)
+        return fill(text, settings, wechatpay_api_base=api_base.rstrip("/"))
 
     platforms = data["platforms"]
     nontax = NontaxProfile(**{k: expand(v) for k, v in platforms["nontax"].items()})

@@ -8,6 +8,8 @@ transaction). Every state change goes through `payment_bridge.states.transition`
 Concurrency: the notice row is locked (`SELECT ... FOR UPDATE` on PostgreSQL) and carries a version
 column (optimistic concurrency everywhere, SQLite included), so two refunds cannot both pass the
 refundable check; payment codes come from a counter row per division and year, locked the same way.
+
+Closing an unpaid notice, and what happens to money paid for it anyway, is `payment_bridge.closing`.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,7 +29,9 @@ from bus.outbox import Outbox
 from idp.identifiers import InvalidIdentifier, identifier_kind, mask, validate_resident_id, validate_uscc
 from payment_bridge import states
 from payment_bridge.beijing_time import to_beijing
-from payment_bridge.errors import ChannelError, IllegalTransition, InvalidMessage, PaymentError
+from payment_bridge.closing import NoticeClosing
+from payment_bridge.errors import (ChannelError, IllegalTransition, InvalidMessage, NoticeClosed, PaymentError,
+                                   Refused)
 from payment_bridge.money import MAX_FEN
 from payment_bridge.payment_code import format_payment_code
 from payment_bridge.platforms.base import ConfirmedPayment, PlatformUnavailable
@@ -39,17 +43,10 @@ from store.models.payment import (PaymentCodeCounter, PaymentConfirmation, Payme
 log = logging.getLogger("govlink.payments")
 
 CLIENT = "govlink/payment-bridge"
-PAID_STATES = frozenset({State.PAID, State.REFUND_PENDING, State.PARTLY_REFUNDED, State.REFUNDED})
+PAID_STATES = frozenset({State.PAID, State.REFUND_PENDING, State.PARTLY_REFUNDED, State.REFUNDED,
+                         State.PAID_AFTER_CLOSE})
 MAX_ITEMS = 100
-
-
-class Refused(PaymentError):
-    """A request or callback the service refuses; `status` is the HTTP status that fits, `code` says why."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
-        super().__init__(message, code=code)
-        self.status = status
-        self.details = details or {}
+PAID_AFTER_CLOSE = str(State.PAID_AFTER_CLOSE)  # also the confirmation's outcome
 
 
 @dataclass(frozen=True)
@@ -90,14 +87,15 @@ class PollReport:
     paid: int = 0
     expired: int = 0
     cancelled: int = 0
+    paid_after_close: int = 0
     receipts: int = 0
     refunds_retried: int = 0
     republished: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("registered", "paid", "expired", "cancelled", "receipts",
-                                               "refunds_retried", "republished")} | {"errors": self.errors}
+        return {k: getattr(self, k) for k in ("registered", "paid", "expired", "cancelled", "paid_after_close",
+                                               "receipts", "refunds_retried", "republished")} | {"errors": self.errors}
 
 
 def request_hash(data) -> str:
@@ -115,7 +113,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class PaymentService:
+class PaymentService(NoticeClosing):
     def __init__(self, db, profiles, platforms: dict, *, publisher=None, message_log=None,
                  publish_timeout: float = 10.0):
         self.db = db
@@ -288,10 +286,12 @@ class PaymentService:
         return notice
 
     def _transition(self, session, notice: PaymentNotice, event: Event, *, details: dict | None = None,
-                    actor: str | None = None, change=None, earlier_refunds: bool = False) -> PaymentNoticeEvent:
+                    actor: str | None = None, change=None, earlier_refunds: bool = False,
+                    paid_after_close: bool = False) -> PaymentNoticeEvent:
         """Move `notice` (locked, in `session`) on `event` and write the event row (the outbox)."""
         previous = notice.status
-        target = states.transition(previous, event, earlier_refunds=earlier_refunds)  # IllegalTransition
+        target = states.transition(previous, event, earlier_refunds=earlier_refunds,  # IllegalTransition
+                                   paid_after_close=paid_after_close)
         if change is not None:
             change(notice)
         now = utcnow()
@@ -329,7 +329,9 @@ class PaymentService:
         """Apply a verified payment: amount and payer checked, idempotent on the transaction id.
 
         Raises `Refused` (unknown_notice, amount_mismatch, payer_mismatch); the caller answers the
-        platform and logs it.
+        platform and logs it. A payment of a closed notice is recorded (the notice moves to
+        `paid_after_close`, see payment_bridge.closing) and then refused with `NoticeClosed`, every
+        time the same transaction comes back.
         """
         platform = self.platforms[platform_name]
         try:
@@ -337,6 +339,8 @@ class PaymentService:
                 seen = session.execute(select(PaymentConfirmation).where(
                     PaymentConfirmation.transaction_id == payment.transaction_id)).scalar_one_or_none()
                 if seen is not None:
+                    if seen.outcome == PAID_AFTER_CLOSE:
+                        raise _closed(payment.order_ref)
                     return ApplyOutcome("duplicate", seen.notice_id)
                 notice_id = session.execute(select(PaymentNotice.id).where(
                     PaymentNotice.payment_code == payment.order_ref,
@@ -357,8 +361,17 @@ class PaymentService:
                     outcome = "duplicate_payment"  # a second payment of one code: reconciliation (DUPLICATE)
                     log.warning("second payment %s for notice %s (already %s): kept for reconciliation",
                                 payment.transaction_id, notice.id, notice.status)
+                elif notice.status == State.CANCELLED:
+                    outcome = PAID_AFTER_CLOSE  # money for a notice we closed: recorded, owed back
+                    log.warning("payment %s for notice %s after it was closed: recorded as paid_after_close, "
+                                "to be refunded", payment.transaction_id, notice.id,
+                                extra={"error_code": "notice_closed", "payment_code": notice.payment_code})
+                    row = self._transition(session, notice, Event.PAID_AFTER_CLOSE, details={
+                        "transaction_id": payment.transaction_id, "paid_at": payment.paid_at.isoformat(),
+                        "pay_mode": payment.pay_mode, "source": source},
+                        change=lambda n: setattr(n, "paid_fen", payment.amount_fen))
                 elif Event.PAID not in states.allowed_events(notice.status):
-                    outcome = "unapplied"  # e.g. paid after cancellation: STATUS_MISMATCH for reconciliation
+                    outcome = "unapplied"  # e.g. paid though the platform refused it: STATUS_MISMATCH
                     log.warning("payment %s for notice %s in state %s not applied", payment.transaction_id,
                                 notice.id, notice.status)
                 else:
@@ -379,9 +392,14 @@ class PaymentService:
                     PaymentConfirmation.transaction_id == payment.transaction_id)).scalar_one_or_none()
             if seen is None:
                 raise
+            if seen.outcome == PAID_AFTER_CLOSE:
+                raise _closed(payment.order_ref) from None
             return ApplyOutcome("duplicate", seen.notice_id)
         if row is not None:
             self._publish([row])
+        if outcome == PAID_AFTER_CLOSE:
+            raise _closed(notice.payment_code)
+        if row is not None:
             log.info("notice %s paid (%s, via %s)", notice.id, payment.transaction_id, source)
         return ApplyOutcome(outcome, notice.id)
 
@@ -469,8 +487,11 @@ class PaymentService:
                 row = self._transition(session, notice, event, details=details,
                                        change=lambda n: setattr(n, "refunded_fen", refunded))
             else:
+                after_close = session.execute(select(PaymentConfirmation.id).where(
+                    PaymentConfirmation.notice_id == notice.id,
+                    PaymentConfirmation.outcome == PAID_AFTER_CLOSE)).first() is not None
                 row = self._transition(session, notice, Event.REFUND_FAILED, details=details | {"reason": failure},
-                                       earlier_refunds=notice.refunded_fen > 0)
+                                       earlier_refunds=notice.refunded_fen > 0, paid_after_close=after_close)
             refund.status = "succeeded" if status == "succeeded" else "failed"
             refund.platform_refund_id = platform_refund_id
             refund.failure = failure
@@ -509,8 +530,10 @@ class PaymentService:
         with self.db.unit_of_work() as session:
             created = list(session.execute(select(PaymentNotice.id).where(PaymentNotice.status == State.CREATED)
                                            .limit(limit)).scalars())
+            # Closed notices too, where the platform could not withdraw them: they stay payable there.
             waiting = list(session.execute(select(PaymentNotice).where(
-                PaymentNotice.status.in_([State.REGISTERED, State.EXPIRED]),
+                or_(PaymentNotice.status.in_([State.REGISTERED, State.EXPIRED]),
+                    and_(PaymentNotice.status == State.CANCELLED, PaymentNotice.platform.in_(self.closed_here_only))),
                 PaymentNotice.updated_at < settle,
                 PaymentNotice.due_at > now - timedelta(days=30)).order_by(PaymentNotice.updated_at).limit(limit)).scalars())
             refunds = list(session.execute(select(PaymentRefund.id).where(
@@ -537,8 +560,11 @@ class PaymentService:
         platform = self.platforms[notice.platform]
         result = platform.query(notice)
         if result.payment is not None:
-            if self.apply_confirmation(notice.platform, result.payment, source="poll").outcome == "applied":
-                report.paid += 1
+            try:
+                if self.apply_confirmation(notice.platform, result.payment, source="poll").outcome == "applied":
+                    report.paid += 1
+            except NoticeClosed:
+                report.paid_after_close += 1
         elif result.state == State.CANCELLED and notice.status == State.REGISTERED:
             self._move(notice.id, Event.CANCELLED, details={"source": "poll"})
             report.cancelled += 1
@@ -594,6 +620,12 @@ class PaymentService:
                 return session.execute(select(PaymentStatement).where(
                     PaymentStatement.platform == platform_name, PaymentStatement.sha256 == digest)).scalar_one(), False
         return statement, True
+
+
+def _closed(payment_code: str) -> NoticeClosed:
+    return NoticeClosed(409, "notice_closed", f"Payment notice {payment_code} was closed before this payment: "
+                        "the payment is recorded for a refund, not applied.",
+                        {"payment_code": payment_code, "status": str(State.PAID_AFTER_CLOSE)})
 
 
 def _inc(report: PollReport, name: str) -> bool:

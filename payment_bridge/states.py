@@ -10,9 +10,14 @@ Judgements recorded here:
   finance side is authoritative (DOMAIN.md section 3) and a signed confirmation is
   proof that money was taken (a registration reply may have been lost, or the payer
   paid just before our local expiry). Refusing it would lose track of real money.
-- A cancelled notice stays cancelled: the platform refuses payment for it, so a
-  confirmation after cancellation is a reconciliation case (STATUS_MISMATCH), not a
-  state change.
+- A cancelled (closed) notice is never ``paid``. Where the platform can withdraw a
+  notice (WeChat Pay closes the order) it refuses payment; where it cannot (the
+  non-tax message set has no withdrawal, see ``payment_bridge.closing``) a payer may
+  still pay it there. That confirmation moves the notice to ``paid_after_close``, not
+  ``paid``: nothing downstream acts on it (no leg is booked on ``payment.paid``), and
+  the money is visibly owed back: ``paid_after_close`` can only be refunded.
+- An expired notice can be closed (it was unpaid; closing says a late payment is no
+  longer wanted).
 - One refund is in flight at a time; a failed refund returns to paid, or to
   partly_refunded when earlier refunds succeeded (the caller knows from its refund
   records, the pure table cannot).
@@ -34,7 +39,8 @@ class State(StrEnum):
     FAILED = "failed"  # the platform rejected the notice (business error, not a timeout)
     PAID = "paid"
     EXPIRED = "expired"  # payment deadline passed unpaid
-    CANCELLED = "cancelled"  # withdrawn by the collecting agency before payment
+    CANCELLED = "cancelled"  # closed (withdrawn) by the collecting agency before payment
+    PAID_AFTER_CLOSE = "paid_after_close"  # paid at the platform after we closed it: to be refunded
     REFUND_PENDING = "refund_pending"
     PARTLY_REFUNDED = "partly_refunded"
     REFUNDED = "refunded"
@@ -48,6 +54,7 @@ class Event(StrEnum):
     PAID = "payment.paid"
     EXPIRED = "payment.expired"
     CANCELLED = "payment.cancelled"
+    PAID_AFTER_CLOSE = "payment.paid_after_close"
     REFUND_REQUESTED = "payment.refund_requested"
     PARTLY_REFUNDED = "payment.partly_refunded"
     REFUNDED = "payment.refunded"
@@ -68,6 +75,9 @@ TRANSITIONS: MappingProxyType = MappingProxyType(
         (S.REGISTERED, E.EXPIRED): S.EXPIRED,
         (S.REGISTERED, E.CANCELLED): S.CANCELLED,
         (S.EXPIRED, E.PAID): S.PAID,
+        (S.EXPIRED, E.CANCELLED): S.CANCELLED,
+        (S.CANCELLED, E.PAID_AFTER_CLOSE): S.PAID_AFTER_CLOSE,
+        (S.PAID_AFTER_CLOSE, E.REFUND_REQUESTED): S.REFUND_PENDING,
         (S.PAID, E.REFUND_REQUESTED): S.REFUND_PENDING,
         (S.PARTLY_REFUNDED, E.REFUND_REQUESTED): S.REFUND_PENDING,
         (S.REFUND_PENDING, E.PARTLY_REFUNDED): S.PARTLY_REFUNDED,
@@ -88,13 +98,16 @@ def _coerce(kind: type[StrEnum], value: str) -> StrEnum | None:
         return None
 
 
-def transition(state: str, event: str, *, earlier_refunds: bool = False) -> State:
+def transition(state: str, event: str, *, earlier_refunds: bool = False,
+               paid_after_close: bool = False) -> State:
     """Return the state a notice in ``state`` moves to on ``event``.
 
-    ``earlier_refunds`` matters only for ``payment.refund_failed``: it says whether
-    refunds before the failed one succeeded, so the notice returns to
-    ``partly_refunded`` instead of ``paid``. Raises :class:`IllegalTransition` for
-    any move not in :data:`TRANSITIONS`, including unknown states and events.
+    The two flags matter only for ``payment.refund_failed``, which returns the notice
+    to where the refund started: ``earlier_refunds`` (refunds before the failed one
+    succeeded) to ``partly_refunded``, else ``paid_after_close`` (the money came after
+    the notice was closed) to ``paid_after_close``, else ``paid``. Raises
+    :class:`IllegalTransition` for any move not in :data:`TRANSITIONS`, including
+    unknown states and events.
     """
     current, happened = _coerce(State, state), _coerce(Event, event)
     target = TRANSITIONS.get((current, happened))
@@ -102,6 +115,8 @@ def transition(state: str, event: str, *, earlier_refunds: bool = False) -> Stat
         raise IllegalTransition(str(state), str(event))
     if happened is Event.REFUND_FAILED and earlier_refunds:
         return State.PARTLY_REFUNDED
+    if happened is Event.REFUND_FAILED and paid_after_close:
+        return State.PAID_AFTER_CLOSE
     return target
 
 
@@ -114,7 +129,8 @@ def allowed_events(state: str) -> frozenset[Event]:
 def is_final(state: str) -> bool:
     """True if no event can move a notice out of ``state``.
 
-    ``expired`` is not final: a late confirmation may still arrive (see module doc).
+    ``expired`` and ``cancelled`` are not final: a late confirmation may still arrive
+    (see module doc).
     """
     current = _coerce(State, state)
     if current is None:
@@ -126,12 +142,12 @@ def replay(events: list[str], *, start: str = INITIAL_STATE) -> State:
     """Fold a notice's event history into its current state.
 
     Refund failures are resolved from the history itself: a success before the
-    failure means earlier refunds exist.
+    failure means earlier refunds exist; a payment after close is remembered.
     """
     state = State(start)
-    refunded_before = False
+    refunded_before = after_close = False
     for event in events:
-        state = transition(state, event, earlier_refunds=refunded_before)
-        if state is State.PARTLY_REFUNDED:
-            refunded_before = True
+        state = transition(state, event, earlier_refunds=refunded_before, paid_after_close=after_close)
+        refunded_before = refunded_before or state is State.PARTLY_REFUNDED
+        after_close = after_close or state is State.PAID_AFTER_CLOSE
     return state

@@ -15,7 +15,7 @@ from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
-from simulators import e_licence, ems, enterprise, nontax_platform, population, sf_express, wechatpay
+from simulators import e_licence, ems, enterprise, kuaidi100, nontax_platform, population, sf_express, wechatpay
 from simulators.channels.serving import serve_in_thread
 
 DEFAULT_BIND = "127.0.0.1:8100"
@@ -29,6 +29,7 @@ SIMULATORS: list[tuple[str, Callable]] = [
     ("/wechatpay", wechatpay.create_app),  # 微信支付 API v3
     ("/sf-express", sf_express.create_app),  # 顺丰开放平台, signed form (msgDigest)
     ("/ems", ems.create_app),  # 中国邮政 EMS, SM4-sealed payloads
+    ("/kuaidi100", kuaidi100.create_app),  # 快递100, subscriptions and signed pushes
 ]
 
 log = logging.getLogger("govlink.simulators")

@@ -1,20 +1,19 @@
-"""Reads `config/supervision.yaml`: the supervised steps with their limits, and the calendar."""
+"""Reads the supervision file: the supervised steps with their limits, and the calendar.
+
+The file is `Settings.supervision_file` (`GOVLINK_SUPERVISION_FILE`, default `config/supervision.yaml`),
+so it can be pointed elsewhere (a test, another city's calendar) without a code change.
+"""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-from config.settings import REPO_ROOT
+from config.settings import Settings
 from supervision.calendar import WorkingCalendar, parse_dates
 from supervision.deadlines import ANY_SERVICE, DeadlineEngine, Clock, Limit, Rule
-
-DEFAULT_FILE = REPO_ROOT / "config" / "supervision.yaml"
-# The file can be pointed elsewhere (a test, another city's calendar) without a code change.
-FILE_VARIABLE = "GOVLINK_SUPERVISION_FILE"
 
 
 class SupervisionConfigError(ValueError):
@@ -62,9 +61,10 @@ def parse(data: dict) -> SupervisionConfig:
     return SupervisionConfig(tuple(rules), calendar)
 
 
-def load(path: str | Path | None = None) -> SupervisionConfig:
-    """The supervision config from `path`, `$GOVLINK_SUPERVISION_FILE` or `config/supervision.yaml`."""
-    path = Path(path or os.environ.get(FILE_VARIABLE) or DEFAULT_FILE)
+def load(path: str | Path | None = None, *, settings: Settings | None = None) -> SupervisionConfig:
+    """The supervision config from `path`, else the settings' `supervision_file` (`settings`, or the
+    environment's when none are given). Read again only when the file changes."""
+    path = Path(path or (settings or Settings.from_env()).supervision_file)
     return _load_cached(str(path.resolve()), path.stat().st_mtime)
 
 

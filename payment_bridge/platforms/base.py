@@ -99,6 +99,7 @@ class DownloadedStatement:
 
 class PaymentPlatform(Protocol):
     name: str
+    closes_at_platform: bool  # True if `close` withdraws a notice there (else it stays payable there)
 
     def register(self, notice) -> Registration:
         """Announce a notice to the platform; raise ChannelError if it refuses, PlatformUnavailable if silent."""
@@ -107,7 +108,7 @@ class PaymentPlatform(Protocol):
         """Ask the platform for the notice's status (how a lost confirmation is found)."""
 
     def close(self, notice) -> None:
-        """Withdraw an unpaid notice at the platform."""
+        """Withdraw an unpaid notice at the platform (a no-op where `closes_at_platform` is False)."""
 
     def refund(self, notice, refund_no: str, amount_fen: int, reason: str | None) -> RefundResult:
         """Refund `amount_fen` of a paid notice; the platform refunds one `refund_no` once."""

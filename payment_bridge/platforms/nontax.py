@@ -38,6 +38,7 @@ def new_msg_id() -> str:
 
 class NontaxPlatform:
     name = "nontax"
+    closes_at_platform = False  # no withdrawal message: see payment_bridge.closing
 
     def __init__(self, profiles):
         self.profiles = profiles
@@ -92,7 +93,8 @@ class NontaxPlatform:
         return QueryResult(state=str(answer.state), payment=payment)
 
     def close(self, notice) -> None:
-        """The message set has no withdrawal message: a notice lapses at its due date on the platform."""
+        """The message set has no withdrawal message: a notice is closed on govlink's side only, and a
+        payment the platform still takes for it is recorded as `paid_after_close` (payment_bridge.closing)."""
 
     def refund(self, notice, refund_no: str, amount_fen: int, reason: str | None) -> RefundResult:
         body = build_refund_request(self._head(), RefundRequest(notice.adm_div_code, notice.payment_code, refund_no,

@@ -36,6 +36,7 @@ REFUND_STATUS = {"SUCCESS": "succeeded", "PROCESSING": "processing", "CLOSED": "
 
 class WechatPayPlatform:
     name = "wechatpay"
+    closes_at_platform = True  # POST .../out-trade-no/{no}/close: WeChat refuses payment afterwards
 
     def __init__(self, profiles):
         self.profile = profiles.wechatpay

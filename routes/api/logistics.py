@@ -7,7 +7,8 @@ Who may do what:
   pickup verification code once (only its hash is kept) and the postage notice to pay;
 - read legs, their waybill numbers and tracking history: the applicant (resident ID number, USCC or
   the subject who created it) and staff with role `clerk` or `operator`; anyone else gets 404;
-- cancel: whoever may read the leg, before the courier picks it up; paid postage is refunded;
+- cancel: whoever may read the leg, before the courier picks it up; an unpaid postage notice is closed
+  (it can no longer be paid), paid postage is refunded;
 - verify a pickup code, import a courier bill: staff.
 
 Money is integer fen, weight integer grams; times are answered in Beijing time (`+08:00`); phones
@@ -300,7 +301,8 @@ def get_leg(leg_id):
 @blp.doc(security=[{"bearer": []}])
 @require_token()
 def cancel_leg(data, leg_id):
-    """Cancel a leg before pickup: cancelled at the carrier, paid postage refunded."""
+    """Cancel a leg before pickup: cancelled at the carrier, an unpaid postage notice closed, paid postage
+    refunded."""
     principal = current_principal()
     leg, shipment = _readable_leg(leg_id)
     try:

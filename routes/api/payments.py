@@ -8,7 +8,9 @@ Who may do what:
 - read notices, their history and e-receipt: the payer (the person, or a member acting for the
   enterprise), staff (`clerk`, `finance`, `supervisor`), and the service account that created it.
   Anyone else gets 404, as if the notice did not exist;
-- refund: staff with role `finance` or `clerk`, with a refund request id (idempotent).
+- refund: staff with role `finance` or `clerk`, with a refund request id (idempotent);
+- close an unpaid notice so it can no longer be paid: staff with role `finance` or `clerk`, or whoever
+  created it (idempotent; a paid notice answers 409 `notice_paid`: refund it instead).
 
 Money is integer fen; times are answered in Beijing time (`+08:00`).
 """
@@ -35,6 +37,8 @@ blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments",
 STAFF_ROLES = frozenset({"clerk", "finance", "supervisor"})
 CREATOR_ROLES = frozenset({"clerk"})
 REFUND_ROLES = ("finance", "clerk")
+CLOSE_ROLES = frozenset(REFUND_ROLES)
+PAID_STATES = ("paid", "paid_after_close", "refund_pending", "partly_refunded", "refunded")
 _KEY = re.compile(r"^[\x21-\x7e]{8,200}$")
 IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
                       "description": "8-200 printable ASCII characters, unique per notice you mean to create. "
@@ -85,8 +89,10 @@ class RefundSchema(Schema):
 
 class NoticeSchema(Schema):
     id = fields.String()
-    status = fields.String(metadata={"description": "created | registered | failed | paid | expired | cancelled | "
-                                                    "refund_pending | partly_refunded | refunded"})
+    status = fields.String(metadata={"description": "created | registered | failed | paid | expired | cancelled "
+                                                    "(closed) | paid_after_close (paid at the platform after it "
+                                                    "was closed: to be refunded) | refund_pending | "
+                                                    "partly_refunded | refunded"})
     payment_code = fields.String(metadata={"description": "缴款码"})
     platform = fields.String()
     pay_url = fields.String(allow_none=True)
@@ -120,6 +126,11 @@ class RefundRequestSchema(Schema):
                                       metadata={"description": "your id for this refund: a retry with it refunds once"})
     amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_FEN))
     reason = fields.String(validate=validate.Length(1, 80))
+
+
+class CloseRequestSchema(Schema):
+    reason = fields.String(validate=validate.Length(1, 80), metadata={"description": "why it is closed (kept in "
+                                                                                     "the notice's history)"})
 
 
 class RefundResultSchema(Schema):
@@ -159,7 +170,8 @@ def _readable(principal, notice) -> bool:
 
 def _refused(exc: PaymentError) -> ApiError:
     if isinstance(exc, Refused):
-        return ApiError(exc.status, exc.code, exc.message, exc.details)
+        retry = {"Retry-After": "30"} if exc.status == 503 else None
+        return ApiError(exc.status, exc.code, exc.message, exc.details, headers=retry)
     if isinstance(exc, PlatformUnavailable):
         return ApiError(503, exc.code, "The payment platform is not answering; try again later.",
                         headers={"Retry-After": "30"})
@@ -282,6 +294,31 @@ def refund_notice(data, notice_id):
     return body, status
 
 
+@blp.post("/<notice_id>/close")
+@blp.arguments(CloseRequestSchema)
+@blp.response(200, NoticeSchema)
+@blp.alt_response(409, response="CONFLICT", description="notice_paid: the notice is paid; refund it instead")
+@blp.alt_response(502, response="BAD_GATEWAY", description="close_refused: the platform did not withdraw the notice")
+@blp.doc(security=[{"bearer": []}])
+@require_token()
+def close_notice(data, notice_id):
+    """Close an unpaid notice so it can no longer be paid (finance or clerk staff, or its creator); idempotent.
+
+    WeChat Pay withdraws the order; the non-tax platform has no withdrawal message, so the notice is
+    closed in govlink, and a payment the platform still takes for it is refused (`notice_closed`) and
+    kept as `paid_after_close`, to be refunded.
+    """
+    principal = current_principal()
+    notice = _readable_notice(notice_id)
+    if not (principal.roles & CLOSE_ROLES or notice.created_by == _creator_id(principal)):
+        raise ApiError(403, "forbidden", "Only finance or clerk staff, or whoever created the notice, may close it.")
+    try:
+        closed = _service().close_notice(notice.id, actor=_creator_id(principal), reason=data.get("reason"))
+    except PaymentError as exc:
+        raise _refused(exc) from None
+    return render(closed, history=_service().history(closed.id), refunds=_service().refunds_of(closed.id))
+
+
 @blp.get("/<notice_id>/receipt")
 @blp.response(200, ReceiptSchema)
 @blp.alt_response(409, response="CONFLICT", description="not_paid: receipts are issued after payment")
@@ -291,7 +328,7 @@ def refund_notice(data, notice_id):
 def get_receipt(notice_id):
     """The fiscal e-receipt (财政电子票据) of a paid notice, fetched from the platform on first request."""
     notice = _readable_notice(notice_id)
-    if notice.status not in ("paid", "refund_pending", "partly_refunded", "refunded"):
+    if notice.status not in PAID_STATES:
         raise ApiError(409, "not_paid", f"The notice is {notice.status}: receipts are issued after payment.")
     try:
         receipt = _service().receipt(notice.id)

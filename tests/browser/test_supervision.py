@@ -13,7 +13,7 @@ from bus.topology import declare, service_queue
 from supervision.check import run_check
 from supervision.deadlines import FixedClock
 from tests.conftest import client_credentials_token
-from tests.integration.bus.test_bus import delete_queues
+from tests.support.queues import delete_queues, work_queue_names
 
 GATEWAY = "http://127.0.0.1:8000"
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "connectors"
@@ -55,7 +55,7 @@ def overdue_case(settings, db, tmp_path):
     assert report.warnings == 1, report
     yield case_id, held
     runtime.close()
-    delete_queues(settings, [queue.name, queue.parking, *(queue.retry_queue(i + 1) for i in range(len(queue.retry_tiers)))])
+    delete_queues(settings, work_queue_names(queue))
 
 
 def test_supervisor_follows_a_warning_to_the_timeline_and_sees_the_charts(browser, gateway, overdue_case):

@@ -47,13 +47,12 @@ from tests.conftest import client_credentials_token
 from idp.identifiers import make_uscc
 from simulators.channels.signin import Browserless
 from tests.chaos.bus_stack import notice_body
+from tests.support.addresses import ADDRESS
 
 ENTERPRISE = make_uscc(org_body="MA2N0Q8X")  # the payer of the notices
 SENDERS = 16
 DEMO_PASSWORD = "Hefei-Demo-2026"  # the demo users of `govlink realm demo-users`
 SERVICE = "340100-GA-JSZ-01"  # 机动车驾驶证期满换证: results may go by courier
-ADDRESS = {"name": "王晓明", "phone": "13805511234", "province": "安徽", "city": "合肥市", "district": "包河区",
-           "detail": "徽州大道1号 3栋201室"}
 GENUINE_NOTICES = 50
 COPIES = 21  # one genuine callback and 20 duplicates each: 50 x 20 = 1,000 duplicates
 FORGED_NOTICES = 20

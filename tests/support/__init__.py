@@ -1,1 +1,2 @@
-"""Helpers the test suites share: people in Keycloak, the gateway on a real port, events read from RabbitMQ."""
+"""Helpers the test suites share: people in Keycloak, the gateway on a real port, events read from RabbitMQ,
+queues deleted after a test, an applicant's address."""

@@ -17,12 +17,18 @@ KEYCLOAK_FACING = ("127.0.0.1", 8000)  # where the realm calls the gateway (CIBA
 
 @contextmanager
 def gateway_with_simulators(settings, **overrides) -> Iterator[tuple[object, str, str]]:
-    """(app, gateway_url, simulators_url): fresh simulators, and the gateway pointed at them on a free port."""
+    """(app, gateway_url, simulators_url): fresh simulators, and the gateway pointed at them on a free port.
+
+    The gateway's `public_base_url` is the address it is served at, so the callback URLs it hands out
+    itself (a Kuaidi100 subscription's) reach it.
+    """
     from routes.app import create_app
 
     sim_url, stop_sims = run_in_thread()
-    app = create_app(settings.replace(simulators_url=sim_url, **overrides))
-    gateway_url, stop_gateway = serve_in_thread(app)
+    served: dict = {}
+    gateway_url, stop_gateway = serve_in_thread(lambda environ, start: served["app"](environ, start))
+    app = served["app"] = create_app(settings.replace(simulators_url=sim_url, public_base_url=gateway_url,
+                                                      **overrides))
     try:
         yield app, gateway_url, sim_url
     finally:

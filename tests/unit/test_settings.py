@@ -1,6 +1,6 @@
 import pytest
 
-from config.settings import Settings, SettingsError, redact_url
+from config.settings import Settings, SettingsError, fill, placeholders, redact_url
 
 
 def test_defaults_work_without_environment():
@@ -43,3 +43,32 @@ def test_secrets_never_in_repr_or_redacted_view():
 def test_redact_url_keeps_host_and_user():
     assert redact_url("postgresql://govlink:pw@db:5432/x") == "postgresql://govlink:***@db:5432/x"
     assert redact_url("http://host/path") == "http://host/path"
+
+
+def test_bridge_and_supervision_settings_keep_their_variable_names_and_defaults():
+    defaults = Settings.from_env({})
+    assert defaults.nontax_mac_token == "dev-nontax-shared-token" and defaults.wechatpay_api_base == ""
+    assert defaults.wechatpay_merchant_key_file == "var/payment-keys/wechatpay-merchant-private.pem"
+    assert defaults.sf_partner_id == "HFZWFW_GOVLINK" and defaults.kuaidi100_customer == "DEVCUSTOMER0001"
+    assert defaults.supervision_file.endswith("config/supervision.yaml")
+    s = Settings.from_env({"GOVLINK_NONTAX_MAC_TOKEN": "mac-1", "GOVLINK_WECHATPAY_API_V3_KEY": "k" * 32,
+                           "GOVLINK_WECHATPAY_PLATFORM_KEY_FILE": "/keys/platform.pem", "GOVLINK_SF_CHECK_WORD": "cw",
+                           "GOVLINK_EMS_SIGN_KEY": "sm4", "GOVLINK_KUAIDI100_SALT": "salt-1",
+                           "GOVLINK_SUPERVISION_FILE": "/etc/govlink/supervision.yaml"})
+    assert (s.nontax_mac_token, s.wechatpay_platform_key_file, s.sf_check_word, s.supervision_file) == (
+        "mac-1", "/keys/platform.pem", "cw", "/etc/govlink/supervision.yaml")
+    view = s.redacted()
+    for name, value in (("nontax_mac_token", "mac-1"), ("wechatpay_api_v3_key", "k" * 32), ("sf_check_word", "cw"),
+                        ("ems_sign_key", "sm4"), ("kuaidi100_salt", "salt-1")):
+        assert view[name] == "***" and value not in repr(s)
+    assert s.at_default("nontax_mac_token", "kuaidi100_key", "sf_partner_id") == [
+        "GOVLINK_KUAIDI100_KEY", "GOVLINK_SF_PARTNER_ID"]
+
+
+def test_fill_takes_settings_and_names_an_unknown_one():
+    s = Settings(simulators_url="http://sim:1/", sf_partner_id="P1")
+    assert fill("{simulators_url}/sf/{sf_partner_id}", s) == "http://sim:1/sf/P1"
+    assert fill("{base}/x", s, base="http://b") == "http://b/x" and fill(42, s) == 42
+    assert placeholders("{simulators_url}/{kuaidi100_key}") == {"simulators_url", "kuaidi100_key"}
+    with pytest.raises(SettingsError, match="no_such_setting"):
+        fill("{no_such_setting}", s)

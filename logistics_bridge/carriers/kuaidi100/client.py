@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from logistics_bridge.carriers.base import PushResult, Send, Tracker, require_ok
 from logistics_bridge.carriers.kuaidi100 import messages, units
+from logistics_bridge.errors import CarrierError
 from logistics_bridge.tracking import TrackingEvent
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
@@ -24,19 +25,29 @@ class Kuaidi100Settings:
 
 
 class Kuaidi100Tracker(Tracker):
-    """Tracking of one courier's waybills (``carrier`` = ``sf`` or ``ems``) through Kuaidi100."""
+    """Tracking of one courier's waybills (``carrier`` = ``sf`` or ``ems``) through Kuaidi100.
+
+    Without ``carrier`` it only reads pushes (which name their waybills' company themselves).
+    """
 
     name = units.SOURCE
 
-    def __init__(self, settings: Kuaidi100Settings, send: Send, *, carrier: str) -> None:
+    def __init__(self, settings: Kuaidi100Settings, send: Send, *, carrier: str | None = None) -> None:
         self._settings = settings
         self._send = send
-        self._company = messages.company_code(carrier)
+        self._company = messages.company_code(carrier) if carrier is not None else None
+
+    @property
+    def company(self) -> str:
+        """Kuaidi100's code of the courier this tracker queries and subscribes for."""
+        if self._company is None:
+            raise CarrierError("unknown_carrier", "this Kuaidi100 tracker is bound to no courier", self.name)
+        return self._company
 
     def track(self, waybill_no: str, *, phone: str | None = None) -> list[TrackingEvent]:
         """Real-time query (SF waybills need a phone of either party)."""
         form = messages.query_form(
-            company=self._company,
+            company=self.company,
             number=waybill_no,
             customer=self._settings.customer,
             key=self._settings.key,
@@ -48,7 +59,7 @@ class Kuaidi100Tracker(Tracker):
     def subscribe(self, waybill_no: str, *, phone: str | None = None) -> None:
         """Ask Kuaidi100 to push every change of this waybill to our callback URL."""
         form = messages.subscribe_form(
-            company=self._company,
+            company=self.company,
             number=waybill_no,
             key=self._settings.key,
             callback_url=self._settings.callback_url,

@@ -2,7 +2,8 @@
 
 Query (poll/query.do): form ``customer, sign, param``; reply ``{"message": "ok",
 "state": "3", "nu", "com", "data": [{time, ftime, context, status, statusCode,
-areaName}]}`` or ``{"result": false, "returnCode": "400", "message"}``.
+areaName}]}`` or ``{"result": false, "returnCode": "400", "message"}`` (``500``: no
+scans yet, an empty trace).
 Subscribe (poll): form ``schema=json, param={company, number, key, parameters:
 {callbackurl, salt, resultv2, phone}}``; reply ``{"result": true, "returnCode": "200"}``.
 Push: form ``param`` (JSON with ``status`` and ``lastResult``) and ``sign``; answered
@@ -139,6 +140,8 @@ def parse_result(result: Mapping[str, Any]) -> list[TrackingEvent]:
 def parse_query_reply(body: str | bytes) -> list[TrackingEvent]:
     """Events from a real-time query reply; raises CarrierError when Kuaidi100 refuses."""
     reply = _json_object(body, "query reply")
+    if reply.get("result") is False and str(reply.get("returnCode", "")) == units.QUERY_NO_RESULT:
+        return []  # nothing scanned yet
     if reply.get("result") is False or "data" not in reply:
         code = str(reply.get("returnCode", ""))
         message = str(reply.get("message") or "no message")

@@ -22,6 +22,7 @@ COMPANY = {"sf": "shunfeng", "ems": "ems"}
 RESULT_V2_ADVANCED = "4"  # ask for per-item statusCode and area parsing
 
 SUBSCRIBE_OK = frozenset({"200", "501"})  # 501 = 重复订阅: already watching, fine
+QUERY_NO_RESULT = "500"  # 查询无结果，请隔段时间再查: nothing scanned yet
 
 CALLBACK_OK = {"result": True, "returnCode": "200", "message": "成功"}
 CALLBACK_FAIL = {"result": False, "returnCode": "500", "message": "失败"}

@@ -11,6 +11,7 @@ from bus.idempotency import handle_once
 from bus.parking import ParkingLot
 from bus.publisher import Publisher
 from bus.topology import COMMANDS, WorkQueue
+from tests.support.queues import delete_queues, work_queue_names
 
 
 @pytest.fixture()
@@ -24,19 +25,7 @@ def publisher(settings):
 def queue(settings, unique):
     q = WorkQueue(f"test.{unique}", COMMANDS, (f"t{unique}.#",), retry_tiers=(1, 1))
     yield q
-    delete_queues(settings, [q.name, q.parking, q.retry_queue(1), q.retry_queue(2)])
-
-
-def delete_queues(settings, names):
-    import pika
-
-    from bus.connection import connection_parameters
-
-    conn = pika.BlockingConnection(connection_parameters(settings.amqp_url))
-    ch = conn.channel()
-    for name in names:
-        ch.queue_delete(name)
-    conn.close()
+    delete_queues(settings, work_queue_names(q))
 
 
 def _env(unique, payload=None):
@@ -187,4 +176,4 @@ def test_heartbeats_flow_while_a_handler_is_slow(settings, publisher, unique):
         assert runner._conn.is_open and runner._generation == 1
     finally:
         runner.stop()
-        delete_queues(settings, [q.name, q.parking, *[q.retry_queue(t) for t in (1, 2, 3)]])
+        delete_queues(settings, work_queue_names(q))

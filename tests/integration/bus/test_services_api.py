@@ -21,7 +21,7 @@ from idp.identifiers import make_resident_id
 from routes.app import create_app
 from store.models.bus import MessageLogRecord, ServiceCall
 from tests.conftest import client_credentials_token
-from tests.integration.bus.test_bus import delete_queues
+from tests.support.queues import delete_queues, work_queue_names
 
 SHIPPED = Path(__file__).resolve().parents[3] / "config" / "connectors"
 CASE_SYSTEM = "GOV/11340100002987128A/case-system"
@@ -63,11 +63,7 @@ def dept(settings, sim, tmp_path, unique, monkeypatch, db):
     for r in runners:
         r.stop()
     runtime.close()
-    queues = []
-    for n in names.values():
-        q = service_queue(n, (1, 1))
-        queues += [q.name, q.parking, q.retry_queue(1), q.retry_queue(2)]
-    delete_queues(settings, queues)
+    delete_queues(settings, [name for n in names.values() for name in work_queue_names(service_queue(n, (1, 1)))])
 
 
 @pytest.fixture(scope="module")

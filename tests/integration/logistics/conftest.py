@@ -1,5 +1,5 @@
 """The real stack for the logistics bridge: PostgreSQL, RabbitMQ, Keycloak, the simulators (SF, EMS,
-the non-tax platform) over real HTTP on a free port, the gateway served by a real werkzeug server
+Kuaidi100, the non-tax platform and WeChat Pay) over real HTTP on a free port, the gateway served by a real werkzeug server
 (platforms and couriers call it back), and the logistics worker consuming `evt.logistics`.
 
 Users sign in on the real Keycloak through the identity area's scripted browser
@@ -15,16 +15,15 @@ import pytest
 from config.realm import demo_users
 from logistics_bridge.wiring import logistics_service
 from logistics_bridge.worker import consumer_runner
+from tests.support.addresses import ADDRESS
 from tests.support.events import EventCapture
 from tests.support.gateway_server import GatewayStack, gateway_with_simulators
 from tests.support.keycloak_users import DEMO_PASSWORD, People, sign_in
 
 OTHER_PASSWORD = "Logistics-Test-2026x"
 SERVICE = "340100-GA-JSZ-01"  # 机动车驾驶证期满换证: both legs may go by courier
-ADDRESS = {"name": "王晓明", "phone": "13805511234", "province": "安徽", "city": "合肥市", "district": "包河区",
-           "detail": "徽州大道1号 3栋201室"}
 CALLBACKS = {"sf-express": "/callbacks/logistics/sf", "ems": "/callbacks/logistics/ems",
-             "nontax": "/callbacks/payments/nontax"}
+             "nontax": "/callbacks/payments/nontax", "wechatpay": "/callbacks/payments/wechatpay"}
 
 
 class Stack(GatewayStack):
@@ -43,8 +42,16 @@ class Stack(GatewayStack):
         assert r.status_code == 200, r.text
         return r.json()
 
+    def kuaidi100_advance(self, number: str, **how) -> dict:
+        """Move a waybill subscribed at Kuaidi100 along its trace; Kuaidi100 pushes to the subscriber."""
+        r = self.http.post(f"{self.sim_url}/kuaidi100/_control/advance", json={"number": number, **how})
+        assert r.status_code == 200, r.text
+        return r.json()
+
     def reset(self) -> None:
         self.reset_simulators(CALLBACKS)
+        # Kuaidi100 pushes to the callback URL of each subscription (govlink's public_base_url).
+        self.http.post(f"{self.sim_url}/kuaidi100/_control/reset").raise_for_status()
 
     # ------------------------------------------------------------------ gateway
     def api(self, method: str, token: str, path: str, body=None):
@@ -63,8 +70,15 @@ class Stack(GatewayStack):
 
     def pay(self, leg: dict) -> None:
         """Pay the leg's postage on the non-tax platform's pay page, as the applicant would."""
-        r = self.http.post(leg["postage"]["pay_url"], data={"pay_mode": "3"}, headers={"Accept": "application/json"})
+        r = self.try_to_pay(leg)
         assert r.status_code == 200, r.text
+
+    def try_to_pay(self, leg: dict):
+        """The applicant's attempt to pay the postage at its platform (non-tax pay page, or WeChat Pay's)."""
+        url = leg["postage"]["pay_url"]
+        if not url.startswith("http"):  # WeChat Pay's code_url: pay on the simulator's page instead
+            url = f"{self.sim_url}/wechatpay/pay/{leg['postage']['payment_code']}"
+        return self.http.post(url, data={"pay_mode": "3"}, headers={"Accept": "application/json"})
 
     def wait_leg(self, token, leg_id, until, timeout=20.0) -> dict:
         deadline = time.monotonic() + timeout

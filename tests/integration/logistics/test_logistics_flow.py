@@ -263,3 +263,104 @@ def test_a_case_system_books_the_materials_leg_for_the_applicant(ship, settings,
     ship.pay(leg)
     booked = ship.wait_leg(token, leg["id"], lambda l: l["state"] != "awaiting_payment")
     assert booked["state"] == "booked" and booked["sender"]["phone"] == "138****1234"
+
+
+def _poll_until(ship, done, rounds=10):
+    """Poll like the worker does (everything due at once); the shared database may hold older legs first."""
+    reports = []
+    for _ in range(rounds):
+        reports.append(ship.service.poll(older_than_seconds=0))
+        if done():
+            break
+    return reports
+
+
+def test_cancelling_an_unpaid_leg_closes_its_postage_and_a_payment_is_refused(ship, events, citizen, db):
+    _resident_id, token = citizen
+    leg = ship.create_leg(token, carrier="sf").get_json()
+    assert leg["postage"]["status"] == "registered"
+    r = ship.api("POST", token, f"/legs/{leg['id']}/cancel", {"reason": "改为窗口领取"})
+    assert r.status_code == 200, r.get_json()
+    cancelled = r.get_json()
+    assert cancelled["state"] == "cancelled" and cancelled["postage"]["status"] == "cancelled"
+    (closing,) = [e for e in ship.service.payments.history(leg["postage"]["notice_id"])
+                  if e.event_type == "payment.cancelled"]
+    assert closing.details == {"source": "close", "closed_at_platform": False, "reason": "寄递取消"}
+    assert ship.api("POST", token, f"/legs/{leg['id']}/cancel", {}).get_json()["postage"]["status"] == "cancelled"
+
+    # The non-tax platform has no withdrawal message: its pay page still takes the money and confirms it.
+    # govlink refuses the confirmation (notice_closed), keeps it as paid_after_close, and books nothing.
+    ship.pay(leg)
+    late = ship.wait_leg(token, leg["id"], lambda l: l["postage"]["status"] != "cancelled")
+    assert late["postage"]["status"] == "paid_after_close" and late["state"] == "cancelled"
+    assert late["waybill_no"] is None and "EXP_RECE_CREATE_ORDER" not in ship.state("sf-express")["calls"]
+    (answer,) = [d["answer"] for d in ship.state("nontax")["deliveries"] if d["ref"] == leg["postage"]["payment_code"]]
+    assert "99999" in answer and "notice_closed" in answer
+    assert "shipment.booked" not in events.of(leg["id"])
+
+    # The poller gives the postage back, once.
+    _poll_until(ship, lambda: ship.leg(token, leg["id"])["postage"]["status"] == "refunded")
+    refunds = ship.service.payments.refunds_of(leg["postage"]["notice_id"])
+    assert ship.leg(token, leg["id"])["postage"]["status"] == "refunded"
+    assert [(r.refund_request_id, r.status) for r in refunds] == [(f"leg-cancel-{leg['id']}", "succeeded")]
+
+
+def test_cancelling_an_unpaid_wechatpay_leg_withdraws_the_order(ship, citizen):
+    _resident_id, token = citizen
+    leg = ship.create_leg(token, carrier="ems", platform="wechatpay").get_json()
+    assert leg["postage"]["status"] == "registered"
+    cancelled = ship.api("POST", token, f"/legs/{leg['id']}/cancel", {}).get_json()
+    assert cancelled["postage"]["status"] == "cancelled"
+    attempt = ship.try_to_pay(leg)  # WeChat Pay refuses: the order was closed there
+    assert attempt.status_code == 400 and attempt.json()["code"] == "ORDER_CLOSED"
+    assert ship.leg(token, leg["id"])["postage"]["status"] == "cancelled"
+
+
+def test_a_leg_tracked_through_kuaidi100_is_subscribed_and_gets_its_pushes(ship, events, citizen):
+    _resident_id, token = citizen
+    leg = ship.paid_and_booked(token, carrier="ems")  # config/logistics.yaml: EMS is tracked through Kuaidi100
+    waybill = leg["waybill_no"]
+    envelope = events.wait_for("shipment.tracking_subscribed", leg["id"])
+    assert envelope["payload"]["via"] == "kuaidi100" and envelope["payload"]["waybill_no"] == waybill
+    subscriptions = {s["number"]: s for s in ship.state("kuaidi100")["subscriptions"]}
+    assert subscriptions[waybill]["company"] == "ems"
+    assert subscriptions[waybill]["callback_url"] == f"{ship.gateway_url}/callbacks/logistics/kuaidi100"
+
+    ship.kuaidi100_advance(waybill, steps=2)  # 103 揽收, 1002 干线: pushed, salt-signed, to that URL
+    moved = ship.leg(token, leg["id"])
+    assert moved["tracking_status"] == "in_transit" and moved["last_raw_code"] == "1002"
+    assert [(e["source"], e["raw_code"]) for e in moved["tracking"]] == [("kuaidi100", "103"), ("kuaidi100", "1002")]
+    ship.control("kuaidi100", pushes="duplicate")
+    ship.kuaidi100_advance(waybill, to="301", signed_by="门卫代收")
+    delivered = ship.leg(token, leg["id"])
+    assert delivered["state"] == "closed" and delivered["tracking_status"] == "delivered"
+    assert delivered["signed_by_other"] is True and delivered["last_raw_code"] == "303"
+    assert [e["raw_code"] for e in delivered["tracking"]] == ["103", "1002", "1001", "5", "303"]
+    deliveries = ship.state("kuaidi100")["deliveries"]
+    # One push per change, the whole trace each time (Kuaidi100's lastResult); the last one twice.
+    assert len(deliveries) == 3 and all(d["accepted"] for d in deliveries)  # every copy answered 200
+    assert events.of(leg["id"]).count("shipment.delivered") == 1
+    assert ship.service.subscribe_tracking(leg["id"]) is False  # closed: nothing more to follow
+
+
+def test_a_failed_kuaidi100_subscription_is_retried_and_the_poller_asks_kuaidi100(ship, events, citizen):
+    _resident_id, token = citizen
+    ship.control("kuaidi100", mode="fail")  # Kuaidi100 answers HTTP 500
+    leg = ship.paid_and_booked(token, carrier="ems")
+    waybill = leg["waybill_no"]
+    assert waybill not in {s["number"] for s in ship.state("kuaidi100")["subscriptions"]}
+    assert "shipment.tracking_subscribed" not in events.of(leg["id"])
+    ship.control("kuaidi100", mode="normal")
+    _poll_until(ship, lambda: "shipment.tracking_subscribed" in events.of(leg["id"], settle=0))
+    assert waybill in {s["number"] for s in ship.state("kuaidi100")["subscriptions"]}
+    assert events.of(leg["id"]).count("shipment.tracking_subscribed") == 1
+    assert ship.service.subscribe_tracking(leg["id"]) is True  # Kuaidi100 answers 501: still subscribed
+    assert events.of(leg["id"]).count("shipment.tracking_subscribed") == 1
+
+    ship.control("kuaidi100", pushes="drop")
+    ship.kuaidi100_advance(waybill, steps=1)  # 103: the push is lost
+    assert ship.leg(token, leg["id"])["tracking_status"] == "created"
+    _poll_until(ship, lambda: ship.leg(token, leg["id"])["tracking_status"] == "picked_up")
+    found = ship.leg(token, leg["id"])
+    assert found["tracking_status"] == "picked_up" and [e["source"] for e in found["tracking"]] == ["kuaidi100"]
+    assert ship.state("kuaidi100")["calls"].get("query", 0) >= 1

@@ -245,3 +245,91 @@ def test_nontax_statement_is_imported_unchanged_and_round_trips(pay_stack, agenc
     again, created_again = pay_stack.service.import_statement("nontax", beijing_today())
     assert again.id == statement.id and not created_again  # the same file twice: imported once
 
+
+
+def _close(stack, token, notice_id, reason="办件撤回"):
+    return stack.client.post(f"/api/v1/payments/{notice_id}/close", json={"reason": reason}, headers=_auth(token))
+
+
+def _wait_deliveries(stack, system, count, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while len(stack.deliveries(system)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return stack.deliveries(system)
+
+
+def test_a_closed_nontax_notice_paid_anyway_is_refused_recorded_and_refundable(pay_stack, events, agency_token,
+                                                                                finance_token, citizen, db):
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE, price=1000, qty=1)).get_json()
+    assert _close(pay_stack, citizen[1], notice["id"]).status_code == 404  # not theirs to see
+    r = _close(pay_stack, agency_token, notice["id"])  # the department system that created it
+    assert r.status_code == 200, r.get_json()
+    closed = r.get_json()
+    assert closed["status"] == "cancelled" and closed["history"][-1]["type"] == "payment.cancelled"
+    assert closed["history"][-1]["details"] == {"source": "close", "closed_at_platform": False, "reason": "办件撤回"}
+    assert events.wait_for("payment.cancelled", notice["id"])
+    again = _close(pay_stack, agency_token, notice["id"])
+    assert again.status_code == 200 and len(again.get_json()["history"]) == len(closed["history"])  # idempotent
+
+    # The non-tax platform cannot withdraw it: its pay page still takes the money, and pushes the 5996.
+    pay_stack.control("nontax", callbacks="duplicate", copies=2)
+    pay_stack.pay(notice)
+    late = pay_stack.wait_status(agency_token, notice["id"], "paid_after_close")
+    assert late["status"] == "paid_after_close" and late["paid_fen"] == 1000, late
+    answers = _wait_deliveries(pay_stack, "nontax", 2)
+    assert len(answers) == 2 and all("99999" in a["answer"] and "notice_closed" in a["answer"] for a in answers)
+    envelope = events.wait_for("payment.paid_after_close", notice["id"])
+    assert envelope["payload"]["previous_status"] == "cancelled" and envelope["payload"]["source"] == "callback"
+    assert events.count("payment.paid", notice["id"]) == 0  # nothing downstream treats it as a payment
+    with db.unit_of_work() as session:
+        rows = session.execute(select(PaymentConfirmation).where(
+            PaymentConfirmation.notice_id == notice["id"])).scalars().all()
+    assert [r.outcome for r in rows] == ["paid_after_close"]  # two deliveries, one record
+    assert _close(pay_stack, agency_token, notice["id"]).get_json()["status"] == "paid_after_close"
+
+    url = f"/api/v1/payments/{notice['id']}/refunds"
+    r = pay_stack.client.post(url, json={"refund_request_id": f"rf-{uuid.uuid4().hex[:12]}", "amount_fen": 1000,
+                                         "reason": "关闭后缴款"}, headers=_auth(finance_token))
+    assert r.status_code == 201 and r.get_json()["notice"]["status"] == "refunded", r.get_json()
+
+
+def test_a_paid_notice_is_not_closed_and_strangers_may_not_close(pay_stack, agency_token, finance_token, citizen):
+    notice = pay_stack.create(citizen[1], notice_body(citizen[0])).get_json()
+    by_agency = _close(pay_stack, agency_token, notice["id"])
+    assert by_agency.status_code == 404  # neither payer, creator nor staff: it does not exist for them
+    pay_stack.pay(notice)
+    assert pay_stack.wait_status(citizen[1], notice["id"], "paid")["status"] == "paid"
+    r = _close(pay_stack, finance_token, notice["id"])
+    assert r.status_code == 409 and r.get_json()["code"] == "notice_paid"
+    assert r.get_json()["details"] == {"status": "paid", "refundable_fen": 3000}
+    assert "refund" in r.get_json()["message"]
+    assert pay_stack.get(citizen[1], f"/{notice['id']}").get_json()["status"] == "paid"
+    for_them = pay_stack.create(agency_token, notice_body(citizen[0])).get_json()
+    payer = _close(pay_stack, citizen[1], for_them["id"])  # the payer sees it, but did not issue it
+    assert payer.status_code == 403 and payer.get_json()["code"] == "forbidden"
+    assert pay_stack.get(citizen[1], f"/{for_them['id']}").get_json()["status"] == "registered"
+
+
+def test_a_closed_wechatpay_order_is_withdrawn_and_refuses_payment(pay_stack, agency_token):
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE, platform="wechatpay")).get_json()
+    r = _close(pay_stack, agency_token, notice["id"])
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled"
+    assert r.get_json()["history"][-1]["details"]["closed_at_platform"] is True
+    attempt = pay_stack.http.post(f"{pay_stack.sim_url}/wechatpay/pay/{notice['payment_code']}",
+                                  headers={"Accept": "application/json"})
+    assert attempt.status_code == 400 and attempt.json()["code"] == "ORDER_CLOSED"
+    assert pay_stack.deliveries("wechatpay") == []
+
+
+def test_a_dropped_confirmation_of_a_closed_notice_is_found_by_polling(pay_stack, events, agency_token):
+    pay_stack.control("nontax", callbacks="drop")
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json()
+    assert _close(pay_stack, agency_token, notice["id"]).status_code == 200
+    pay_stack.pay(notice)
+    reports = []
+    for _ in range(10):  # the longest-unasked notices first, as in test_lost_confirmation_is_found_by_polling
+        reports.append(pay_stack.service.poll(now=datetime.now(timezone.utc) + timedelta(minutes=5)))
+        if pay_stack.get(agency_token, f"/{notice['id']}").get_json()["status"] == "paid_after_close":
+            break
+    assert sum(r.paid_after_close for r in reports) >= 1, reports
+    assert events.wait_for("payment.paid_after_close", notice["id"])["payload"]["source"] == "poll"

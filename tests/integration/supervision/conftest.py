@@ -16,17 +16,15 @@ import yaml
 from bus.service_worker import connector_runners
 from bus.topology import declare, service_queue
 from logistics_bridge.worker import consumer_runner
-from tests.integration.bus.test_bus import delete_queues
 from tests.support.events import EventCapture
 from tests.support.gateway_server import GatewayStack, gateway_with_simulators
 from tests.support.keycloak_users import DEMO_PASSWORD, People, sign_in
+from tests.support.queues import delete_queues, work_queue_names
 
 SHIPPED = Path(__file__).resolve().parents[3] / "config" / "connectors"
 CASE_SYSTEM = "GOV/11340100002987128A/case-system"
 PASSWORD = "Supervise-Test-2026x"
 SERVICE_CODE = "340100-GA-JSZ-01"  # 机动车驾驶证期满换证: results may go by courier
-ADDRESS = {"name": "王晓明", "phone": "13805511234", "province": "安徽", "city": "合肥市", "district": "包河区",
-           "detail": "徽州大道1号 3栋201室"}
 
 
 def auth(token: str) -> dict:
@@ -88,11 +86,8 @@ def stack(settings, db, tmp_path_factory):
         logistics.stop()
         for r in runners:
             r.stop()
-    queues = []
-    for name in (registry, held):
-        q = service_queue(name, tiers)
-        queues += [q.name, q.parking, *(q.retry_queue(i + 1) for i in range(len(tiers)))]
-    delete_queues(settings, queues)
+    delete_queues(settings, [name for service in (registry, held)
+                             for name in work_queue_names(service_queue(service, tiers))])
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.integration.supervision.conftest import ADDRESS, SERVICE_CODE, auth
+from tests.integration.supervision.conftest import SERVICE_CODE, auth
+from tests.support.addresses import ADDRESS
 
 
 def _deliver_results(stack, token, case_id) -> dict:

@@ -1,4 +1,4 @@
-"""The SF and EMS stand-ins speak the formats our adapters speak (in process, no network)."""
+"""The SF, EMS and Kuaidi100 stand-ins speak the formats our adapters speak (in process, no network)."""
 from __future__ import annotations
 
 import pytest
@@ -8,12 +8,13 @@ from logistics_bridge.address import validate_address
 from logistics_bridge.bills import parse_ems_bill, parse_sf_bill
 from logistics_bridge.carriers.base import ShipmentRequest, TransportResponse
 from logistics_bridge.carriers.ems import EmsCarrier
+from logistics_bridge.carriers.kuaidi100 import Kuaidi100Tracker, parse_callback
 from logistics_bridge.carriers.sf import SfCarrier
-from logistics_bridge.errors import CarrierError
+from logistics_bridge.errors import CarrierError, SignatureError
 from logistics_bridge.profiles import load_profiles
 from logistics_bridge.tracking import Status
 from logistics_bridge.wire import format_beijing
-from simulators import ems, sf_express
+from simulators import ems, kuaidi100, sf_express
 
 SENDER = validate_address({"name": "合肥市政务服务中心", "phone": "0551-63539000", "province": "安徽",
                            "city": "合肥市", "district": "蜀山区", "detail": "怀宁路1733号"})
@@ -89,3 +90,60 @@ def test_ems_bill_is_gbk(profiles):
                                                     weight_g=800)).waybill_no
     lines = parse_ems_bill(sim.bill(format_beijing(sim.waybills[number].created_at, "%Y-%m")))
     assert [(line.waybill_no, line.fee_fen, line.weight_g) for line in lines] == [(number, 1300, 800)]
+
+
+class _Receiver:
+    """Stands where a subscriber's callback URL points: keeps what is posted, answers like govlink."""
+
+    def __init__(self):
+        self.posts = []
+
+    def post(self, url, data=None, **_kw):
+        self.posts.append((url, data))
+        return type("Answer", (), {"status_code": 200, "content": b'{"result":true,"returnCode":"200"}'})()
+
+
+def test_kuaidi100_subscriptions_queries_and_signed_pushes(profiles):
+    app = kuaidi100.create_app(Settings())
+    sim = app.extensions["kuaidi100_sim"]
+    receiver = sim.http = _Receiver()
+    k100 = profiles.kuaidi100
+    client = app.test_client()
+    tracker = Kuaidi100Tracker(k100, _transport(client, "/kuaidi100"), carrier="ems")
+    subscribe_url = k100.subscribe_url
+
+    assert tracker.track("1151234567890") == []  # nothing subscribed, nothing scanned
+    tracker.subscribe("1151234567890", phone="13805511234")
+    (sub,) = sim.snapshot()["subscriptions"]
+    assert sub == {"company": "ems", "number": "1151234567890", "callback_url": k100.callback_url, "scans": 0}
+    assert k100.salt not in str(sim.snapshot())
+    again = client.post(subscribe_url.split("/kuaidi100", 1)[1], data={"schema": "json", "param": (
+        '{"company":"ems","number":"1151234567890","key":"%s","parameters":{"callbackurl":"http://x/cb"}}' % k100.key)})
+    assert again.get_json() == {"result": False, "returnCode": "501", "message": "重复订阅"}
+    tracker.subscribe("1151234567890")  # 501 counts as subscribed
+    wrong_key = client.post("/poll", data={"schema": "json", "param": '{"company":"ems","number":"1","key":"x"}'})
+    assert wrong_key.get_json()["returnCode"] == "600"
+    no_number = client.post("/poll", data={"schema": "json", "param": '{"company":"ems","key":"%s"}' % k100.key})
+    assert no_number.get_json()["returnCode"] == "700"
+
+    sim.advance("1151234567890", steps=2)
+    sim.advance("1151234567890", to="301", signed_by="门卫代收")
+    assert [url for url, _ in receiver.posts] == [k100.callback_url] * 2
+    last = parse_callback(_form_body(receiver.posts[-1][1]), k100.salt)  # signed with the subscription's salt
+    assert last.monitor_status == "shutdown" and [e.raw_code for e in last.events] == ["303", "5", "1001", "1002", "103"]
+    assert last.events[0].status is Status.DELIVERED and last.events[0].signed_by_other
+    with pytest.raises(SignatureError):
+        parse_callback(_form_body(receiver.posts[-1][1]), "another-salt")
+    assert [e.raw_code for e in tracker.track("1151234567890")][0] == "303"  # the query sees the same trace
+    forged = client.post("/poll/query.do", data={"customer": k100.customer, "sign": "0" * 32,
+                                                 "param": '{"com":"ems","num":"1151234567890"}'})
+    assert forged.get_json()["returnCode"] == "503"
+    sim.update({"pushes": "drop"})
+    sim.advance("1151234567890")  # nothing left of the trace: nothing pushed
+    assert all(d["accepted"] for d in sim.snapshot()["deliveries"]) and len(receiver.posts) == 2
+
+
+def _form_body(form: dict) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(form).encode()

@@ -182,3 +182,19 @@ def test_tracker_over_fake_gateway():
     assert KEY not in repr(settings) and SALT not in repr(settings)
     with pytest.raises(CarrierError):
         Kuaidi100Tracker(settings, fake, carrier="dhl")
+
+
+def test_a_tracker_bound_to_no_courier_reads_pushes_only():
+    fake = FakeKuaidi100()
+    settings = Kuaidi100Settings(customer=CUSTOMER, key=KEY, salt=SALT)
+    tracker = Kuaidi100Tracker(settings, fake)
+    assert tracker.parse_push(_push_body(make_result("SF1", "shunfeng", "304", ITEMS))).trusted is True
+    for call in (lambda: tracker.track("SF1"), lambda: tracker.subscribe("SF1")):
+        with pytest.raises(CarrierError) as exc:
+            call()
+        assert exc.value.code == "unknown_carrier"
+    assert fake.calls == []
+
+
+def test_no_scans_yet_is_an_empty_trace():
+    assert parse_query_reply('{"result":false,"returnCode":"500","message":"查询无结果，请隔段时间再查"}') == []

@@ -7,26 +7,50 @@ from hypothesis import strategies as st
 
 from config.settings import Settings
 from logistics_bridge import pickup
-from logistics_bridge.profiles import ProfileError, Tariff, load_profiles
+from logistics_bridge.profiles import PROFILES_FILE, ProfileError, Tariff, load_profiles
 
 
-def test_the_profile_file_loads_with_settings_and_environment():
-    profiles = load_profiles(Settings(simulators_url="http://sim:9", public_base_url="http://gw:1"),
-                             environ={"GOVLINK_SF_CHECK_WORD": "from-the-environment"})
+def test_the_profile_file_loads_with_the_settings_from_the_environment():
+    settings = Settings.from_env({"GOVLINK_SIMULATORS_URL": "http://sim:9/", "GOVLINK_PUBLIC_BASE_URL": "http://gw:1",
+                                  "GOVLINK_SF_CHECK_WORD": "from-the-environment", "GOVLINK_KUAIDI100_SALT": "s-1"})
+    profiles = load_profiles(settings)
     sf = profiles.carriers["sf"]
     assert sf.settings.url == "http://sim:9/sf-express/std/service" and sf.bill_url == "http://sim:9/sf-express/bills"
     assert sf.settings.check_word == "from-the-environment" and "from-the-environment" not in repr(sf)
     assert profiles.kuaidi100.callback_url == "http://gw:1/callbacks/logistics/kuaidi100"
+    assert profiles.kuaidi100.salt == "s-1" and profiles.kuaidi100.subscribe_url == "http://sim:9/kuaidi100/poll"
+    assert profiles.kuaidi100.query_url == "http://sim:9/kuaidi100/poll/query.do"
+    assert profiles.carriers["ems"].settings.sign_key == Settings().ems_sign_key  # the development default
+    assert (sf.tracking, profiles.carriers["ems"].tracking, profiles.via_kuaidi100) == ("own", "kuaidi100", ("ems",))
     assert profiles.centre.province == "安徽省" and profiles.centre.phone == "0551-63539000"
     assert profiles.services["340100-GA-HZ-02"].courier_legs == {"results"}
     assert profiles.bookable == ("sf", "ems") and profiles.postage.agency_code == "340100-SJ-ZW"
 
 
+COURIER_VARIABLES = ("GOVLINK_SF_PARTNER_ID", "GOVLINK_SF_CHECK_WORD", "GOVLINK_SF_MONTHLY_CARD",
+                     "GOVLINK_EMS_SENDER_NO", "GOVLINK_EMS_AUTHORIZATION", "GOVLINK_EMS_SIGN_KEY",
+                     "GOVLINK_KUAIDI100_CUSTOMER", "GOVLINK_KUAIDI100_KEY", "GOVLINK_KUAIDI100_SALT")
+PRODUCTION = {"GOVLINK_ENV": "production", "GOVLINK_GATEWAY_CLIENT_SECRET": "x" * 40,
+              "GOVLINK_KEYCLOAK_ADMIN_PASSWORD": "y" * 20}
+
+
 def test_production_refuses_the_development_credentials():
     with pytest.raises(ProfileError) as caught:
-        load_profiles(Settings(env="production", gateway_client_secret="x" * 40, keycloak_admin_password="y" * 20),
-                      environ={})
-    assert "GOVLINK_SF_CHECK_WORD" in str(caught.value) and "GOVLINK_EMS_SIGN_KEY" in str(caught.value)
+        load_profiles(Settings.from_env(PRODUCTION))
+    assert all(name in str(caught.value) for name in COURIER_VARIABLES)
+    almost = Settings.from_env(PRODUCTION | {name: f"real-{i}" for i, name in enumerate(COURIER_VARIABLES[1:])})
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(almost)
+    assert str(caught.value).endswith("set GOVLINK_SF_PARTNER_ID")
+    real = Settings.from_env(PRODUCTION | {name: f"real-{i}" for i, name in enumerate(COURIER_VARIABLES)})
+    assert load_profiles(real).carriers["sf"].settings.check_word == "real-1"
+
+
+def test_a_carrier_tracked_elsewhere_is_refused(tmp_path):
+    text = (PROFILES_FILE.read_text(encoding="utf-8")).replace("tracking: kuaidi100", "tracking: carrier-pigeon")
+    (tmp_path / "logistics.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match="tracking must be one of own, kuaidi100"):
+        load_profiles(Settings(), tmp_path / "logistics.yaml")
 
 
 def test_tariff_bands():

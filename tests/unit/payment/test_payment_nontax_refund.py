@@ -54,9 +54,14 @@ def test_profiles_resolve_settings_and_refuse_dev_secrets_in_production(tmp_path
     from config.settings import Settings
     from payment_bridge.profiles import ProfileError, load_profiles
 
-    profiles = load_profiles(Settings(simulators_url="http://sim:1"), environ={})
+    profiles = load_profiles(Settings(simulators_url="http://sim:1"))
     assert profiles.nontax.url == "http://sim:1/nontax/api" and profiles.code_profile.length == 20
     assert profiles.wechatpay.api_base == "http://sim:1/wechatpay"
+    assert profiles.wechatpay.merchant_private_key_file.endswith("var/payment-keys/wechatpay-merchant-private.pem")
+    elsewhere = load_profiles(Settings.from_env({"GOVLINK_WECHATPAY_API_BASE": "https://api.mch.weixin.qq.com/",
+                                                 "GOVLINK_NONTAX_MAC_TOKEN": "from-the-environment"}))
+    assert elsewhere.wechatpay.api_base == "https://api.mch.weixin.qq.com"
+    assert elsewhere.nontax.mac_token == "from-the-environment" and "from-the-environment" not in repr(elsewhere)
     prod = Settings(env="production", gateway_client_secret="x" * 20, keycloak_admin_password="y" * 20)
     with pytest.raises(ProfileError, match="GOVLINK_NONTAX_MAC_TOKEN"):
-        load_profiles(prod, environ={})
+        load_profiles(prod)

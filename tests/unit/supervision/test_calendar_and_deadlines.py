@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from hypothesis import given, strategies as st
 
+from config.settings import Settings
 from payment_bridge.beijing_time import BEIJING
 from supervision.calendar import WorkingCalendar, parse_dates
 from supervision.config import SupervisionConfigError, load, parse
@@ -56,6 +57,17 @@ def test_shipped_config_loads():
     assert {"department-reply", "payment", "results-dispatch"} <= steps
     assert not config.calendar.is_working_day(date(2026, 10, 1))
     assert config.calendar.is_working_day(date(2026, 2, 14))  # 调休 Saturday
+
+
+def test_the_file_comes_from_the_settings(tmp_path, monkeypatch):
+    other = tmp_path / "other-city.yaml"
+    other.write_text("rules: []\ncalendar: {holidays: ['2026-05-20']}\n", encoding="utf-8")
+    config = load(settings=Settings(supervision_file=str(other)))
+    assert config.rules == () and not config.calendar.is_working_day(date(2026, 5, 20))
+    monkeypatch.setenv("GOVLINK_SUPERVISION_FILE", str(other))  # how a process points it elsewhere
+    assert load().rules == ()
+    monkeypatch.delenv("GOVLINK_SUPERVISION_FILE")
+    assert Settings.from_env({}).supervision_file.endswith("config/supervision.yaml") and load().rules
 
 
 def test_config_errors_name_the_rule():

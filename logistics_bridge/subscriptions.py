@@ -1,0 +1,63 @@
+"""Tracking subscriptions: a booked waybill of a carrier tracked through Kuaidi100 is subscribed there.
+
+Part of `LogisticsService` (a mixin over its database, profiles, route trackers and outbox). Once a leg
+is booked (on `payment.paid`, or by the poller), its waybill is subscribed at Kuaidi100 (poll API:
+company, number, our key, and the callback URL with the salt that signs the pushes); Kuaidi100 then
+pushes every change to `/callbacks/logistics/kuaidi100`, where the push is verified and applied
+(`TrackingIntake`). The subscription is recorded as the leg event `shipment.tracking_subscribed`; a
+subscription that failed (Kuaidi100 down or refusing) is tried again by the poller, and until then the
+poller asks Kuaidi100 about the leg as it would about any leg without news. Kuaidi100 answers a second
+subscription of one waybill with 501 (duplicate), which counts as subscribed.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import exists, select
+
+from logistics_bridge.errors import CarrierError
+from logistics_bridge.outbox import leg_event
+from store.models.logistics import ShipmentLeg, ShipmentLegEvent
+
+log = logging.getLogger("govlink.logistics")
+
+SUBSCRIBED = "shipment.tracking_subscribed"
+
+
+class TrackingSubscriptions:
+    def subscribe_tracking(self, leg_id: str) -> bool:
+        """Subscribe a booked leg's waybill where its carrier is tracked (Kuaidi100); True once subscribed."""
+        with self.db.unit_of_work() as session:
+            leg = session.get(ShipmentLeg, leg_id)
+        if leg is None or leg.state != "booked" or leg.carrier not in self.profiles.via_kuaidi100:
+            return False
+        try:
+            self.route_trackers[leg.carrier].subscribe(leg.waybill_no, phone=leg.recipient.get("phone"))
+        except CarrierError as exc:
+            log.warning("waybill of leg %s not subscribed at Kuaidi100 yet (%s): the poller tries again", leg_id,
+                        exc.code, extra={"carrier": leg.carrier, "error_code": exc.code})
+            return False
+        with self.db.unit_of_work() as session:
+            locked = self._lock(session, leg_id)
+            row = None
+            if not _subscribed(session, leg_id):
+                row = leg_event(session, locked, SUBSCRIBED, {"via": "kuaidi100"})
+        self.outbox.publish([row] if row is not None else [])
+        log.info("leg %s: waybill %s subscribed at Kuaidi100", leg_id, leg.waybill_no)
+        return True
+
+    def unsubscribed_legs(self, session, before: datetime, limit: int) -> list[str]:
+        """Booked legs of Kuaidi100-tracked carriers, booked before `before`, not subscribed yet."""
+        if not self.profiles.via_kuaidi100:
+            return []
+        return list(session.execute(select(ShipmentLeg.id).where(
+            ShipmentLeg.state == "booked", ShipmentLeg.carrier.in_(self.profiles.via_kuaidi100),
+            ShipmentLeg.booked_at <= before,
+            ~exists().where(ShipmentLegEvent.leg_id == ShipmentLeg.id, ShipmentLegEvent.event_type == SUBSCRIBED))
+            .limit(limit)).scalars())
+
+
+def _subscribed(session, leg_id: str) -> bool:
+    return session.execute(select(ShipmentLegEvent.id).where(
+        ShipmentLegEvent.leg_id == leg_id, ShipmentLegEvent.event_type == SUBSCRIBED)).first() is not None
