@@ -14,7 +14,8 @@ of the two cores than the gateway it measures.
 Then the time a second channel (the mobile app) takes to get tokens through the SSO session
 the portal sign-in opened: authorization request -> redirect with code -> code exchange.
 
-Prints `RESULT auth ours=<req/s> baseline=<req/s> ratio=<r>` (target >= 10) and
+Prints `RESULT auth ours=<req/s> baseline=<req/s> ratio=<r>` (target >= 10), the same for our
+gateway with the verified-token cache off (`RESULT auth_verify_every_request ...`), and
 `RESULT sso_second_channel_ms=<ms>` (median; target < 300).
 """
 from __future__ import annotations
@@ -75,9 +76,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _gunicorn(app_spec: str) -> tuple[subprocess.Popen, str]:
+def _gunicorn(app_spec: str, **environ: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, "GOVLINK_BIND": f"127.0.0.1:{port}", "GOVLINK_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "GOVLINK_BIND": f"127.0.0.1:{port}", "GOVLINK_LOG_LEVEL": "WARNING", **environ}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", app_spec], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -95,6 +96,15 @@ def _gunicorn(app_spec: str) -> tuple[subprocess.Popen, str]:
 def _stop(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(20)
+
+
+def _served(app_spec: str, path: str, token: str, **environ: str) -> float:
+    """Start a gateway for `app_spec`, measure `path` on it, stop it."""
+    proc, url = _gunicorn(app_spec, **environ)
+    try:
+        return _throughput(f"{url}{path}", token)
+    finally:
+        _stop(proc)
 
 
 def _throughput(url: str, token: str) -> float:
@@ -129,17 +139,13 @@ def main() -> None:
         agent.sign_in("mobile-app", MOBILE_REDIRECT)  # SSO cookie: no password
         samples.append((time.perf_counter() - started) * 1000)
 
-    ours_proc, ours_url = _gunicorn("routes.wsgi:app")
-    try:
-        ours = _throughput(f"{ours_url}/api/v1/me", token)
-    finally:
-        _stop(ours_proc)
-    base_proc, base_url = _gunicorn("bench.auth:baseline_app()")
-    try:
-        baseline = _throughput(f"{base_url}/bench/introspected-me", token)
-    finally:
-        _stop(base_proc)
+    ours = _served("routes.wsgi:app", "/api/v1/me", token)
+    each = _served("routes.wsgi:app", "/api/v1/me", token, GOVLINK_TOKEN_CACHE_SECONDS="0")
+    baseline = _served("bench.auth:baseline_app()", "/bench/introspected-me", token)
     print(f"RESULT auth ours={ours:.0f} baseline={baseline:.0f} ratio={ours / baseline:.1f}")
+    # For the record: the same gateway with the verified-token cache off (every request through
+    # Flask, the signature checked each time).
+    print(f"RESULT auth_verify_every_request ours={each:.0f} baseline={baseline:.0f} ratio={each / baseline:.1f}")
     print(f"RESULT sso_second_channel_ms={statistics.median(samples):.0f}")
 
 

@@ -54,6 +54,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = 1_048_576
+    token_cache_seconds: float = 60.0  # how long a verified token's principal is kept (0: verify every request)
     supervision_file: str = str(REPO_ROOT / "config" / "supervision.yaml")  # deadlines and the holiday calendar
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
@@ -108,6 +109,8 @@ class Settings:
             tiers = ()
         if not tiers or any(t <= 0 for t in tiers):
             raise SettingsError(f"{PREFIX}RETRY_TIERS must be positive seconds separated by commas, e.g. 1,10,60")
+        if self.token_cache_seconds < 0:
+            raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.env == "production":
             weak = [f.name for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name) in (DEV_SECRET, "admin")]
             if weak:

@@ -87,7 +87,8 @@ def verified_tokens(app) -> VerifiedTokenCache:
     """The app's cache of recently verified tokens (see `VerifiedTokenCache`), made on first use."""
     cache = app.extensions.get("govlink_verified_tokens")
     if cache is None:
-        cache = app.extensions.setdefault("govlink_verified_tokens", VerifiedTokenCache())
+        ttl = app.extensions["govlink"].settings.token_cache_seconds
+        cache = app.extensions.setdefault("govlink_verified_tokens", VerifiedTokenCache(ttl_seconds=ttl))
     return cache
 
 

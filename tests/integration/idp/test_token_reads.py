@@ -91,3 +91,19 @@ def test_anything_but_a_plain_known_token_get_goes_to_flask(client, flask_calls,
     client.set_cookie("session", "x")  # a console page's cookie (the test client would drop a Cookie header)
     assert client.get("/api/v1/me", headers=_headers(citizen_tokens)).status_code == 200
     assert flask_calls == [*expected, "/api/v1/me"]
+
+
+def test_with_the_cache_off_every_request_is_verified_in_flask(settings, citizen_tokens):
+    from dataclasses import replace
+
+    from routes.app import create_app
+
+    from routes.auth import verified_tokens
+
+    app = create_app(replace(settings, token_cache_seconds=0))
+    inner, calls = app.wsgi_app.next, []
+    app.wsgi_app.next = lambda environ, start_response: calls.append(1) or inner(environ, start_response)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/api/v1/me", headers=_headers(citizen_tokens)).status_code == 200
+    assert len(calls) == 3 and len(verified_tokens(app)) == 0
