@@ -3,15 +3,18 @@
 Generates one business day: 1,000,000 ledger payments (written with COPY into a bench-only table,
 created and dropped here) and a 1,000,000-line provincial daily statement (GBK, the
 ``payment_bridge.statements.nontax_daily`` format) with about 0.3% discrepancies of every
-category. Ours, timed in a child process of its own (so its peak RSS is its own): split the
-statement by payment-code partition, and in 2 forked workers read each partition's ledger slice
-from PostgreSQL, stream-parse its statement part and match; merge, store the run and its
-discrepancies (``reconciliation.partitions``). The
-baseline, in the same run: DuckDB reading the same two data sets as CSV, a full outer join on the
-payment code and transaction number, a CASE classification and fetching the unmatched rows.
+category. Ours, timed in a child process of its own (so its peak RSS is its own), is what
+``govlink reconcile payments`` runs (:func:`reconciliation.bulk.reconcile_payments_bulk`): read
+and hash the statement; check it and load it into DuckDB while, in a thread, PostgreSQL writes
+the day's ledger as CSV (:func:`reconciliation.ledger.export_ledger_csv`) for DuckDB to load;
+count the clean pairs there and match the rest with the engine; store the run and its
+discrepancies. Only the ledger's SQL differs: it reads the bench's table. The baseline, in the
+same run: DuckDB reading the same two data sets as CSV, a full outer join on the payment code
+and transaction number, a CASE classification and fetching the unmatched rows.
 
-Prints `RESULT reconcile ours=<s> baseline=<s> ratio=<ours/baseline>` and
-`RESULT reconcile_peak_mem_mib=<MiB>`. Target: ratio <= 3, peak < 1024 MiB, counts as generated.
+Prints where our time went, `RESULT reconcile ours=<s> baseline=<s> ratio=<ours/baseline>` and
+`RESULT reconcile_peak_mem_mib=<MiB>`. Target: ratio <= 3, peak < 1024 MiB, counts as generated
+and the content hash of the pure-Python engine (`reconcile_payments`) over the same day.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
@@ -37,7 +40,8 @@ ROWS = int(os.environ.get("BENCH_RECONCILE_ROWS", "1000000"))
 PER_CATEGORY = max(1, ROWS * 3 // 1000 // 12)  # ~0.3% discrepancies over the 12 generated cases
 DAY = date(2024, 3, 15)
 TABLE = "bench_reconcile_ledger"
-WORKERS = int(os.environ.get("BENCH_RECONCILE_WORKERS", "2"))  # the machine has 2 cores
+LEDGER_SQL = (f"SELECT payment_code, transaction_id, amount_fen, status, "  # LedgerPayment's columns
+              f"coalesce(extract(epoch FROM paid_at)::bigint, 0) FROM {TABLE}")
 
 _meta = sa.MetaData()
 ledger_table = sa.Table(  # the bench's own ledger, shaped like the payment bridge's view of a day
@@ -65,8 +69,10 @@ def _beijing_text(seconds: int, cache: dict) -> str:
 
 
 def generate(workdir: str) -> dict:
-    """Write the ledger to PostgreSQL and the statement files; return paths and expected counts."""
-    from reconciliation.scenarios import OUR_DIVISION, payment_scenario
+    """Write the ledger to PostgreSQL and the statement files; return paths, expected counts and the
+    content hash of the pure-Python engine's result (`reconcile_payments`), which ours must equal."""
+    from reconciliation.payments import reconcile_payments
+    from reconciliation.scenarios import OUR_DIVISION, payment_rules, payment_scenario
 
     clean = ROWS - PER_CATEGORY * 8  # the cases add about 8 * PER_CATEGORY rows a side
     scenario = payment_scenario(DAY, clean, PER_CATEGORY, seed=20240315)
@@ -114,63 +120,77 @@ def generate(workdir: str) -> dict:
         f.write("payment_code,transaction_id,amount_fen,status,paid_at\n")
         f.write(data.replace("\t", ",").replace("\\N", ""))
     engine.dispose()
+    reference = reconcile_payments(scenario.ledger, scenario.statement, DAY, payment_rules())
     return {"statement": statement_path, "plain": plain_path, "ledger_csv": ledger_csv,
+            "reference_hash": reference.content_hash,
             "expected": dict(scenario.expected), "ledger_rows": len(scenario.ledger),
             "statement_rows": len(scenario.statement)}
 
 
-def _ledger_slice(url: str):
-    """Partition k of n of the day's ledger from PostgreSQL; runs in each worker (own connection)."""
-    from reconciliation.ledger import read_records
-    from reconciliation.records import LedgerPayment
-
-    def read(k: int, n: int):
-        engine = _engine(url)
-        try:
-            with engine.connect() as conn:
-                yield from read_records(conn, LedgerPayment, f"SELECT payment_code, transaction_id, amount_fen, "
-                                        f"status, coalesce(extract(epoch FROM paid_at)::bigint, 0) FROM {TABLE}",
-                                        partition=(k, n))
-        finally:
-            engine.dispose()
-
-    return read
+def peak_mib() -> float:
+    """This process's peak resident size (VmHWM). Not ``ru_maxrss``: Linux keeps that across exec,
+    so a process spawned from this bench's generator, holding the whole scenario, reported the
+    generator's peak as its own."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _ours(url: str, statement_path: str, out) -> None:
-    """The project's reconciliation end to end, in a fresh process. Its peak memory is ours alone:
-    this process's VmHWM plus each worker's growth over the pages it shared at the fork.
-    (``ru_maxrss`` would not do: Linux keeps it across exec, so a process spawned from this
-    bench's generator, holding the whole scenario, reported the generator's peak.)"""
+    """The project's reconciliation end to end, in a fresh process (its peak memory is its own)."""
     import hashlib
 
     from reconciliation import runs
-    from reconciliation.partitions import peak_mib, reconcile_payments_partitioned
+    from reconciliation.bulk import reconcile_payments_bulk
+    from reconciliation.ledger import export_ledger_csv
     from reconciliation.scenarios import payment_rules
     from store.db import Database
 
     db = Database(url)
     created = _ensure_tables(db)
-    # A batch of millions of immutable tuples: the cyclic collector has nothing to find there and
-    # would rescan them all on every generation-2 pass. The scheduler's job does the same.
-    gc.disable()
+    _forget_runs(db)
+    gc.disable()  # as the scheduler's job does
+
+    def export_ledger(csv_out) -> None:
+        with db.engine.connect() as connection:
+            export_ledger_csv(connection, LEDGER_SQL, None, csv_out)
+
     started = time.perf_counter()
     with open(statement_path, "rb") as f:
         raw = f.read()
     digest = hashlib.sha256(raw).hexdigest()
-    run = reconcile_payments_partitioned(_ledger_slice(url), raw, DAY, payment_rules(), workers=WORKERS)
+    read = time.perf_counter()
+    run = reconcile_payments_bulk(export_ledger, raw, DAY, payment_rules())
     del raw
     result = run.result
-    t_match = time.perf_counter()
+    matched = time.perf_counter()
     with db.unit_of_work() as session:
         stored = runs.store_run(session, result, started_by="bench", import_shas=[digest])
         run_id = stored.id
     finished = time.perf_counter()
-    out.put({"seconds": finished - started, "match_seconds": t_match - started, "store_seconds": finished - t_match,
+    out.put({"seconds": finished - started, "stages": {"read_and_hash": read - started, **run.stages,
+                                                         "match_total": matched - read, "store": finished - matched},
              "counts": result.counts(), "matched": result.matched_count, "run_id": run_id,
-             "peak_mib": max(run.peak_rss_mib, peak_mib()),
-             "created_tables": created, "content_hash": result.content_hash})
+             "peak_mib": peak_mib(), "created_tables": created, "content_hash": result.content_hash})
     db.dispose()
+
+
+def _forget_runs(db) -> None:
+    """The runs earlier benches stored for DAY, deleted: this one stores its own (an identical
+    current run would be returned as it is, and the store not timed)."""
+    from store.models.reconciliation import ReconciliationDiscrepancy, ReconciliationRun, ReconciliationStep
+
+    with db.unit_of_work() as session:
+        ids = sa.select(ReconciliationRun.id).where(ReconciliationRun.business_date == DAY,
+                                                    ReconciliationRun.started_by == "bench")
+        found = sa.select(ReconciliationDiscrepancy.id).where(ReconciliationDiscrepancy.run_id.in_(ids))
+        session.execute(sa.delete(ReconciliationStep).where(ReconciliationStep.discrepancy_id.in_(found)))
+        session.execute(sa.delete(ReconciliationDiscrepancy).where(ReconciliationDiscrepancy.run_id.in_(ids)))
+        session.execute(sa.update(ReconciliationRun).where(ReconciliationRun.supersedes_id.in_(ids))
+                        .values(supersedes_id=None))
+        session.execute(sa.delete(ReconciliationRun).where(ReconciliationRun.id.in_(ids)))
 
 
 def _reconciliation_tables():
@@ -239,12 +259,14 @@ def main() -> None:
             raise SystemExit("our reconciliation failed")
         base_seconds, base_counts = baseline(paths)
         expected = paths["expected"]
-        print(f"ours: match {ours['match_seconds']:.2f}s + store {ours['store_seconds']:.2f}s, "
-              f"{ours['matched']} matched clean, run {ours['run_id']}, content hash {ours['content_hash'][:16]}")
+        print(f"ours: {ours['matched']} matched clean, run {ours['run_id']}, content hash {ours['content_hash'][:16]}")
+        print("ours, seconds: " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in ours["stages"].items())
+              + " (ledger_* run in a thread beside statement)")
         print(f"discrepancies generated: {dict(sorted(expected.items()))}")
         print(f"discrepancies found:     {ours['counts']}")
         print(f"duckdb outer join rows by class: {dict(sorted(base_counts.items()))}")
         assert ours["counts"] == dict(sorted(expected.items())), "discrepancy counts differ from the generated ones"
+        assert ours["content_hash"] == paths["reference_hash"], "the result differs from the pure-Python engine's"
         print(f"RESULT reconcile ours={ours['seconds']:.3f} baseline={base_seconds:.3f} "
               f"ratio={ours['seconds'] / base_seconds:.2f}")
         print(f"RESULT reconcile_peak_mem_mib={ours['peak_mib']:.0f}")

@@ -7,9 +7,10 @@
 - :mod:`.categories` the discrepancy categories and the deterministic result of a run;
 - :mod:`.payments` ledger vs platform statement or channel bill (cut-off carry included);
 - :mod:`.logistics` postage payments vs waybills vs courier bills, three ways;
-- :mod:`.statement_stream` a streaming reader of the provincial daily statement for big files;
+- :mod:`.bulk` a day's payment reconciliation at a million rows: DuckDB counts the clean pairs,
+  the engine gets the rest (:mod:`.duck` its private DuckDB, :mod:`.statement_table` the provincial
+  daily statement checked and loaded there);
 - :mod:`.runs` storing runs, discrepancies and their resolution;
-- :mod:`.partitions` a day's payment reconciliation split by payment code over forked workers;
 - :mod:`.ledger` our side of a day read from the payment and logistics tables;
 - :mod:`.service` one day's run from the real tables (what the CLI, API and scheduler call);
 - :mod:`.scheduled` the daily job (02:00 Beijing), :mod:`.cli` ``govlink reconcile``;

@@ -73,7 +73,7 @@ def reconcile():
 @click.option("--statement", "statement", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="the platform's statement file; default: the one imported for the day")
 @click.option("--platform", type=click.Choice(["nontax", "wechatpay"]), default="nontax", show_default=True)
-@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="threads for DuckDB; default: the cores")
 @click.option("--json", "as_json", is_flag=True, help="print the run summary as JSON")
 def payments(day, statement, platform, workers, as_json):
     """Reconcile a day's payments against the platform's statement and store the run."""

@@ -23,15 +23,15 @@ its group is counted and dropped at once. Everything that needs a person's eye c
 
 A pairing may also declare *fast keys* (C-level extractors such as ``operator.itemgetter``)
 whose equality implies a clean pair: the streaming loop compares them before it calls
-``clean`` (a Python function), so the common case runs no Python frame per record.
-:func:`merge` joins the exact-key results of disjoint partitions of the group keys (worker
-processes) and applies the tolerance rules to the leftovers of them all.
+``clean`` (a Python function), so the common case runs no Python frame per record. (At a
+million rows a day, :mod:`reconciliation.bulk` takes the clean pairs out in DuckDB first and
+gives this engine the rest.)
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 Key = Callable[[Any], Hashable | None]  # None: the record has no value for this key
@@ -150,32 +150,6 @@ class _Claim:
 def match(pairing: Pairing, left: Iterable, right: Iterable) -> Matching:
     """Match ``left`` (held) against ``right`` (streamed) under ``pairing``."""
     return _match(pairing, left, right)
-
-
-def merge(pairing: Pairing, parts: Sequence[Matching]) -> Matching:
-    """Join the results of ``match`` over disjoint partitions of the group keys (run with
-    ``exact_only(pairing)``), then apply ``pairing``'s tolerance rules to all that is left."""
-    result = Matching()
-    orphan_left: list = []
-    orphan_right: list = []
-    for part in parts:
-        result.clean_count += part.clean_count
-        result.clean_amount_fen += part.clean_amount_fen
-        result.pairs.extend(part.pairs)
-        result.ambiguous.extend(part.ambiguous)
-        result.surplus.extend(part.surplus)
-        orphan_left.extend(part.left_only)
-        orphan_right.extend(part.right_only)
-    orphan_left.sort()
-    orphan_right.sort()
-    for rule in pairing.tolerances:
-        orphan_left, orphan_right = _apply_tolerance(rule, orphan_left, orphan_right, result)
-    return _finish(result, orphan_left, orphan_right)
-
-
-def exact_only(pairing: Pairing) -> Pairing:
-    """``pairing`` without its tolerance rules: what each partition runs before :func:`merge`."""
-    return replace(pairing, tolerances=())
 
 
 def _finish(result: Matching, orphan_left: list, orphan_right: list) -> Matching:

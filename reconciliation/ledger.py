@@ -5,12 +5,16 @@ batches and turned into records without a Python call per row (``tuple.__new__``
 Times come out of PostgreSQL as UTC epoch seconds. A business day is the Beijing day that ends
 at the rules' cut-off (:func:`reconciliation.payments.cutoff_epoch`).
 
-- :func:`payment_ledger` payments confirmed and refunds completed in the day, and the notices
-  still unpaid (a statement line for one of them is a STATUS_MISMATCH, not a LONG);
+- :func:`payment_ledger` (its SQL: :func:`payment_ledger_query`) payments confirmed and refunds
+  completed in the day, and the notices still unpaid (a statement line for one of them is a
+  STATUS_MISMATCH, not a LONG);
 - :func:`postage_ledger`, :func:`shipment_ledger` the postage payments and booked legs of the
   day, for the three-way logistics reconciliation (R7);
 - :func:`courier_bill_lines` the lines of the courier bills imported for the day;
-- :func:`read_records` the general form: any SELECT, optionally one partition of its key.
+- :func:`read_records` the general form: any SELECT;
+- :func:`export_ledger_csv` a ledger query (:func:`payment_ledger_query`) as CSV for DuckDB, a
+  million rows in about a second: PostgreSQL writes the lines and joins them into one value, so
+  no Python runs per row.
 
 PostgreSQL only (``to_timestamp``, psycopg's ``%(name)s`` parameters), as in production and tests.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from functools import partial
+from typing import BinaryIO
 
 from sqlalchemy.engine import Connection
 
@@ -39,25 +44,46 @@ def day_bounds(day: date, rules: PaymentRules = PaymentRules()) -> tuple[int, in
     return end - 86400, end
 
 
-def read_records(connection: Connection, record_type, sql: str, params: dict | None = None, *,
-                 partition: tuple[int, int] | None = None, key: str = "payment_code") -> Iterator:
-    """Rows of ``sql`` (columns in ``record_type``'s order) as records, in batches.
-
-    ``partition=(k, n)`` keeps the rows whose ``key`` is in partition k of n
-    (:func:`reconciliation.partitions.partition_sql`).
-    """
-    if partition is not None:
-        from reconciliation.partitions import partition_sql
-
-        sql = f"SELECT * FROM ({sql}) AS day_rows WHERE {partition_sql(f'day_rows.{key}', *partition)}"
-    if connection.dialect.name != "postgresql":
-        raise RuntimeError("reconciliation reads the ledger from PostgreSQL (set GOVLINK_DATABASE_URL)")
+def read_records(connection: Connection, record_type, sql: str, params: dict | None = None) -> Iterator:
+    """Rows of ``sql`` (columns in ``record_type``'s order) as records, in batches."""
     make = partial(tuple.__new__, record_type)
-    raw = connection.connection.driver_connection  # psycopg 3: plain tuples, no ORM rows
-    with raw.cursor() as cursor:
+    with _driver(connection).cursor() as cursor:
         cursor.execute(sql, params or None)
         while rows := cursor.fetchmany(BATCH_ROWS):
             yield from map(make, rows)
+
+
+def _driver(connection: Connection):
+    if connection.dialect.name != "postgresql":
+        raise RuntimeError("reconciliation reads the ledger from PostgreSQL (set GOVLINK_DATABASE_URL)")
+    return connection.connection.driver_connection  # psycopg 3: plain tuples, no ORM rows
+
+
+# One CSV line per LedgerPayment: text quoted when it needs it (quote_ident's "..." with "" doubled is
+# CSV's quoting; what it leaves bare is [a-z0-9_]), NULL an empty field, numbers as they are.
+_LEDGER_CSV_LINE = ("coalesce(quote_ident(payment_code), '') || ',' || coalesce(quote_ident(transaction_id), '') "
+                    "|| ',' || coalesce(amount_fen::text, '') || ',' || coalesce(quote_ident(status), '') "
+                    "|| ',' || coalesce(paid_at::text, '')")
+
+
+def export_ledger_csv(connection: Connection, sql: str, params: dict | None, out: BinaryIO) -> None:
+    """Write the rows of ledger query ``sql`` (columns in LedgerPayment's order) to ``out`` as CSV
+    lines (UTF-8, ``"`` quoting, NULL as an empty unquoted field), in no particular order. They come
+    as one PostgreSQL value, so a day stops at about ten million records (a value's 1 GB)."""
+    from psycopg.adapt import Loader
+
+    class AsIs(Loader):  # the text as it came (UTF-8, the client encoding): no str of 70 MB
+        def load(self, data):
+            return data
+
+    fields = ", ".join(LedgerPayment._fields)
+    query = f"SELECT string_agg({_LEDGER_CSV_LINE}, E'\\n') || E'\\n' FROM ({sql}) AS day_rows({fields})"
+    with _driver(connection).cursor() as cursor:
+        cursor.adapters.register_loader("text", AsIs)
+        cursor.execute(query, params or None)
+        (text,) = cursor.fetchone()
+        if text is not None:  # None: no rows
+            out.write(text)
 
 
 _PAYMENTS = f"""
@@ -109,11 +135,15 @@ def _params(day: date, rules: PaymentRules, **more) -> dict:
     return {"start": start, "end": end, "since": start - UNPAID_LOOKBACK_DAYS * 86400, **more}
 
 
+def payment_ledger_query(day: date, rules: PaymentRules = PaymentRules(), *, platform: str = "") -> tuple[str, dict]:
+    """The SQL and parameters of the payment ledger of ``day`` (optionally only one platform's notices)."""
+    return _PAYMENTS, _params(day, rules, platform=platform)
+
+
 def payment_ledger(connection: Connection, day: date, rules: PaymentRules = PaymentRules(), *,
-                   platform: str = "", partition: tuple[int, int] | None = None) -> Iterator[LedgerPayment]:
-    """The payment ledger of ``day`` (optionally only one platform's notices, one partition)."""
-    return read_records(connection, LedgerPayment, _PAYMENTS, _params(day, rules, platform=platform),
-                        partition=partition)
+                   platform: str = "") -> Iterator[LedgerPayment]:
+    """The payment ledger of ``day`` (optionally only one platform's notices)."""
+    return read_records(connection, LedgerPayment, *payment_ledger_query(day, rules, platform=platform))
 
 
 def postage_ledger(connection: Connection, day: date, rules: PaymentRules = PaymentRules()) -> Iterator[LedgerPayment]:

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 from datetime import date, timedelta
 
 from reconciliation.service import ReconciliationInputError, reconcile_logistics_day, reconcile_payments_day
 
 log = logging.getLogger(__name__)
 SCHEDULER = "scheduler"
-
-
-def _workers() -> int:
-    # Fork only from a single-threaded process: a forked copy of another thread's lock can hang.
-    return 2 if threading.active_count() == 1 else 1
 
 
 def daily_job(runtime, period: str) -> str:
@@ -31,14 +25,14 @@ def daily_job(runtime, period: str) -> str:
     gc.disable()  # millions of immutable tuples: nothing for the cyclic collector to find
     try:
         try:
-            payments = reconcile_payments_day(runtime, day, started_by=SCHEDULER, workers=_workers())
+            payments = reconcile_payments_day(runtime, day, started_by=SCHEDULER)
         except ReconciliationInputError as exc:
             if exc.code != "statement_missing":
                 raise
             from payment_bridge.wiring import payment_service
 
             payment_service(runtime).import_statement("nontax", day)
-            payments = reconcile_payments_day(runtime, day, started_by=SCHEDULER, workers=_workers())
+            payments = reconcile_payments_day(runtime, day, started_by=SCHEDULER)
         outcomes.append(f"payments {day}: run {payments.run_id} v{payments.version}, "
                         f"{payments.discrepancy_count} discrepancies")
         logistics = reconcile_logistics_day(runtime, day, started_by=SCHEDULER)  # every carrier's bill lines

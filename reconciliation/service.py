@@ -3,12 +3,13 @@
 ``reconcile_payments_day`` takes the platform's daily statement (a file given by the caller, or
 the one ``govlink payments import-statement`` kept), keeps it unchanged with its hash
 (:func:`reconciliation.runs.import_file`), reads the ledger of the day from the payment tables
-(in partitions, worker processes for the provincial statement), carries yesterday's TIMING items
-in and stores the result as the day's current run. ``reconcile_logistics_day`` does the same for
+(for the provincial statement, in bulk through DuckDB: :mod:`reconciliation.bulk`), carries
+yesterday's TIMING items in and stores the result as the day's current run. ``reconcile_logistics_day`` does the same for
 postage payments, booked legs and courier bill lines. Both answer a :class:`RunSummary`.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -16,11 +17,13 @@ from datetime import date
 from sqlalchemy import select
 
 from reconciliation import runs
-from reconciliation.ledger import courier_bill_lines, payment_ledger, postage_ledger, shipment_ledger
+from reconciliation.ledger import (courier_bill_lines, export_ledger_csv, payment_ledger, payment_ledger_query,
+                                  postage_ledger, shipment_ledger)
 from reconciliation.logistics import reconcile_logistics
 from reconciliation.payments import PaymentRules, reconcile_payments
 from reconciliation.records import CourierCharge, StatementEntry
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 KINDS = ("payments", "logistics")
 STATEMENT_SOURCES = {"nontax": "nontax_statement", "wechatpay": "wechat_bill"}
@@ -89,9 +92,10 @@ def _stored_statement(db, platform: str, day: date) -> tuple[bytes, str]:
 
 
 def reconcile_payments_day(runtime, day: date, *, started_by: str, statement: bytes | None = None,
-                           filename: str | None = None, platform: str = "nontax", workers: int = 2,
+                           filename: str | None = None, platform: str = "nontax", workers: int | None = None,
                            progress: Progress = _noop) -> RunSummary:
-    """Reconcile ``day``'s payments against ``platform``'s statement and store the run."""
+    """Reconcile ``day``'s payments against ``platform``'s statement and store the run.
+    ``workers``: the threads DuckDB may use (default: the cores)."""
     from payment_bridge.errors import PaymentError
 
     if platform not in STATEMENT_SOURCES:
@@ -108,43 +112,34 @@ def reconcile_payments_day(runtime, day: date, *, started_by: str, statement: by
         import_sha, import_id = imported.sha256, imported.id
         carried = runs.carried_into(session, "payments", day)
     progress("statement", 1, 1)
-    url = db.engine.url
+    sql, params = payment_ledger_query(day, rules, platform=platform)
 
-    def ledger_slice(k: int, n: int):
-        from store.db import make_engine
-
-        engine = make_engine(url.render_as_string(hide_password=False)) if n > 1 else db.engine
-        try:
-            with engine.connect() as connection:
-                yield from payment_ledger(connection, day, rules, platform=platform,
-                                          partition=(k, n) if n > 1 else None)
-        finally:
-            if n > 1:
-                engine.dispose()
+    def export_ledger(out) -> None:
+        with db.engine.connect() as connection:
+            export_ledger_csv(connection, sql, params, out)
 
     try:
+        progress("match", 0, 1)
         if platform == "nontax":
-            from reconciliation.partitions import reconcile_payments_partitioned
+            from reconciliation.bulk import reconcile_payments_bulk
 
-            if workers > 1:
-                db.engine.dispose()  # no pooled connection crosses the fork
-            done = []
-            progress("match", 0, workers)
-            run = reconcile_payments_partitioned(
-                ledger_slice, statement, day, rules, carried, workers=workers, profile=code_profile,
-                progress=lambda k: (done.append(k), progress("match", len(done), workers)))
-            if run.statement_date is not None and run.statement_date != day:
+            run = reconcile_payments_bulk(export_ledger, statement, day, rules, carried, profile=code_profile,
+                                          threads=workers)
+            if run.statement_date != day:
                 raise ReconciliationInputError(f"the statement is for {run.statement_date}, not {day}",
                                                code="statement_date_mismatch")
             result = run.result
+            log.info("payments %s: %d lines, %d pairs clean in bulk, seconds %s", day, run.line_count,
+                     run.clean_in_bulk, {stage: round(seconds, 2) for stage, seconds in run.stages.items()})
         else:
             from payment_bridge.statements import parse_wechat_bill
 
             bill = parse_wechat_bill(statement)
             entries = [StatementEntry.from_line(line) for line in bill.lines]
-            progress("match", 0, 1)
-            result = reconcile_payments(ledger_slice(0, 1), entries, day, rules, carried)
-            progress("match", 1, 1)
+            with db.engine.connect() as connection:
+                result = reconcile_payments(payment_ledger(connection, day, rules, platform=platform), entries, day,
+                                            rules, carried)
+        progress("match", 1, 1)
     except PaymentError as exc:
         raise ReconciliationInputError(exc.message, code=exc.code) from None
     return _store(db, result, started_by, [import_sha], [import_id], progress)

@@ -160,7 +160,7 @@ def start_run(data):
     try:
         if data["kind"] == "payments":
             summary = reconcile_payments_day(runtime, data["business_date"], started_by=started_by,
-                                             platform=data["platform"], workers=1)
+                                             platform=data["platform"], workers=1)  # one DuckDB thread: the gateway keeps a core
         else:
             summary = reconcile_logistics_day(runtime, data["business_date"], started_by=started_by,
                                               carrier=data["carrier"])

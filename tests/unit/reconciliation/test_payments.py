@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciliation import categories as c
-from reconciliation.engine import ToleranceRule  # noqa: F401  (the rule type used by payment rules)
-from reconciliation.payments import amount_and_time_rule, cutoff_epoch, reconcile_payments
+from reconciliation.engine import Pairing, ToleranceRule, match  # noqa: F401  (the rule type used by payment rules)
+from reconciliation.payments import amount_and_time_rule, cutoff_epoch, payment_pairing, reconcile_payments
 from reconciliation.records import KIND_PAID, KIND_REFUND, PAID, REFUNDED, UNPAID, LedgerPayment, StatementEntry
 from reconciliation.scenarios import payment_rules, payment_scenario
 
@@ -119,3 +119,20 @@ def test_a_different_input_gives_a_different_hash():
     a = reconcile_payments(s.ledger, s.statement, DAY, RULES)
     b = reconcile_payments(s.ledger[:-1], s.statement, DAY, RULES)
     assert a.content_hash != b.content_hash
+
+
+records = st.tuples(st.sampled_from("ABCDE"), st.sampled_from(["", "t1", "t2"]), st.integers(1, 3),
+                    st.sampled_from(["paid", "refunded", "unpaid"]), st.integers(0, 5))
+rights = st.tuples(st.sampled_from("ABCDEF"), st.sampled_from(["", "t1", "t2"]), st.integers(1, 3),
+                   st.integers(0, 1), st.sampled_from(["paid", "refund"]), st.integers(0, 5), st.integers(0, 99))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(records, max_size=12), st.lists(rights, max_size=12))
+def test_fast_keys_change_nothing(left, right):
+    """The fast-key check inside the loop is only a shortcut of ``clean``."""
+    left = [LedgerPayment(*r) for r in left]
+    right = [StatementEntry(*r) for r in right]
+    pairing = payment_pairing(payment_rules())
+    slow = Pairing(**{**pairing.__dict__, "fast_keys": None})
+    assert match(pairing, left, right) == match(slow, left, right)

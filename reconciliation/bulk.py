@@ -1,0 +1,150 @@
+"""A day's payment reconciliation at a million rows a side: DuckDB takes out the clean pairs.
+
+Nearly every payment code of a day has one ledger record and one statement line, and they agree:
+the engine would count such a pair and drop it. Here DuckDB does that part in bulk, and the one
+engine (:func:`reconciliation.engine.match`, the tolerance rules, :func:`~reconciliation.payments.
+classify_payments`) gets every record of every other group, so the result and its content hash are
+those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
+
+1. ``ledger`` (in a thread, beside 2): ``export_ledger`` writes the day's ledger as CSV
+   (:func:`reconciliation.ledger.export_ledger_csv`) and DuckDB loads it as table ``ledger``.
+   Until the export is done DuckDB keeps to one thread: PostgreSQL needs a core of its own then;
+2. ``statement``: the daily statement is checked and loaded as table ``statement``
+   (:func:`reconciliation.statement_table.load_statement`);
+3. ``prefilter``: a payment code is *clean* when it has exactly one record a side (each side's
+   ``_busy`` table lists the others: :data:`BUSY_SQL`), they are consistent
+   (``payments._consistent``: same amount, the ledger's transaction number empty or the same, the
+   ledger status's kind the line's kind) and no carried TIMING item has its code
+   (:data:`CLEAN_SQL`). The records of every other code come back; the clean ones are counted
+   (every ledger record that did not come back is in a clean pair);
+4. ``engine``: the records that came back (the ledger's sorted, the statement's in line order,
+   each followed by the carried records) are matched and classified; the clean count and amount
+   are added to the engine's.
+
+``stages`` of the answer has each step's seconds.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import chain
+from typing import BinaryIO
+
+from payment_bridge.payment_code import DEFAULT_PROFILE, PaymentCodeProfile
+from reconciliation.categories import Discrepancy, RunResult
+from reconciliation.duck import DuckSession, cores, duck_session, sql_literal
+from reconciliation.engine import match
+from reconciliation.payments import PaymentRules, carried_records, classify_payments, payment_pairing
+from reconciliation.records import KIND_PAID, KIND_REFUND, PAID, REFUNDED, LedgerPayment, StatementEntry
+from reconciliation.statement_table import FIRST_ROW_LINE, at_sql, load_statement
+
+LedgerExport = Callable[[BinaryIO], None]  # writes the day's ledger as CSV (reconciliation.ledger.export_ledger_csv)
+
+# Codes with more than one record on a side (``h``: the code's hash, so a collision only makes a
+# code busy for nothing: busy codes come back whole and the engine sorts them out).
+BUSY_SQL = "CREATE TABLE {table}_busy AS SELECT h FROM {table} GROUP BY h HAVING count(*) > 1"
+
+# The ledger and statement records of every payment code that is not clean, a joined row each (a
+# record of a code with several records comes back more than once: its rowid tells).
+CLEAN_SQL = f"""
+SELECT l.rowid, l.payment_code, l.transaction_id, l.amount_fen, l.status, l.paid_at,
+       s.rowid + {FIRST_ROW_LINE}, s.reference, s.transaction_id, s.amount_fen, s.fee_fen, s.kind,
+       {at_sql('s.confirmed')}
+  FROM ledger AS l FULL JOIN statement AS s ON s.h = l.h AND s.reference = l.payment_code
+ WHERE l.rowid IS NULL OR s.rowid IS NULL
+    OR l.h IN (SELECT h FROM ledger_busy UNION ALL SELECT h FROM statement_busy)
+    OR l.payment_code IN (SELECT unnest($carried::VARCHAR[]))
+    OR NOT coalesce(l.amount_fen = s.amount_fen
+                    AND (l.transaction_id = s.transaction_id OR l.transaction_id IS NULL OR l.transaction_id = '')
+                    AND s.kind = CASE l.status WHEN '{PAID}' THEN '{KIND_PAID}'
+                                               WHEN '{REFUNDED}' THEN '{KIND_REFUND}' END,
+                    false)
+"""
+
+
+@dataclass
+class BulkRun:
+    result: RunResult
+    statement_date: date  # from the statement's title line
+    adm_div_code: str
+    line_count: int
+    clean_in_bulk: int = 0  # the clean pairs DuckDB counted (the engine may find more among the rest)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per step
+
+
+def reconcile_payments_bulk(export_ledger: LedgerExport, statement: bytes, day: date,
+                            rules: PaymentRules = PaymentRules(), carried: Sequence[Discrepancy] = (), *,
+                            profile: PaymentCodeProfile = DEFAULT_PROFILE, threads: int | None = None) -> BulkRun:
+    """Reconcile ``day``: the ledger ``export_ledger`` writes (it runs in a thread: open
+    connections there) against ``statement``, the raw daily file; ``carried`` are yesterday's
+    TIMING items. ``threads``: DuckDB's once the ledger is exported (default: the cores). A
+    malformed statement raises :class:`~payment_bridge.errors.StatementError`."""
+    stages: dict[str, float] = {}
+    carried_left, carried_right = carried_records(carried)
+    with duck_session(threads=1) as session, ThreadPoolExecutor(1, "reconcile-ledger") as pool:
+        ledger = pool.submit(_load_ledger, session, session.con.cursor(), export_ledger, threads or cores(), stages)
+        started = time.perf_counter()
+        info = load_statement(session, statement, profile=profile)
+        stages["statement"] = time.perf_counter() - started
+        ledger.result()
+        started = time.perf_counter()
+        ledger_left, statement_left, clean_count, clean_amount = _prefilter(
+            session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys
+        stages["prefilter"] = time.perf_counter() - started
+    started = time.perf_counter()
+    pairing = payment_pairing(rules, frozenset(carried_left) | frozenset(carried_right))
+    found = match(pairing, chain(ledger_left, carried_left), chain(statement_left, carried_right))
+    found.clean_count += clean_count
+    found.clean_amount_fen += clean_amount
+    result = classify_payments(found, day, rules)
+    stages["engine"] = time.perf_counter() - started
+    return BulkRun(result, info.statement_date, info.adm_div_code, info.line_count, clean_count, stages)
+
+
+_LEDGER_COLUMNS = "{'payment_code': 'VARCHAR', 'transaction_id': 'VARCHAR', 'amount_fen': 'BIGINT', " \
+                  "'status': 'VARCHAR', 'paid_at': 'BIGINT'}"
+
+
+def _load_ledger(session: DuckSession, cursor, export_ledger: LedgerExport, threads: int,
+                 stages: dict[str, float]) -> None:
+    """Table ``ledger``, through ``cursor`` (a connection of this thread's own to the database);
+    DuckDB gets its ``threads`` when PostgreSQL is done."""
+    try:
+        started = time.perf_counter()
+        try:
+            with session.create("ledger.csv") as out:
+                export_ledger(out)
+        finally:
+            cursor.execute(f"SET threads = {int(threads)}")
+        exported = time.perf_counter()
+        cursor.execute(f"""
+            CREATE TABLE ledger AS SELECT *, hash(payment_code) AS h FROM read_csv(
+                {sql_literal(session.path('ledger.csv'))}, columns = {_LEDGER_COLUMNS}, header = false,
+                auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
+                strict_mode = true)""")
+        cursor.execute(BUSY_SQL.format(table="ledger"))
+        stages["ledger_export"], stages["ledger_load"] = exported - started, time.perf_counter() - exported
+    finally:
+        cursor.close()
+
+
+def _prefilter(session: DuckSession, carried_codes: list[str]) -> tuple[list, list, int, int]:
+    """(ledger records, statement records) of the codes that are not clean, and the clean pairs'
+    count and amount."""
+    session.con.execute(BUSY_SQL.format(table="statement"))
+    ledger_rows, ledger_amount = session.con.execute(
+        "SELECT count(*), coalesce(sum(amount_fen), 0) FROM ledger").fetchone()
+    lefts: dict[int, tuple] = {}
+    rights: dict[int, tuple] = {}
+    for row in session.con.execute(CLEAN_SQL, {"carried": carried_codes}).fetchall():
+        if row[0] is not None:
+            lefts[row[0]] = row[1:6]
+        if row[6] is not None:
+            rights[row[6]] = (*row[7:13], row[6])  # the line number is the entry's last field
+    ledger_left = sorted(map(LedgerPayment._make, lefts.values()))
+    statement_left = [StatementEntry._make(rights[line]) for line in sorted(rights)]
+    clean_amount = int(ledger_amount) - sum(r.amount_fen for r in ledger_left if r.amount_fen is not None)
+    return ledger_left, statement_left, ledger_rows - len(ledger_left), clean_amount
