@@ -68,7 +68,9 @@ def at_sql(confirmed: str) -> str:
 
 def load_statement(session: DuckSession, raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE) -> StatementInfo:
     """Check ``raw`` and load its rows into table ``statement`` of ``session``."""
-    body_end = len(raw.rstrip(b"\r\n"))  # blank lines after the totals line are allowed
+    body_end = len(raw)  # blank lines after the totals line are allowed (no rstrip: a copy of the file)
+    while body_end and raw[body_end - 1] in b"\r\n":
+        body_end -= 1
     header_end = raw.find(b"\n", raw.find(b"\n") + 1) + 1
     if not 0 < header_end <= body_end:
         raise StatementError("statement needs a title, a column header and a totals line")
