@@ -3,7 +3,6 @@ reads, odd strings and all, and the bulk path over it gives the reference's resu
 from __future__ import annotations
 
 import io
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,9 +13,10 @@ from reconciliation.bulk import reconcile_payments_bulk
 from reconciliation.duck import duck_session, sql_literal
 from reconciliation.ledger import export_ledger_csv, payment_ledger, payment_ledger_query
 from reconciliation.payments import reconcile_payments
-from reconciliation.records import PAID, REFUNDED, LedgerPayment, StatementEntry, from_epoch
+from reconciliation.records import PAID, LedgerPayment, StatementEntry, from_epoch
 from reconciliation.scenarios import OUR_DIVISION, payment_rules, payment_scenario
 from store.models.payment import PaymentConfirmation, PaymentNotice, PaymentRefund
+from tests.support.payment_ledger import seed_payment_ledger
 
 RULES = payment_rules()
 ODD = ['a,b', 'q"uote"', 'two\nlines', 'cr\r\nlf', '汉字', 'UPPER', 'select', '"']
@@ -42,28 +42,8 @@ def odd_day(recon_db, unique):
     statement = [e._replace(reference=code(e.reference), transaction_id=f"{unique}{e.transaction_id}")
                  for e in scenario.statement]
     created = datetime.combine(day, datetime.min.time(), UTC) - timedelta(hours=7)
-    notices: dict[str, str] = {}
     with recon_db.unit_of_work() as s:
-        for p in sorted(ledger, key=lambda p: p.status != PAID):
-            if p.payment_code not in notices:
-                notices[p.payment_code] = str(uuid.uuid4())
-                s.add(PaymentNotice(
-                    id=notices[p.payment_code], agency_code="340100-SJ-ZW", agency_name="政务服务中心",
-                    adm_div_code=OUR_DIVISION, payer_key="340104198506150214", payer_kind="resident",
-                    payer_name="王晓明", items=[], total_fen=p.amount_fen, due_at=created + timedelta(days=7),
-                    status={PAID: "paid", REFUNDED: "refunded"}.get(p.status, "registered"),
-                    payment_code=p.payment_code, platform="nontax", created_by="test", created_at=created,
-                    updated_at=created))
-                s.flush()
-            if p.status == PAID:
-                s.add(PaymentConfirmation(notice_id=notices[p.payment_code], platform="nontax",
-                                          transaction_id=p.transaction_id, amount_fen=p.amount_fen,
-                                          paid_at=from_epoch(p.paid_at), source="callback", outcome="applied"))
-            elif p.status == REFUNDED:
-                s.add(PaymentRefund(notice_id=notices[p.payment_code], refund_request_id=f"rr-{uuid.uuid4()}",
-                                    request_hash="0" * 64, amount_fen=p.amount_fen, status="succeeded",
-                                    platform_refund_id=p.transaction_id or None, requested_by="test",
-                                    completed_at=from_epoch(p.paid_at)))
+        notices = seed_payment_ledger(s, ledger, created)
     raw = write_nontax_statement(day, OUR_DIVISION, [
         StatementLine("nontax", e.reference, e.transaction_id, e.amount_fen, e.fee_fen, e.kind, from_epoch(e.at), 0)
         for e in sorted(statement, key=lambda e: e.line_no)])

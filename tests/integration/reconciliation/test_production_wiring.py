@@ -13,9 +13,10 @@ from sqlalchemy import delete, select
 
 from payment_bridge.statements import StatementLine, write_nontax_statement
 from reconciliation.exports import FORMULA_PREFIXES
-from reconciliation.records import PAID, REFUNDED, UNPAID, from_epoch
+from reconciliation.records import from_epoch
 from reconciliation.scenarios import OUR_DIVISION, payment_scenario
 from store.models.payment import PaymentConfirmation, PaymentNotice, PaymentRefund, PaymentStatement
+from tests.support.payment_ledger import seed_payment_ledger
 from store.models.reconciliation import (ReconciliationDiscrepancy, ReconciliationImport, ReconciliationRun,
                                          ReconciliationStep)
 from tests.integration.payment.keycloak_login import login
@@ -49,30 +50,8 @@ def seeded_day(recon_db, unique):
     scenario = payment_scenario(day, clean=300, per_category=3, seed=11)
     ledger, statement = _remap(scenario, unique)
     created = datetime.combine(day, datetime.min.time(), UTC) - timedelta(hours=7)  # early on the Beijing day
-    notices: dict[str, str] = {}
     with recon_db.unit_of_work() as s:
-        for p in sorted(ledger, key=lambda p: p.status != PAID):
-            if p.payment_code not in notices:
-                notice_id = notices[p.payment_code] = str(uuid.uuid4())
-                s.add(PaymentNotice(
-                    id=notice_id, agency_code="340100-SJ-ZW", agency_name="政务服务中心", adm_div_code=OUR_DIVISION,
-                    payer_key="340104198506150214", payer_kind="resident", payer_name="王晓明", items=[],
-                    total_fen=p.amount_fen, due_at=created + timedelta(days=7),
-                    status="paid" if p.status == PAID else ("refunded" if p.status == REFUNDED else "registered"),
-                    payment_code=p.payment_code, platform="nontax", created_by="test", created_at=created,
-                    updated_at=created))
-                s.flush()
-            if p.status == PAID:
-                s.add(PaymentConfirmation(notice_id=notices[p.payment_code], platform="nontax",
-                                          transaction_id=p.transaction_id, amount_fen=p.amount_fen,
-                                          paid_at=from_epoch(p.paid_at), source="callback", outcome="applied"))
-            elif p.status == REFUNDED:
-                s.add(PaymentRefund(notice_id=notices[p.payment_code], refund_request_id=f"rr-{p.transaction_id}"[:64],
-                                    request_hash="0" * 64, amount_fen=p.amount_fen, status="succeeded",
-                                    platform_refund_id=p.transaction_id, requested_by="test",
-                                    completed_at=from_epoch(p.paid_at)))
-            else:
-                assert p.status == UNPAID
+        notices = seed_payment_ledger(s, ledger, created)
         raw = write_nontax_statement(day, OUR_DIVISION, [
             StatementLine("nontax", e.reference, e.transaction_id, e.amount_fen, e.fee_fen, e.kind, from_epoch(e.at), 0)
             for e in statement])
