@@ -63,23 +63,31 @@ def authenticate() -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_token", "Send an access token: Authorization: Bearer <token>.",
                        headers={"WWW-Authenticate": 'Bearer realm="govlink"'})
-    token = token.strip()
+    try:
+        principal = principal_of(token.strip())
+    except TokenError as exc:
+        raise ApiError(401, "invalid_token", f"The access token was refused: {exc.description}.",
+                       headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.description}"'}) from None
+    g.principal = principal
+    return principal
+
+
+class SessionEnded(TokenError):
+    """The token verifies, but its sign-in session was logged out."""
+
+
+def principal_of(token: str) -> Principal:
+    """The principal of an access token: verified (or found in the app's `VerifiedTokenCache`),
+    its session not logged out. Raises `TokenError` (`SessionEnded` for a logged-out session)."""
     cache = verified_tokens(current_app)
     principal = cache.get(token)
     if principal is None:
         verifier = verifier_for(current_app.extensions["govlink"].settings)
-        try:
-            claims = verifier.verify(token)
-        except TokenError as exc:
-            raise ApiError(401, "invalid_token", f"The access token was refused: {exc.description}.",
-                           headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.description}"'}) from None
+        claims = verifier.verify(token)
         principal = Principal.from_claims(claims)
         cache.put(token, principal, claims["exp"] + verifier.leeway)
     if ended_sessions_for(current_app).is_ended(principal.claims.get("sid")):
-        description = "the sign-in session has ended (logged out)"
-        raise ApiError(401, "invalid_token", f"The access token was refused: {description}.",
-                       headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'})
-    g.principal = principal
+        raise SessionEnded("the sign-in session has ended (logged out)")
     return principal
 
 

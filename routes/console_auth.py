@@ -3,9 +3,9 @@
 OpenID Connect against Keycloak (realm from Settings) with authlib's Flask client, authorization
 code + PKCE, as the confidential client ``staff-console`` (config/realm.py). The access and
 refresh tokens live in Flask's signed session cookie (the ID token is not kept: it would push the
-cookie past 4 KB). Every protected page verifies the access token locally like the API does
-(``idp.tokens``: signature, issuer, audience ``govlink``, expiry; sessions ended by back-channel
-logout refused), refreshes it once when it expired, and checks the realm roles:
+cookie past 4 KB). Every protected page checks the access token as the API does
+(:func:`routes.auth.principal_of`: signature, issuer, audience ``govlink``, expiry; sessions ended
+by back-channel logout refused), refreshes it once when it expired, and checks the realm roles:
 
     from routes.console_auth import console_login_required, current_staff, csrf_protect
 
@@ -32,8 +32,8 @@ from markupsafe import Markup, escape
 
 from config.realm import derived_secret
 from idp.principal import Principal
-from idp.sessions import ended_sessions_for
-from idp.tokens import TokenError, verifier_for
+from idp.tokens import TokenError
+from routes.auth import SessionEnded, principal_of
 
 CLIENT_ID = "staff-console"
 TOKEN_KEY = "staff_token"
@@ -121,10 +121,11 @@ def signed_in_principal() -> Principal | None:
     token = session.get(TOKEN_KEY)
     principal = None
     if token:
-        verifier = verifier_for(current_app.extensions["govlink"].settings)
         for attempt in (1, 2):
             try:
-                claims = verifier.verify(token["access_token"])
+                principal = principal_of(token["access_token"])
+            except SessionEnded:  # logged out in another channel: sign in again
+                break
             except TokenError:
                 if attempt == 2 or not token.get("refresh_token"):
                     break
@@ -137,8 +138,6 @@ def signed_in_principal() -> Principal | None:
                          "refresh_token": fresh.get("refresh_token", token["refresh_token"])}
                 session[TOKEN_KEY] = token
                 continue
-            if not ended_sessions_for(current_app).is_ended(claims.get("sid")):
-                principal = Principal.from_claims(claims)
             break
         if principal is None:
             session.pop(TOKEN_KEY, None)
