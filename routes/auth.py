@@ -1,6 +1,7 @@
 """Bearer-token protection for the gateway's views: `require_token` and `current_principal`.
 
-Tokens are verified locally (`idp.tokens`: signature with the realm's cached JWKS, RS256 only,
+authlib's resource protector takes the Bearer token from the request (RFC 6750); it is verified
+locally with joserfc (`idp.tokens`: signature with the realm's cached JWKS, RS256 only,
 issuer, audience `govlink`, expiry) and the principal kept for the next request with the same
 token (`VerifiedTokenCache`: until the token expires, at most a minute); whether its session was
 logged out is checked on every request. The view then finds the caller in `g.principal`. Errors are
@@ -12,7 +13,10 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import current_app, g, request
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTypeError
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
+from flask import current_app, g
 
 from idp.levels import step_up_challenge
 from idp.principal import Principal
@@ -58,18 +62,35 @@ def authenticate() -> Principal:
     """Verify the request's Bearer token (once per request) and return its principal."""
     if "principal" in g:
         return g.principal
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "invalid_token", "Send an access token: Authorization: Bearer <token>.",
-                       headers={"WWW-Authenticate": 'Bearer realm="govlink"'})
     try:
-        principal = principal_of(token.strip())
-    except TokenError as exc:
+        principal = _protector.acquire_token()
+    except (MissingAuthorizationError, UnsupportedTokenTypeError):
+        raise ApiError(401, "invalid_token", "Send an access token: Authorization: Bearer <token>.",
+                       headers={"WWW-Authenticate": 'Bearer realm="govlink"'}) from None
+    except InvalidTokenError as exc:
         raise ApiError(401, "invalid_token", f"The access token was refused: {exc.description}.",
                        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.description}"'}) from None
     g.principal = principal
     return principal
+
+
+class _RealmTokenValidator(BearerTokenValidator):
+    """authlib's Bearer validator over the realm's JWTs: the token is the caller's `Principal`."""
+
+    def authenticate_token(self, token_string):
+        try:
+            return principal_of(token_string.strip())
+        except TokenError as exc:
+            raise InvalidTokenError(description=exc.description) from None
+
+    def validate_token(self, token, scopes, request):
+        pass  # expiry and logout are checked by principal_of; scopes, roles and level by require_token
+
+
+# authlib's resource protector: finds the Bearer token in the request (RFC 6750) and hands it to
+# the validator; joserfc checks it (idp.tokens).
+_protector = ResourceProtector()
+_protector.register_token_validator(_RealmTokenValidator())
 
 
 class SessionEnded(TokenError):
