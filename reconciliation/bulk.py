@@ -6,9 +6,9 @@ engine (:func:`reconciliation.engine.match`, the tolerance rules, :func:`~reconc
 classify_payments`) gets every record of every other group, so the result and its content hash are
 those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
 
-1. ``ledger`` (in a thread, beside 2): ``export_ledger`` writes the day's ledger as CSV
-   (:func:`reconciliation.ledger.export_ledger_csv`) and DuckDB loads it as table ``ledger``.
-   Until the export is done DuckDB keeps to one thread: PostgreSQL needs a core of its own then;
+1. ``ledger`` (in a thread, beside 2): DuckDB reads the day's ledger, the Arrow stream
+   :func:`reconciliation.ledger.ledger_stream` opened, into table ``ledger``. Until it is read
+   DuckDB keeps to one thread: PostgreSQL needs a core of its own then;
 2. ``statement``: the daily statement is checked and loaded as table ``statement``
    (:func:`reconciliation.statement_table.load_statement`);
 3. ``prefilter``: a payment code is *clean* when it has exactly one record a side (each side's
@@ -26,35 +26,34 @@ those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain
-from typing import BinaryIO
 
 from payment_bridge.payment_code import DEFAULT_PROFILE, PaymentCodeProfile
 from reconciliation.categories import Discrepancy, RunResult
-from reconciliation.duck import DuckSession, cores, duck_session, sql_literal
+from reconciliation.duck import DuckSession, cores, duck_session
 from reconciliation.engine import match
 from reconciliation.payments import PaymentRules, carried_records, classify_payments, payment_pairing
 from reconciliation.records import KIND_PAID, KIND_REFUND, PAID, REFUNDED, LedgerPayment, StatementEntry
 from reconciliation.statement_table import FIRST_ROW_LINE, at_sql, load_statement
 
-LedgerExport = Callable[[BinaryIO], None]  # writes the day's ledger as CSV (reconciliation.ledger.export_ledger_csv)
 
 # Codes with more than one record on a side (``h``: the code's hash, so a collision only makes a
 # code busy for nothing: busy codes come back whole and the engine sorts them out).
 BUSY_SQL = "CREATE TABLE {table}_busy AS SELECT h FROM {table} GROUP BY h HAVING count(*) > 1"
 
 # The ledger and statement records of every payment code that is not clean, a joined row each (a
-# record of a code with several records comes back more than once: its rowid tells).
+# record of a code with several records comes back more than once: its rowid tells). The join is on
+# the codes' hashes, which is cheaper than on the text; two codes of one hash come back as well.
 CLEAN_SQL = f"""
 SELECT l.rowid, l.payment_code, l.transaction_id, l.amount_fen, l.status, l.paid_at,
        s.rowid + {FIRST_ROW_LINE}, s.reference, s.transaction_id, s.amount_fen, s.fee_fen, s.kind,
        {at_sql('s.confirmed')}
-  FROM ledger AS l FULL JOIN statement AS s ON s.h = l.h AND s.reference = l.payment_code
- WHERE l.rowid IS NULL OR s.rowid IS NULL
+  FROM ledger AS l FULL JOIN statement AS s ON s.h = l.h
+ WHERE l.rowid IS NULL OR s.rowid IS NULL OR l.payment_code IS DISTINCT FROM s.reference
     OR l.h IN (SELECT h FROM ledger_busy UNION ALL SELECT h FROM statement_busy)
     OR l.payment_code IN (SELECT unnest($carried::VARCHAR[]))
     OR NOT coalesce(l.amount_fen = s.amount_fen
@@ -75,21 +74,24 @@ class BulkRun:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per step
 
 
-def reconcile_payments_bulk(export_ledger: LedgerExport, statement: bytes, day: date,
+def reconcile_payments_bulk(ledger: object, statement: bytes, day: date,
                             rules: PaymentRules = PaymentRules(), carried: Sequence[Discrepancy] = (), *,
                             profile: PaymentCodeProfile = DEFAULT_PROFILE, threads: int | None = None) -> BulkRun:
-    """Reconcile ``day``: the ledger ``export_ledger`` writes (it runs in a thread: open
-    connections there) against ``statement``, the raw daily file; ``carried`` are yesterday's
-    TIMING items. ``threads``: DuckDB's once the ledger is exported (default: the cores). A
-    malformed statement raises :class:`~payment_bridge.errors.StatementError`."""
+    """Reconcile ``day``: ``ledger``, the day's ledger as something DuckDB reads as a table (an
+    Arrow C stream: :func:`reconciliation.ledger.ledger_stream`, opened before the statement is
+    read, so PostgreSQL starts at once) in LedgerPayment's column order, ``paid_at`` a timestamp
+    with time zone, against ``statement``, the raw daily file; ``carried`` are yesterday's TIMING
+    items. ``threads``: DuckDB's once the ledger is read (default: the cores). A malformed
+    statement raises :class:`~payment_bridge.errors.StatementError`."""
     stages: dict[str, float] = {}
     carried_left, carried_right = carried_records(carried)
     with duck_session(threads=1) as session, ThreadPoolExecutor(1, "reconcile-ledger") as pool:
-        ledger = pool.submit(_load_ledger, session, session.con.cursor(), export_ledger, threads or cores(), stages)
+        ledger_read = pool.submit(_load_ledger, session.con.cursor(), ledger, threads or cores(), stages)
         started = time.perf_counter()
         info = load_statement(session, statement, profile=profile)
+        session.con.execute(BUSY_SQL.format(table="statement"))
         stages["statement"] = time.perf_counter() - started
-        ledger.result()
+        ledger_read.result()
         started = time.perf_counter()
         ledger_left, statement_left, clean_count, clean_amount = _prefilter(
             session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys
@@ -104,29 +106,30 @@ def reconcile_payments_bulk(export_ledger: LedgerExport, statement: bytes, day: 
     return BulkRun(result, info.statement_date, info.adm_div_code, info.line_count, clean_count, stages)
 
 
-_LEDGER_COLUMNS = "{'payment_code': 'VARCHAR', 'transaction_id': 'VARCHAR', 'amount_fen': 'BIGINT', " \
-                  "'status': 'VARCHAR', 'paid_at': 'BIGINT'}"
+_LEDGER_SQL = f"""
+CREATE TABLE ledger AS
+SELECT CAST(payment_code AS VARCHAR) AS payment_code, CAST(transaction_id AS VARCHAR) AS transaction_id,
+       CAST(amount_fen AS BIGINT) AS amount_fen, CAST(status AS VARCHAR) AS status,
+       coalesce(CAST(floor(epoch(paid_at)) AS BIGINT), 0) AS paid_at, hash(payment_code) AS h
+  FROM ledger_rows AS r({", ".join(LedgerPayment._fields)})"""
 
 
-def _load_ledger(session: DuckSession, cursor, export_ledger: LedgerExport, threads: int,
-                 stages: dict[str, float]) -> None:
-    """Table ``ledger``, through ``cursor`` (a connection of this thread's own to the database);
-    DuckDB gets its ``threads`` when PostgreSQL is done."""
+def _load_ledger(cursor, rows: object, threads: int, stages: dict[str, float]) -> None:
+    """Table ``ledger`` from ``rows``, through ``cursor`` (this thread's own); DuckDB gets its
+    ``threads`` when PostgreSQL is done."""
     try:
         started = time.perf_counter()
         try:
-            with session.create("ledger.csv") as out:
-                export_ledger(out)
+            cursor.register("ledger_rows", rows)
+            try:
+                cursor.execute(_LEDGER_SQL)
+            finally:
+                cursor.unregister("ledger_rows")
         finally:
             cursor.execute(f"SET threads = {int(threads)}")
-        exported = time.perf_counter()
-        cursor.execute(f"""
-            CREATE TABLE ledger AS SELECT *, hash(payment_code) AS h FROM read_csv(
-                {sql_literal(session.path('ledger.csv'))}, columns = {_LEDGER_COLUMNS}, header = false,
-                auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
-                strict_mode = true)""")
+        read = time.perf_counter()
         cursor.execute(BUSY_SQL.format(table="ledger"))
-        stages["ledger_export"], stages["ledger_load"] = exported - started, time.perf_counter() - exported
+        stages["ledger"], stages["ledger_busy"] = read - started, time.perf_counter() - read
     finally:
         cursor.close()
 
@@ -134,7 +137,6 @@ def _load_ledger(session: DuckSession, cursor, export_ledger: LedgerExport, thre
 def _prefilter(session: DuckSession, carried_codes: list[str]) -> tuple[list, list, int, int]:
     """(ledger records, statement records) of the codes that are not clean, and the clean pairs'
     count and amount."""
-    session.con.execute(BUSY_SQL.format(table="statement"))
     ledger_rows, ledger_amount = session.con.execute(
         "SELECT count(*), coalesce(sum(amount_fen), 0) FROM ledger").fetchone()
     lefts: dict[int, tuple] = {}

@@ -1,17 +1,16 @@
-"""The ledger as PostgreSQL writes it for DuckDB (`export_ledger_csv`) is the ledger `payment_ledger`
+"""The ledger as DuckDB reads it from PostgreSQL (`ledger_stream`) is the ledger `payment_ledger`
 reads, odd strings and all, and the bulk path over it gives the reference's result."""
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete
 
 from payment_bridge.statements import StatementLine, parse_nontax_statement, write_nontax_statement
-from reconciliation.bulk import reconcile_payments_bulk
-from reconciliation.duck import duck_session, sql_literal
-from reconciliation.ledger import export_ledger_csv, payment_ledger, payment_ledger_query
+from reconciliation.bulk import _load_ledger, reconcile_payments_bulk
+from reconciliation.duck import duck_session
+from reconciliation.ledger import ledger_stream, payment_ledger, payment_ledger_query
 from reconciliation.payments import reconcile_payments
 from reconciliation.records import PAID, LedgerPayment, StatementEntry, from_epoch
 from reconciliation.scenarios import OUR_DIVISION, payment_rules, payment_scenario
@@ -55,36 +54,28 @@ def odd_day(recon_db, unique):
         s.execute(delete(PaymentNotice).where(PaymentNotice.id.in_(ids)))
 
 
-def _exported(recon_db, day) -> list[LedgerPayment]:
-    """The day's ledger through PostgreSQL's CSV and DuckDB, as records."""
-    with duck_session(threads=1) as session:
-        with session.create("ledger.csv") as out, recon_db.engine.connect() as connection:
-            export_ledger_csv(connection, *payment_ledger_query(day, RULES, platform="nontax"), out)
-        rows = session.con.execute(f"""
-            SELECT * FROM read_csv({sql_literal(session.path('ledger.csv'))}, columns = {{'payment_code': 'VARCHAR',
-                'transaction_id': 'VARCHAR', 'amount_fen': 'BIGINT', 'status': 'VARCHAR', 'paid_at': 'BIGINT'}},
-                header = false, auto_detect = false, quote = '"', escape = '"', allow_quoted_nulls = false,
-                strict_mode = true)""").fetchall()
-    return sorted(LedgerPayment(*row) for row in rows)
+def _streamed(recon_db, sql: str, params: dict) -> list[LedgerPayment]:
+    """The ledger of ``sql`` through ADBC and DuckDB, as the bulk path loads it, as records."""
+    with duck_session(threads=1) as session, ledger_stream(recon_db.engine, sql, params) as rows:
+        _load_ledger(session.con.cursor(), rows, 1, {})
+        found = session.con.execute(f"SELECT {', '.join(LedgerPayment._fields)} FROM ledger").fetchall()
+    return sorted(LedgerPayment(*row) for row in found)
 
 
-def test_the_exported_ledger_is_the_ledger(recon_db, odd_day):
+def test_the_streamed_ledger_is_the_ledger(recon_db, odd_day):
     day, _ = odd_day
     with recon_db.engine.connect() as connection:
         read = sorted(payment_ledger(connection, day, RULES, platform="nontax"))
-    exported = _exported(recon_db, day)
-    assert exported == read
+    streamed = _streamed(recon_db, *payment_ledger_query(day, RULES, platform="nontax"))
+    assert streamed == read and any(p.status == "unpaid" and p.paid_at == 0 for p in read)
     assert {t for p in read for t in ODD if p.transaction_id.endswith(t)} == set(ODD)
 
 
 def test_the_bulk_path_on_postgresql_gives_the_references_result(recon_db, odd_day):
     day, raw = odd_day
 
-    def export(out):
-        with recon_db.engine.connect() as connection:
-            export_ledger_csv(connection, *payment_ledger_query(day, RULES, platform="nontax"), out)
-
-    run = reconcile_payments_bulk(export, raw, day, RULES)
+    with ledger_stream(recon_db.engine, *payment_ledger_query(day, RULES, platform="nontax")) as rows:
+        run = reconcile_payments_bulk(rows, raw, day, RULES)
     with recon_db.engine.connect() as connection:
         ledger = list(payment_ledger(connection, day, RULES, platform="nontax"))
     entries = [StatementEntry.from_line(line) for line in parse_nontax_statement(raw).lines]
@@ -94,7 +85,13 @@ def test_the_bulk_path_on_postgresql_gives_the_references_result(recon_db, odd_d
 
 
 def test_a_day_without_a_ledger(recon_db):
-    out = io.BytesIO()
+    assert _streamed(recon_db, *payment_ledger_query(date(1990, 1, 1), RULES, platform="nontax")) == []
+
+
+def test_parameters_are_values_never_sql(recon_db, odd_day):
+    """psycopg binds them on the client for the COPY: a quote in one stays in the value."""
+    day, _ = odd_day
+    sql, params = payment_ledger_query(day, RULES, platform="nontax")
     with recon_db.engine.connect() as connection:
-        export_ledger_csv(connection, *payment_ledger_query(date(1990, 1, 1), RULES, platform="nontax"), out)
-    assert out.getvalue() == b""
+        paid = sorted(p for p in payment_ledger(connection, day, RULES, platform="nontax") if p.status != "unpaid")
+    assert _streamed(recon_db, sql, {**params, "platform": "x' OR '1'='1"}) == paid  # no notice of that platform

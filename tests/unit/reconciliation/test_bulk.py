@@ -1,7 +1,5 @@
 """The bulk path (DuckDB counts the clean pairs, the engine gets the rest) gives the result, and the
 content hash, of the pure-Python reference `reconcile_payments` over the whole day."""
-import csv
-import io
 import os
 import stat
 import tempfile
@@ -19,6 +17,7 @@ from reconciliation.payments import _consistent, amount_and_time_rule, cutoff_ep
 from reconciliation.records import (KIND_PAID, KIND_REFUND, PAID, REFUNDED, UNPAID, LedgerPayment, StatementEntry,
                                     from_epoch)
 from reconciliation.scenarios import OUR_DIVISION, payment_rules, payment_scenario
+from tests.support.ledger_rows import ledger_rows
 
 DAY = date(2024, 3, 15)
 NEXT = DAY + timedelta(days=1)
@@ -33,20 +32,11 @@ def statement_file(entries, day=DAY) -> tuple[bytes, list[StatementEntry]]:
     return raw, [e._replace(line_no=n) for n, e in enumerate(ordered, start=3)]
 
 
-def exporter(ledger):
-    """What reconciliation.ledger.export_ledger_csv writes for ``ledger``: CSV, text quoted."""
-    def export(out):
-        text = io.StringIO()
-        csv.writer(text, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(ledger)
-        out.write(text.getvalue().encode())
-    return export
-
-
 def both(ledger, entries, day=DAY, rules=payment_rules(), carried=()):
     """(the bulk path's result, the reference's); checks the bulk path counted every pair it may."""
     raw, numbered = statement_file(entries, day)
     expected = reconcile_payments(ledger, numbered, day, rules, carried)
-    run = reconcile_payments_bulk(exporter(ledger), raw, day, rules, carried, threads=2)
+    run = reconcile_payments_bulk(ledger_rows(ledger), raw, day, rules, carried, threads=2)
     assert run.clean_in_bulk == clean_in_bulk(ledger, numbered, carried)
     return run.result, expected
 
@@ -111,7 +101,7 @@ def test_tolerance_rules_see_the_same_leftovers():
     assert found.counts()["PROPOSED"] == 1 and found.counts()["AMBIGUOUS"] == 6
 
 
-def test_odd_ledger_strings_survive_the_csv():
+def test_odd_ledger_strings_survive_the_stream():
     noon = cutoff_epoch(DAY, payment_rules()) - 12 * 3600
     code = "34010024300000000{:03d}"
     ledger = [LedgerPayment(code.format(1), 'a,"b"\nc', 100, PAID, noon),
@@ -154,7 +144,7 @@ def test_a_bad_statement_is_refused_and_nothing_is_left_behind(monkeypatch):
         monkeypatch.setattr(tempfile, "tempdir", scratch)
         raw, _ = statement_file([StatementEntry("34010024300000000001", "T1", 100, 0, KIND_PAID, 1710460800, 3)])
         with pytest.raises(StatementError, match="line 3"):
-            reconcile_payments_bulk(exporter([]), raw.replace(b"T1", b"T 1"), DAY, payment_rules())
+            reconcile_payments_bulk(ledger_rows([]), raw.replace(b"T1", b"T 1"), DAY, payment_rules())
         assert os.listdir(scratch) == []
 
 
@@ -176,10 +166,10 @@ def test_the_private_directory_and_its_files():
 
 
 def test_a_ledger_without_a_transaction_number_pairs_on_the_rest():
-    """NULL (an empty unquoted CSV field) or '' alike: `not left.transaction_id` in the engine."""
+    """NULL or '' alike: `not left.transaction_id` in the engine."""
     noon = cutoff_epoch(DAY, payment_rules()) - 12 * 3600
     codes = ["34010024300000000001", "34010024300000000002"]
     raw, entries = statement_file([StatementEntry(code, "T", 100, 0, KIND_PAID, noon, 3) for code in codes])
-    ledger_csv = f'"{codes[0]}",,100,"paid",{noon}\n"{codes[1]}","",100,"paid",{noon}\n'.encode()
-    run = reconcile_payments_bulk(lambda out: out.write(ledger_csv), raw, DAY, payment_rules())
+    ledger = [LedgerPayment(codes[0], None, 100, PAID, noon), LedgerPayment(codes[1], "", 100, PAID, noon)]
+    run = reconcile_payments_bulk(ledger_rows(ledger), raw, DAY, payment_rules())
     assert run.clean_in_bulk == 2 and run.result.discrepancies == []
