@@ -7,8 +7,8 @@ classify_payments`) gets every record of every other group, so the result and it
 those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
 
 1. ``ledger`` (in a thread, beside 2): DuckDB reads the day's ledger, the Arrow stream
-   :func:`reconciliation.ledger.ledger_stream` opened, into table ``ledger``. Until it is read
-   DuckDB keeps to one thread: PostgreSQL needs a core of its own then;
+   :func:`reconciliation.ledger.ledger_stream` opens, into table ``ledger``. Until it is read
+   DuckDB keeps to one thread: PostgreSQL needs a core of its own;
 2. ``statement``: the daily statement is checked and loaded as table ``statement``
    (:func:`reconciliation.statement_table.load_statement`);
 3. ``prefilter``: a payment code is *clean* when it has exactly one record a side (each side's
@@ -26,8 +26,9 @@ those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain
@@ -74,24 +75,32 @@ class BulkRun:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per step
 
 
-def reconcile_payments_bulk(ledger: object, statement: bytes, day: date,
+# Opens the day's ledger as something DuckDB reads as a table, in LedgerPayment's column order,
+# paid_at a timestamp with time zone: an Arrow C stream (reconciliation.ledger.ledger_stream).
+LedgerSource = Callable[[], AbstractContextManager[object]]
+
+
+def reconcile_payments_bulk(open_ledger: LedgerSource, statement: bytes, day: date,
                             rules: PaymentRules = PaymentRules(), carried: Sequence[Discrepancy] = (), *,
                             profile: PaymentCodeProfile = DEFAULT_PROFILE, threads: int | None = None) -> BulkRun:
-    """Reconcile ``day``: ``ledger``, the day's ledger as something DuckDB reads as a table (an
-    Arrow C stream: :func:`reconciliation.ledger.ledger_stream`, opened before the statement is
-    read, so PostgreSQL starts at once) in LedgerPayment's column order, ``paid_at`` a timestamp
-    with time zone, against ``statement``, the raw daily file; ``carried`` are yesterday's TIMING
-    items. ``threads``: DuckDB's once the ledger is read (default: the cores). A malformed
-    statement raises :class:`~payment_bridge.errors.StatementError`."""
+    """Reconcile ``day``: the ledger ``open_ledger`` opens (in a thread) against ``statement``, the
+    raw daily file; ``carried`` are yesterday's TIMING items. ``threads``: DuckDB's once the
+    ledger is read (default: the cores). A malformed statement raises
+    :class:`~payment_bridge.errors.StatementError`."""
     stages: dict[str, float] = {}
     carried_left, carried_right = carried_records(carried)
     with duck_session(threads=1) as session, ThreadPoolExecutor(1, "reconcile-ledger") as pool:
-        ledger_read = pool.submit(_load_ledger, session.con.cursor(), ledger, threads or cores(), stages)
-        started = time.perf_counter()
-        info = load_statement(session, statement, profile=profile)
-        session.con.execute(BUSY_SQL.format(table="statement"))
-        stages["statement"] = time.perf_counter() - started
-        ledger_read.result()
+        reader = session.con.cursor()
+        ledger_read = pool.submit(_load_ledger, reader, open_ledger, threads or cores(), stages)
+        try:
+            started = time.perf_counter()
+            info = load_statement(session, statement, profile=profile)
+            session.con.execute(BUSY_SQL.format(table="statement"))
+            stages["statement"] = time.perf_counter() - started
+            ledger_read.result()
+        finally:
+            if not ledger_read.done():  # the statement was refused: stop reading the ledger
+                reader.interrupt()
         started = time.perf_counter()
         ledger_left, statement_left, clean_count, clean_amount = _prefilter(
             session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys
@@ -114,17 +123,18 @@ SELECT CAST(payment_code AS VARCHAR) AS payment_code, CAST(transaction_id AS VAR
   FROM ledger_rows AS r({", ".join(LedgerPayment._fields)})"""
 
 
-def _load_ledger(cursor, rows: object, threads: int, stages: dict[str, float]) -> None:
-    """Table ``ledger`` from ``rows``, through ``cursor`` (this thread's own); DuckDB gets its
-    ``threads`` when PostgreSQL is done."""
+def _load_ledger(cursor, open_ledger: LedgerSource, threads: int, stages: dict[str, float]) -> None:
+    """Table ``ledger``, through ``cursor`` (this thread's own); DuckDB gets its ``threads`` when
+    PostgreSQL is done."""
     try:
         started = time.perf_counter()
         try:
-            cursor.register("ledger_rows", rows)
-            try:
-                cursor.execute(_LEDGER_SQL)
-            finally:
-                cursor.unregister("ledger_rows")
+            with open_ledger() as rows:
+                cursor.register("ledger_rows", rows)
+                try:
+                    cursor.execute(_LEDGER_SQL)
+                finally:
+                    cursor.unregister("ledger_rows")
         finally:
             cursor.execute(f"SET threads = {int(threads)}")
         read = time.perf_counter()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 
@@ -105,43 +104,40 @@ def reconcile_payments_day(runtime, day: date, *, started_by: str, statement: by
     rules, code_profile = payment_rules_for(runtime.settings)
     if statement is None:
         statement, filename = _stored_statement(db, platform, day)
+    progress("statement", 0, 1)
+    with db.unit_of_work() as session:
+        imported = runs.import_file(session, source=STATEMENT_SOURCES[platform], business_date=day,
+                                    filename=filename or f"{platform}-{day:%Y%m%d}", raw=statement,
+                                    imported_by=started_by)
+        import_sha, import_id = imported.sha256, imported.id
+        carried = runs.carried_into(session, "payments", day)
+    progress("statement", 1, 1)
     sql, params = payment_ledger_query(day, rules, platform=platform)
-    with ExitStack() as reading:
-        # The provincial statement's ledger is read in bulk (reconciliation.bulk); its connection
-        # is made now, while the statement is kept.
-        ledger = reading.enter_context(ledger_stream(db.engine, sql, params)) if platform == "nontax" else None
-        progress("statement", 0, 1)
-        with db.unit_of_work() as session:
-            imported = runs.import_file(session, source=STATEMENT_SOURCES[platform], business_date=day,
-                                        filename=filename or f"{platform}-{day:%Y%m%d}", raw=statement,
-                                        imported_by=started_by)
-            import_sha, import_id = imported.sha256, imported.id
-            carried = runs.carried_into(session, "payments", day)
-        progress("statement", 1, 1)
-        try:
-            progress("match", 0, 1)
-            if ledger is not None:
-                from reconciliation.bulk import reconcile_payments_bulk
 
-                run = reconcile_payments_bulk(ledger, statement, day, rules, carried, profile=code_profile,
-                                              threads=workers)
-                if run.statement_date != day:
-                    raise ReconciliationInputError(f"the statement is for {run.statement_date}, not {day}",
-                                                   code="statement_date_mismatch")
-                result = run.result
-                log.info("payments %s: %d lines, %d pairs clean in bulk, seconds %s", day, run.line_count,
-                         run.clean_in_bulk, {stage: round(seconds, 2) for stage, seconds in run.stages.items()})
-            else:
-                from payment_bridge.statements import parse_wechat_bill
+    try:
+        progress("match", 0, 1)
+        if platform == "nontax":
+            from reconciliation.bulk import reconcile_payments_bulk
 
-                bill = parse_wechat_bill(statement)
-                entries = [StatementEntry.from_line(line) for line in bill.lines]
-                with db.engine.connect() as connection:
-                    result = reconcile_payments(payment_ledger(connection, day, rules, platform=platform), entries,
-                                                day, rules, carried)
-            progress("match", 1, 1)
-        except PaymentError as exc:
-            raise ReconciliationInputError(exc.message, code=exc.code) from None
+            run = reconcile_payments_bulk(lambda: ledger_stream(db.engine, sql, params), statement, day, rules,
+                                          carried, profile=code_profile, threads=workers)
+            if run.statement_date != day:
+                raise ReconciliationInputError(f"the statement is for {run.statement_date}, not {day}",
+                                               code="statement_date_mismatch")
+            result = run.result
+            log.info("payments %s: %d lines, %d pairs clean in bulk, seconds %s", day, run.line_count,
+                     run.clean_in_bulk, {stage: round(seconds, 2) for stage, seconds in run.stages.items()})
+        else:
+            from payment_bridge.statements import parse_wechat_bill
+
+            bill = parse_wechat_bill(statement)
+            entries = [StatementEntry.from_line(line) for line in bill.lines]
+            with db.engine.connect() as connection:
+                result = reconcile_payments(payment_ledger(connection, day, rules, platform=platform), entries, day,
+                                            rules, carried)
+        progress("match", 1, 1)
+    except PaymentError as exc:
+        raise ReconciliationInputError(exc.message, code=exc.code) from None
     return _store(db, result, started_by, [import_sha], [import_id], progress)
 
 

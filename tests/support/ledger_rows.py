@@ -1,9 +1,10 @@
-"""A ledger as :func:`reconciliation.ledger.ledger_stream` hands it to the bulk path, without
+"""A ledger as :func:`reconciliation.ledger.ledger_stream` opens it for the bulk path, without
 PostgreSQL: an Arrow C stream of LedgerPayment's columns, ``paid_at`` a timestamp with time zone
 (NULL for an unpaid notice's 0), made by a DuckDB of its own."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 
 import duckdb
 
@@ -18,6 +19,12 @@ class ArrowRows:
 
     def __arrow_c_stream__(self, requested_schema=None):
         return self._relation.__arrow_c_stream__(requested_schema)
+
+
+def ledger_source(ledger: Iterable[LedgerPayment]):
+    """What reconciliation.bulk takes: a function opening the ledger."""
+    rows = ledger_rows(ledger)
+    return lambda: nullcontext(rows)
 
 
 def ledger_rows(ledger: Iterable[LedgerPayment]) -> ArrowRows:

@@ -56,8 +56,8 @@ def odd_day(recon_db, unique):
 
 def _streamed(recon_db, sql: str, params: dict) -> list[LedgerPayment]:
     """The ledger of ``sql`` through ADBC and DuckDB, as the bulk path loads it, as records."""
-    with duck_session(threads=1) as session, ledger_stream(recon_db.engine, sql, params) as rows:
-        _load_ledger(session.con.cursor(), rows, 1, {})
+    with duck_session(threads=1) as session:
+        _load_ledger(session.con.cursor(), lambda: ledger_stream(recon_db.engine, sql, params), 1, {})
         found = session.con.execute(f"SELECT {', '.join(LedgerPayment._fields)} FROM ledger").fetchall()
     return sorted(LedgerPayment(*row) for row in found)
 
@@ -74,8 +74,8 @@ def test_the_streamed_ledger_is_the_ledger(recon_db, odd_day):
 def test_the_bulk_path_on_postgresql_gives_the_references_result(recon_db, odd_day):
     day, raw = odd_day
 
-    with ledger_stream(recon_db.engine, *payment_ledger_query(day, RULES, platform="nontax")) as rows:
-        run = reconcile_payments_bulk(rows, raw, day, RULES)
+    sql, params = payment_ledger_query(day, RULES, platform="nontax")
+    run = reconcile_payments_bulk(lambda: ledger_stream(recon_db.engine, sql, params), raw, day, RULES)
     with recon_db.engine.connect() as connection:
         ledger = list(payment_ledger(connection, day, RULES, platform="nontax"))
     entries = [StatementEntry.from_line(line) for line in parse_nontax_statement(raw).lines]

@@ -17,7 +17,7 @@ from reconciliation.payments import _consistent, amount_and_time_rule, cutoff_ep
 from reconciliation.records import (KIND_PAID, KIND_REFUND, PAID, REFUNDED, UNPAID, LedgerPayment, StatementEntry,
                                     from_epoch)
 from reconciliation.scenarios import OUR_DIVISION, payment_rules, payment_scenario
-from tests.support.ledger_rows import ledger_rows
+from tests.support.ledger_rows import ledger_source
 
 DAY = date(2024, 3, 15)
 NEXT = DAY + timedelta(days=1)
@@ -36,7 +36,7 @@ def both(ledger, entries, day=DAY, rules=payment_rules(), carried=()):
     """(the bulk path's result, the reference's); checks the bulk path counted every pair it may."""
     raw, numbered = statement_file(entries, day)
     expected = reconcile_payments(ledger, numbered, day, rules, carried)
-    run = reconcile_payments_bulk(ledger_rows(ledger), raw, day, rules, carried, threads=2)
+    run = reconcile_payments_bulk(ledger_source(ledger), raw, day, rules, carried, threads=2)
     assert run.clean_in_bulk == clean_in_bulk(ledger, numbered, carried)
     return run.result, expected
 
@@ -144,7 +144,7 @@ def test_a_bad_statement_is_refused_and_nothing_is_left_behind(monkeypatch):
         monkeypatch.setattr(tempfile, "tempdir", scratch)
         raw, _ = statement_file([StatementEntry("34010024300000000001", "T1", 100, 0, KIND_PAID, 1710460800, 3)])
         with pytest.raises(StatementError, match="line 3"):
-            reconcile_payments_bulk(ledger_rows([]), raw.replace(b"T1", b"T 1"), DAY, payment_rules())
+            reconcile_payments_bulk(ledger_source([]), raw.replace(b"T1", b"T 1"), DAY, payment_rules())
         assert os.listdir(scratch) == []
 
 
@@ -171,5 +171,5 @@ def test_a_ledger_without_a_transaction_number_pairs_on_the_rest():
     codes = ["34010024300000000001", "34010024300000000002"]
     raw, entries = statement_file([StatementEntry(code, "T", 100, 0, KIND_PAID, noon, 3) for code in codes])
     ledger = [LedgerPayment(codes[0], None, 100, PAID, noon), LedgerPayment(codes[1], "", 100, PAID, noon)]
-    run = reconcile_payments_bulk(ledger_rows(ledger), raw, DAY, payment_rules())
+    run = reconcile_payments_bulk(ledger_source(ledger), raw, DAY, payment_rules())
     assert run.clean_in_bulk == 2 and run.result.discrepancies == []
