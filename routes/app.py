@@ -27,11 +27,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     app = Flask("govlink")
+    app.json.ensure_ascii = False  # names and messages in Chinese as UTF-8, not \uXXXX (Flask 3 has no JSON_AS_ASCII)
     app.session_interface = CookieOnlySessions()
     app.extensions["govlink"] = Runtime(settings, name="gateway")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        JSON_AS_ASCII=False,
         API_TITLE="govlink",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

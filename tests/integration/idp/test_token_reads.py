@@ -42,6 +42,8 @@ def test_second_request_with_a_token_is_answered_below_flask_with_the_same_bytes
     assert second.status_code == 200 and flask_calls == ["/api/v1/me"]  # Flask not reached again
     assert second.data == first.data
     assert second.json["resident_id"].startswith("3401****")  # masked, as Flask's answer
+    name = second.json["name"]
+    assert any(ord(c) > 127 for c in name) and name.encode() in second.data  # Chinese as UTF-8, not \uXXXX
     for name in ("Content-Type", "Content-Length", "X-Content-Type-Options"):
         assert second.headers[name] == first.headers[name]
     assert second.headers["X-Correlation-ID"] and second.headers["X-Correlation-ID"] != first.headers["X-Correlation-ID"]
