@@ -37,14 +37,16 @@ from payment_bridge.payment_code import DEFAULT_PROFILE, PaymentCodeProfile
 from reconciliation.categories import Discrepancy, RunResult
 from reconciliation.duck import DuckSession, cores, duck_session
 from reconciliation.engine import match
-from reconciliation.payments import PaymentRules, carried_records, classify_payments, payment_pairing
-from reconciliation.records import KIND_PAID, KIND_REFUND, PAID, REFUNDED, LedgerPayment, StatementEntry
+from reconciliation.payments import KIND_OF, PaymentRules, carried_records, classify_payments, payment_pairing
+from reconciliation.records import LedgerPayment, StatementEntry
 from reconciliation.statement_table import FIRST_ROW_LINE, at_sql, load_statement
 
 
 # Codes with more than one record on a side (``h``: the code's hash, so a collision only makes a
 # code busy for nothing: busy codes come back whole and the engine sorts them out).
 BUSY_SQL = "CREATE TABLE {table}_busy AS SELECT h FROM {table} GROUP BY h HAVING count(*) > 1"
+
+_KIND_OF_STATUS = " ".join(f"WHEN '{status}' THEN '{kind}'" for status, kind in KIND_OF.items())
 
 # The ledger and statement records of every payment code that is not clean, a joined row each (a
 # record of a code with several records comes back more than once: its rowid tells). The join is on
@@ -59,8 +61,7 @@ SELECT l.rowid, l.payment_code, l.transaction_id, l.amount_fen, l.status, l.paid
     OR l.payment_code IN (SELECT unnest($carried::VARCHAR[]))
     OR NOT coalesce(l.amount_fen = s.amount_fen
                     AND (l.transaction_id = s.transaction_id OR l.transaction_id IS NULL OR l.transaction_id = '')
-                    AND s.kind = CASE l.status WHEN '{PAID}' THEN '{KIND_PAID}'
-                                               WHEN '{REFUNDED}' THEN '{KIND_REFUND}' END,
+                    AND s.kind = CASE l.status {_KIND_OF_STATUS} END,
                     false)
 """
 

@@ -26,7 +26,7 @@ from reconciliation.engine import (Ambiguity, Match, Matching, Pairing, Refineme
 from reconciliation.records import (KIND_PAID, KIND_REFUND, PAID, REFUNDED, UNPAID, LedgerPayment,
                                     StatementEntry)
 
-_KIND_OF = {PAID: KIND_PAID, REFUNDED: KIND_REFUND}
+KIND_OF = {PAID: KIND_PAID, REFUNDED: KIND_REFUND}  # a ledger status and the statement kind it shows as
 _EXACT_RULES = frozenset({"payment_code", "transaction_id"})
 
 
@@ -52,7 +52,7 @@ def amount_and_time_rule(name: str, *, amount_fen: int = 0, window_seconds: int 
     return ToleranceRule(
         name, left_amount=lambda l: l.amount_fen, right_amount=lambda r: r.amount_fen,
         left_time=lambda l: l.paid_at, right_time=lambda r: r.at, amount_fen=amount_fen,
-        window_seconds=window_seconds, left_block=lambda l: _KIND_OF.get(l.status), right_block=lambda r: r.kind,
+        window_seconds=window_seconds, left_block=lambda l: KIND_OF.get(l.status), right_block=lambda r: r.kind,
     )
 
 
@@ -60,7 +60,7 @@ def _consistent(left: LedgerPayment, right: StatementEntry) -> bool:
     # Index access: this runs once per statement line.
     return (left[2] == right[2] and (left[1] == right[1] or not left[1])
             and (left[3] == right[4] if left[3] == PAID else  # PAID == KIND_PAID == "paid"
-                 _KIND_OF.get(left[3]) == right[4]))
+                 KIND_OF.get(left[3]) == right[4]))
 
 
 def payment_pairing(rules: PaymentRules, carried: frozenset = frozenset()) -> Pairing:
@@ -135,7 +135,7 @@ def _classify_pair(pair: Match) -> Discrepancy | None:
     left, right = pair.left, pair.right
     common = dict(key=left.payment_code, left=(left,), right=(right,), rule=pair.rule,
                   left_amount_fen=left.amount_fen, right_amount_fen=right.amount_fen)
-    kind = _KIND_OF.get(left.status)
+    kind = KIND_OF.get(left.status)
     if kind != right.kind:
         subtype = "unpaid_here_paid_there" if left.status == UNPAID else f"{left.status}_here_{right.kind}_there"
         return Discrepancy(c.STATUS_MISMATCH, subtype=subtype, **common)

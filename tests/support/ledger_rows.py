@@ -23,15 +23,11 @@ class ArrowRows:
 
 def ledger_source(ledger: Iterable[LedgerPayment]):
     """What reconciliation.bulk takes: a function opening the ledger."""
-    rows = ledger_rows(ledger)
-    return lambda: nullcontext(rows)
-
-
-def ledger_rows(ledger: Iterable[LedgerPayment]) -> ArrowRows:
     con = duckdb.connect()
     con.execute("CREATE TABLE day_rows (payment_code VARCHAR, transaction_id VARCHAR, amount_fen BIGINT, "
                 "status VARCHAR, paid_at TIMESTAMPTZ)")
-    rows = [(*p[:4], p.paid_at or None) for p in ledger]
-    if rows:
-        con.executemany("INSERT INTO day_rows VALUES (?, ?, ?, ?, to_timestamp(?))", rows)
-    return ArrowRows(con.sql("SELECT * FROM day_rows"))
+    values = [(*p[:4], p.paid_at or None) for p in ledger]
+    if values:
+        con.executemany("INSERT INTO day_rows VALUES (?, ?, ?, ?, to_timestamp(?))", values)
+    rows = ArrowRows(con.sql("SELECT * FROM day_rows"))
+    return lambda: nullcontext(rows)
