@@ -85,9 +85,6 @@ class NoticeClosing:
         try:
             platform.close(notice)
             return
-        except PlatformUnavailable:
-            raise Refused(503, "platform_unavailable", "The payment platform is not answering: the notice is "
-                          "still open; try again later.", {"status": notice.status}) from None
         except (ChannelError, InvalidMessage) as exc:
             refusal = exc
         try:

@@ -356,27 +356,24 @@ class PaymentService(NoticeClosing):
                 if payment.payer_token is not None and payment.payer_token != platform.payer_token(notice):
                     raise Refused(422, "payer_mismatch", "The payer of the payment is not the payer of the notice.",
                                   {"payment_code": notice.payment_code})
-                row = None
+                row = event = None
                 if notice.status in PAID_STATES:
                     outcome = "duplicate_payment"  # a second payment of one code: reconciliation (DUPLICATE)
                     log.warning("second payment %s for notice %s (already %s): kept for reconciliation",
                                 payment.transaction_id, notice.id, notice.status)
                 elif notice.status == State.CANCELLED:
-                    outcome = PAID_AFTER_CLOSE  # money for a notice we closed: recorded, owed back
+                    outcome, event = PAID_AFTER_CLOSE, Event.PAID_AFTER_CLOSE  # money for a closed notice: owed back
                     log.warning("payment %s for notice %s after it was closed: recorded as paid_after_close, "
                                 "to be refunded", payment.transaction_id, notice.id,
                                 extra={"error_code": "notice_closed", "payment_code": notice.payment_code})
-                    row = self._transition(session, notice, Event.PAID_AFTER_CLOSE, details={
-                        "transaction_id": payment.transaction_id, "paid_at": payment.paid_at.isoformat(),
-                        "pay_mode": payment.pay_mode, "source": source},
-                        change=lambda n: setattr(n, "paid_fen", payment.amount_fen))
                 elif Event.PAID not in states.allowed_events(notice.status):
                     outcome = "unapplied"  # e.g. paid though the platform refused it: STATUS_MISMATCH
                     log.warning("payment %s for notice %s in state %s not applied", payment.transaction_id,
                                 notice.id, notice.status)
                 else:
-                    outcome = "applied"
-                    row = self._transition(session, notice, Event.PAID, details={
+                    outcome, event = "applied", Event.PAID
+                if event is not None:
+                    row = self._transition(session, notice, event, details={
                         "transaction_id": payment.transaction_id, "paid_at": payment.paid_at.isoformat(),
                         "pay_mode": payment.pay_mode, "source": source},
                         change=lambda n: setattr(n, "paid_fen", payment.amount_fen))

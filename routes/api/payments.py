@@ -26,7 +26,7 @@ from payment_bridge.beijing_time import to_beijing
 from payment_bridge.errors import PaymentError
 from payment_bridge.money import MAX_FEN
 from payment_bridge.platforms.base import PlatformUnavailable
-from payment_bridge.service import Item, NoticeRequest, Refused, request_hash
+from payment_bridge.service import PAID_STATES, Item, NoticeRequest, Refused, request_hash
 from payment_bridge.wiring import payment_service
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
@@ -38,7 +38,6 @@ STAFF_ROLES = frozenset({"clerk", "finance", "supervisor"})
 CREATOR_ROLES = frozenset({"clerk"})
 REFUND_ROLES = ("finance", "clerk")
 CLOSE_ROLES = frozenset(REFUND_ROLES)
-PAID_STATES = ("paid", "paid_after_close", "refund_pending", "partly_refunded", "refunded")
 _KEY = re.compile(r"^[\x21-\x7e]{8,200}$")
 IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
                       "description": "8-200 printable ASCII characters, unique per notice you mean to create. "
