@@ -40,7 +40,6 @@ log = logging.getLogger("govlink.logistics")
 CONSUMER = "logistics"  # the idempotent receiver's name for payment.paid
 LIVE_STATES = ("awaiting_payment", "booked", "closed")  # a case has at most one such leg of each kind
 PAID_STATES = frozenset({"paid", "refund_pending", "partly_refunded", "refunded"})
-OPEN_NOTICE_STATES = ("created", "registered", "expired")  # a postage notice that can still be paid
 REFUNDABLE_POSTAGE = ("paid", "paid_after_close")  # paid in full, nothing refunded yet
 _CONTENTS = {"materials": "申请材料", "results": "办理结果"}
 
@@ -295,18 +294,16 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
         is the leg's)."""
         from payment_bridge.errors import NoticePaid, PaymentError
 
-        notice = self.payments.get(notice_id) if notice_id else None
-        if notice is None:
+        if notice_id is None:
             return
-        if notice.status in OPEN_NOTICE_STATES:
-            try:
-                self.payments.close_notice(notice.id, actor=actor, reason="寄递取消")
-                return
-            except NoticePaid:  # paid just before the close: refund it below
-                notice = self.payments.get(notice.id)
-            except PaymentError as exc:  # still open: the poller closes it later
-                log.warning("postage notice of leg %s not closed yet: %s", leg_id, exc.code)
-                return
+        try:  # closes it while unpaid; answers a closed one as it is
+            self.payments.close_notice(notice_id, actor=actor, reason="寄递取消")
+        except NoticePaid:  # paid, perhaps just before the close: refund it below
+            pass
+        except PaymentError as exc:  # still open: the poller closes it later
+            log.warning("postage notice of leg %s not closed yet: %s", leg_id, exc.code)
+            return
+        notice = self.payments.get(notice_id)
         if notice.status not in REFUNDABLE_POSTAGE:
             return
         try:
@@ -337,6 +334,8 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
     def poll(self, *, older_than_seconds: float | None = None, limit: int = 200) -> PollReport:
         """Find what pushes and events missed: paid legs not booked, cancelled legs whose postage notice is
         still open, legs without news or without their tracking subscription; relay events."""
+        from payment_bridge.closing import OPEN_STATES
+
         report = PollReport()
         now = utcnow()
         quiet = timedelta(seconds=self.profiles.poll_after_seconds if older_than_seconds is None
@@ -352,7 +351,7 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
             unsettled = list(session.execute(select(ShipmentLeg.id, ShipmentLeg.payment_notice_id).join(
                 PaymentNotice, PaymentNotice.id == ShipmentLeg.payment_notice_id).where(
                 ShipmentLeg.state == "cancelled", ShipmentLeg.updated_at <= now - booking,
-                or_(PaymentNotice.status.in_(OPEN_NOTICE_STATES),
+                or_(PaymentNotice.status.in_(list(OPEN_STATES)),
                     and_(PaymentNotice.status == "paid_after_close",
                          ~exists().where(PaymentRefund.notice_id == PaymentNotice.id))))
                 .order_by(ShipmentLeg.updated_at).limit(limit)))
@@ -372,8 +371,10 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
             self._guard(report, lambda leg_id=leg_id, notice_id=notice_id: self._settle_postage(
                 leg_id, notice_id, CLIENT), f"leg {leg_id} postage")
         for leg_id in unsubscribed:
-            self._guard(report, lambda leg_id=leg_id: self.subscribe_tracking(leg_id) and _inc(report, "subscribed"),
-                        f"leg {leg_id} subscription")
+            def subscribe_one(leg_id=leg_id):
+                if self.subscribe_tracking(leg_id):
+                    report.subscribed += 1
+            self._guard(report, subscribe_one, f"leg {leg_id} subscription")
         for leg_id, carrier, waybill in quiet_legs:
             def poll_one(leg_id=leg_id, carrier=carrier, waybill=waybill):
                 events = self.route_trackers[carrier].track(waybill, phone=self._recipient_phone(leg_id))
@@ -434,11 +435,6 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
         with self.db.unit_of_work() as session:
             return [tuple(row) for row in session.execute(
                 query.order_by(ShipmentLeg.created_at.desc(), ShipmentLeg.id).limit(limit).offset(offset))]
-
-
-def _inc(report: PollReport, name: str) -> bool:
-    setattr(report, name, getattr(report, name) + 1)
-    return True
 
 
 def _applicant(value: str) -> tuple[str, str]:

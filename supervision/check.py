@@ -55,7 +55,7 @@ def run_check(runtime, *, clock: Clock | None = None, config: SupervisionConfig 
               services: tuple[str, ...] | None = None, publish: bool = True) -> CheckReport:
     """One supervision check (see module doc); `clock` decides what "now" is, `services` limits the
     assessment to the steps of those services (a re-check of one service; every service by default)."""
-    engine = (config or load()).engine(clock)
+    engine = (config or load(settings=runtime.settings)).engine(clock)
     report = CheckReport()
     ingest(runtime.db, engine, report)
     raise_alerts(runtime.db, engine, report, services)

@@ -181,7 +181,7 @@ def _feedback_error(exc: feedback.FeedbackError) -> ApiError:
 
 def timeline_view(timeline, satisfaction: CaseSatisfaction | None, lang: str = "zh") -> dict:
     """A timeline as the API and the supervision page show it (Beijing times)."""
-    config = load_config()
+    config = load_config(settings=current_app.extensions["govlink"].settings)
     entries = []
     for e in timeline.entries:
         deadline = None
@@ -204,7 +204,7 @@ def complaint_view(c: Complaint) -> dict:
 
 
 def warning_view(w: dict, lang: str = "zh") -> dict:
-    config = load_config()
+    config = load_config(settings=current_app.extensions["govlink"].settings)
     return {**w, "title": config.title(w["step"], lang),
             **{k: _time(w[k]) for k in ("started_at", "due_at", "escalate_at", "warned_at", "escalated_at")}}
 
