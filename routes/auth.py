@@ -97,17 +97,22 @@ class SessionEnded(TokenError):
     """The token verifies, but its sign-in session was logged out."""
 
 
-def principal_of(token: str) -> Principal:
-    """The principal of an access token: verified (or found in the app's `VerifiedTokenCache`),
-    its session not logged out. Raises `TokenError` (`SessionEnded` for a logged-out session)."""
-    cache = verified_tokens(current_app)
+def principal_of(token: str, app=None, *, verify: bool = True) -> Principal | None:
+    """The principal of an access token: verified (or found in the `VerifiedTokenCache` of ``app``,
+    the current one by default), its session not logged out. Raises `TokenError` (`SessionEnded`
+    for a logged-out session). With ``verify=False`` only the cache is asked: None for a token
+    not verified before (`routes.token_reads`, which leaves those to Flask)."""
+    app = app or current_app
+    cache = verified_tokens(app)
     principal = cache.get(token)
     if principal is None:
-        verifier = verifier_for(current_app.extensions["govlink"].settings)
+        if not verify:
+            return None
+        verifier = verifier_for(app.extensions["govlink"].settings)
         claims = verifier.verify(token)
         principal = Principal.from_claims(claims)
         cache.put(token, principal, claims["exp"] + verifier.leeway)
-    if ended_sessions_for(current_app).is_ended(principal.claims.get("sid")):
+    if ended_sessions_for(app).is_ended(principal.claims.get("sid")):
         raise SessionEnded("the sign-in session has ended (logged out)")
     return principal
 

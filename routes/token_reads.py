@@ -17,8 +17,7 @@ from __future__ import annotations
 import time
 
 from config.logging import correlation_id
-from idp.sessions import ended_sessions_for
-from idp.tokens import VerifiedTokenCache
+from idp.tokens import TokenError, VerifiedTokenCache
 from routes.app import correlation_id_from, record_request
 
 PATH = "/api/v1/me"
@@ -29,14 +28,15 @@ class TokenReads:
 
     def __init__(self, app, wsgi_app):
         from routes.api.identity import MeSchema, me_body
-        from routes.auth import verified_tokens
+        from routes.auth import principal_of, verified_tokens
 
         self.app = app
         self.next = wsgi_app
-        self.tokens = verified_tokens(app)
+        self.principal_of = principal_of
+        tokens = verified_tokens(app)
         # The rendered body per token: looked up only after the token's principal was found
-        # above (and its session checked), so it never outlives the token's own entry.
-        self.bodies = VerifiedTokenCache(ttl_seconds=self.tokens.ttl_seconds, max_entries=self.tokens.max_entries)
+        # (and its session checked), so it never outlives the token's own entry.
+        self.bodies = VerifiedTokenCache(ttl_seconds=tokens.ttl_seconds, max_entries=tokens.max_entries)
         self.schema = MeSchema()
         self.body_of = me_body
 
@@ -65,10 +65,13 @@ class TokenReads:
             return None, None
         scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         token = token.strip()
-        principal = self.tokens.get(token) if scheme.lower() == "bearer" else None
-        if principal is None or ended_sessions_for(self.app).is_ended(principal.claims.get("sid")):
+        if scheme.lower() != "bearer" or not token:
             return None, None
-        return token, principal
+        try:  # routes.auth's own answer, from its cache only: never a verification here
+            principal = self.principal_of(token, self.app, verify=False)
+        except TokenError:  # e.g. logged out: Flask refuses it
+            return None, None
+        return (token, principal) if principal is not None else (None, None)
 
     def _body(self, token: str, principal) -> bytes:
         """The JSON body for a principal, as `jsonify` writes it; rendered once per token."""
