@@ -20,7 +20,6 @@ from payment_bridge.payment_code import PaymentCodeProfile
 
 PROFILES_FILE = REPO_ROOT / "config" / "payments.yaml"
 DEV_KEY_DIR = REPO_ROOT / "var" / "payment-keys"
-_DEV_MARKERS = ("dev-", "devonly", "var/payment-keys")
 
 
 class ProfileError(ValueError):
@@ -89,11 +88,8 @@ def load_profiles(settings: Settings, path: Path | str | None = None) -> Payment
             wechat[name] = str(REPO_ROOT / wechat[name])
     wechatpay = WechatPayProfile(**wechat)
     if settings.env == "production":
-        weak = [name for name, value in (("GOVLINK_NONTAX_MAC_TOKEN", nontax.mac_token),
-                                         ("GOVLINK_WECHATPAY_API_V3_KEY", wechatpay.api_v3_key),
-                                         ("GOVLINK_WECHATPAY_MERCHANT_KEY_FILE", wechatpay.merchant_private_key_file),
-                                         ("GOVLINK_WECHATPAY_PLATFORM_KEY_FILE", wechatpay.platform_public_key_file))
-                if any(marker in value for marker in _DEV_MARKERS)]
+        weak = settings.at_default("nontax_mac_token", "wechatpay_api_v3_key", "wechatpay_merchant_key_file",
+                                   "wechatpay_platform_key_file")  # the courier profiles' rule too
         if weak:
             raise ProfileError("production needs real payment secrets; set " + ", ".join(weak))
     else:
