@@ -6,7 +6,7 @@ created and dropped here) and a 1,000,000-line provincial daily statement (GBK, 
 category. Ours, timed in a child process of its own (so its peak RSS is its own), is what
 ``govlink reconcile payments`` runs (:func:`reconciliation.bulk.reconcile_payments_bulk`): read
 and hash the statement; check it and load it into DuckDB while, in a thread, DuckDB reads the
-day's ledger from PostgreSQL as an Arrow stream (:func:`reconciliation.ledger.ledger_stream`);
+day's ledger straight from PostgreSQL (:func:`reconciliation.ledger.postgres_ledger`);
 count the clean pairs there and match the rest with the engine; store the run and its
 discrepancies. Only the ledger's SQL differs: it reads the bench's table. The baseline, in the
 same run: DuckDB reading the same two data sets as CSV, a full outer join on the payment code
@@ -151,7 +151,7 @@ def _ours(url: str, statement_path: str, out) -> None:
 
     from reconciliation import runs
     from reconciliation.bulk import reconcile_payments_bulk
-    from reconciliation.ledger import ledger_stream
+    from reconciliation.ledger import postgres_ledger
     from reconciliation.scenarios import payment_rules
     from store.db import Database
 
@@ -165,7 +165,7 @@ def _ours(url: str, statement_path: str, out) -> None:
         raw = f.read()
     digest = hashlib.sha256(raw).hexdigest()
     read = time.perf_counter()
-    run = reconcile_payments_bulk(lambda: ledger_stream(db.engine, LEDGER_SQL), raw, DAY, payment_rules())
+    run = reconcile_payments_bulk(postgres_ledger(db.engine, LEDGER_SQL), raw, DAY, payment_rules())
     del raw
     result = run.result
     matched = time.perf_counter()

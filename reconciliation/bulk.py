@@ -6,11 +6,12 @@ engine (:func:`reconciliation.engine.match`, the tolerance rules, :func:`~reconc
 classify_payments`) gets every record of every other group, so the result and its content hash are
 those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
 
-1. ``ledger`` (in a thread, beside 2): DuckDB reads the day's ledger, the Arrow stream
-   :func:`reconciliation.ledger.ledger_stream` opens, into table ``ledger``. Until it is read
-   DuckDB keeps to one thread: PostgreSQL needs a core of its own;
-2. ``statement``: the daily statement is checked and loaded as table ``statement``
-   (:func:`reconciliation.statement_table.load_statement`);
+1. ``ledger`` (in a thread, beside 2): DuckDB reads the day's ledger straight from PostgreSQL
+   (:class:`reconciliation.ledger.PostgresLedger`) into table ``ledger``. Until it is read DuckDB
+   keeps to one thread: PostgreSQL needs a core of its own;
+2. ``check`` (in a thread, while DuckDB is opened and PostgreSQL attached) and ``statement``:
+   the daily statement is checked (:func:`reconciliation.statement_table.check_statement`) and
+   loaded as table ``statement`` (:func:`~reconciliation.statement_table.load_statement`);
 3. ``prefilter``: a payment code is *clean* when it has exactly one record a side (each side's
    ``_busy`` table lists the others: :data:`BUSY_SQL`), they are consistent
    (``payments._consistent``: same amount, the ledger's transaction number empty or the same, the
@@ -26,12 +27,12 @@ those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain
+from typing import Protocol
 
 from payment_bridge.payment_code import DEFAULT_PROFILE, PaymentCodeProfile
 from reconciliation.categories import Discrepancy, RunResult
@@ -39,7 +40,7 @@ from reconciliation.duck import DuckSession, cores, duck_session
 from reconciliation.engine import match
 from reconciliation.payments import KIND_OF, PaymentRules, carried_records, classify_payments, payment_pairing
 from reconciliation.records import LedgerPayment, StatementEntry
-from reconciliation.statement_table import FIRST_ROW_LINE, at_sql, load_statement
+from reconciliation.statement_table import FIRST_ROW_LINE, at_sql, check_statement, load_statement
 
 
 # Codes with more than one record on a side (``h``: the code's hash, so a collision only makes a
@@ -76,36 +77,46 @@ class BulkRun:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per step
 
 
-# Opens the day's ledger as something DuckDB reads as a table, in LedgerPayment's column order,
-# paid_at a timestamp with time zone: an Arrow C stream (reconciliation.ledger.ledger_stream).
-LedgerSource = Callable[[], AbstractContextManager[object]]
+class LedgerSource(Protocol):
+    """The day's ledger for DuckDB: rows in LedgerPayment's column order, ``paid_at`` a timestamp
+    with time zone (NULL for an unpaid notice). :class:`reconciliation.ledger.PostgresLedger`."""
+
+    def attach(self, con) -> None:
+        """Make the rows reachable from DuckDB connection ``con``, before it is shut in."""
+
+    def rows(self, cursor) -> str:
+        """A table expression of the rows, for ``cursor`` (of the connection attached)."""
 
 
-def reconcile_payments_bulk(open_ledger: LedgerSource, statement: bytes, day: date,
+def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes, day: date,
                             rules: PaymentRules = PaymentRules(), carried: Sequence[Discrepancy] = (), *,
                             profile: PaymentCodeProfile = DEFAULT_PROFILE, threads: int | None = None) -> BulkRun:
-    """Reconcile ``day``: the ledger ``open_ledger`` opens (in a thread) against ``statement``, the
+    """Reconcile ``day``: ``ledger`` (read in a thread) against ``statement``, the
     raw daily file; ``carried`` are yesterday's TIMING items. ``threads``: DuckDB's once the
     ledger is read (default: the cores). A malformed statement raises
     :class:`~payment_bridge.errors.StatementError`."""
     stages: dict[str, float] = {}
     carried_left, carried_right = carried_records(carried)
-    with duck_session(threads=1) as session, ThreadPoolExecutor(1, "reconcile-ledger") as pool:
-        reader = session.con.cursor()
-        ledger_read = pool.submit(_load_ledger, reader, open_ledger, threads or cores(), stages)
-        try:
+    with ThreadPoolExecutor(2, "reconcile") as pool:
+        checking = pool.submit(_timed, stages, "check", check_statement, statement, profile=profile)
+        with duck_session(threads=1, prepare=ledger.attach) as session:  # beside the check
+            reader = session.con.cursor()
+            ledger_read = pool.submit(_load_ledger, reader, ledger, threads or cores(), stages)
+            try:
+                checked = checking.result()
+                started = time.perf_counter()
+                info = load_statement(session, checked)
+                session.con.execute(BUSY_SQL.format(table="statement"))
+                stages["statement"] = time.perf_counter() - started
+                ledger_read.result()
+            finally:
+                if not ledger_read.done():  # the statement was refused: stop reading the ledger
+                    reader.interrupt()
+                    wait([ledger_read])
             started = time.perf_counter()
-            info = load_statement(session, statement, profile=profile)
-            session.con.execute(BUSY_SQL.format(table="statement"))
-            stages["statement"] = time.perf_counter() - started
-            ledger_read.result()
-        finally:
-            if not ledger_read.done():  # the statement was refused: stop reading the ledger
-                reader.interrupt()
-        started = time.perf_counter()
-        ledger_left, statement_left, clean_count, clean_amount = _prefilter(
-            session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys
-        stages["prefilter"] = time.perf_counter() - started
+            ledger_left, statement_left, clean_count, clean_amount = _prefilter(
+                session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys
+            stages["prefilter"] = time.perf_counter() - started
     started = time.perf_counter()
     pairing = payment_pairing(rules, frozenset(carried_left) | frozenset(carried_right))
     found = match(pairing, chain(ledger_left, carried_left), chain(statement_left, carried_right))
@@ -116,26 +127,29 @@ def reconcile_payments_bulk(open_ledger: LedgerSource, statement: bytes, day: da
     return BulkRun(result, info.statement_date, info.adm_div_code, info.line_count, clean_count, stages)
 
 
+def _timed(stages: dict[str, float], name: str, function, *args, **kwargs):
+    started = time.perf_counter()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        stages[name] = time.perf_counter() - started
+
+
 _LEDGER_SQL = f"""
 CREATE TABLE ledger AS
 SELECT CAST(payment_code AS VARCHAR) AS payment_code, CAST(transaction_id AS VARCHAR) AS transaction_id,
        CAST(amount_fen AS BIGINT) AS amount_fen, CAST(status AS VARCHAR) AS status,
        coalesce(CAST(floor(epoch(paid_at)) AS BIGINT), 0) AS paid_at, hash(payment_code) AS h
-  FROM ledger_rows AS r({", ".join(LedgerPayment._fields)})"""
+  FROM {{rows}} AS r({", ".join(LedgerPayment._fields)})"""
 
 
-def _load_ledger(cursor, open_ledger: LedgerSource, threads: int, stages: dict[str, float]) -> None:
+def _load_ledger(cursor, ledger: LedgerSource, threads: int, stages: dict[str, float]) -> None:
     """Table ``ledger``, through ``cursor`` (this thread's own); DuckDB gets its ``threads`` when
     PostgreSQL is done."""
     try:
         started = time.perf_counter()
         try:
-            with open_ledger() as rows:
-                cursor.register("ledger_rows", rows)
-                try:
-                    cursor.execute(_LEDGER_SQL)
-                finally:
-                    cursor.unregister("ledger_rows")
+            cursor.execute(_LEDGER_SQL.format(rows=ledger.rows(cursor)))
         finally:
             cursor.execute(f"SET threads = {int(threads)}")
         read = time.perf_counter()

@@ -4,16 +4,19 @@
 created by :func:`tempfile.mkdtemp`): the CSV files handed to DuckDB are created there with mode
 0600 (the data is personal and financial) and DuckDB spills there when it runs out of memory.
 DuckDB may read and write nothing else (``allowed_directories`` without external access, which
-cannot be turned back on while the database runs), never installs or loads an extension, uses
-``threads`` threads (default: the cores this process may run on) and at most ``memory_limit``.
-The connection is closed and the directory removed when the block ends, whatever happens.
+cannot be turned back on while the database runs), never installs or loads an extension by itself,
+uses ``threads`` threads (default: the cores this process may run on) and at most
+``memory_limit``. ``prepare``, if given, runs on the connection before it is shut in: what it
+attaches (the ledger's PostgreSQL, :class:`reconciliation.ledger.PostgresLedger`) stays
+reachable, nothing else becomes so. The connection is closed and the directory removed when the
+block ends, whatever happens.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -50,7 +53,8 @@ def cores() -> int:
 
 
 @contextmanager
-def duck_session(*, threads: int | None = None, memory_limit: str = MEMORY_LIMIT) -> Iterator[DuckSession]:
+def duck_session(*, threads: int | None = None, memory_limit: str = MEMORY_LIMIT,
+                 prepare: Callable[[object], None] | None = None) -> Iterator[DuckSession]:
     import duckdb
 
     directory = tempfile.mkdtemp(prefix="govlink-reconcile-")
@@ -61,6 +65,8 @@ def duck_session(*, threads: int | None = None, memory_limit: str = MEMORY_LIMIT
             "temp_directory": os.path.join(directory, "spill"),
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
+        if prepare is not None:
+            prepare(con)
         con.execute("SET allowed_directories = ?", [[directory + os.sep]])
         con.execute("SET enable_external_access = false")
         yield DuckSession(con, directory)

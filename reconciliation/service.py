@@ -17,7 +17,7 @@ from datetime import date
 from sqlalchemy import select
 
 from reconciliation import runs
-from reconciliation.ledger import (courier_bill_lines, ledger_stream, payment_ledger, payment_ledger_query,
+from reconciliation.ledger import (courier_bill_lines, payment_ledger, payment_ledger_query, postgres_ledger,
                                   postage_ledger, shipment_ledger)
 from reconciliation.logistics import reconcile_logistics
 from reconciliation.payments import PaymentRules, reconcile_payments
@@ -119,8 +119,8 @@ def reconcile_payments_day(runtime, day: date, *, started_by: str, statement: by
         if platform == "nontax":
             from reconciliation.bulk import reconcile_payments_bulk
 
-            run = reconcile_payments_bulk(lambda: ledger_stream(db.engine, sql, params), statement, day, rules,
-                                          carried, profile=code_profile, threads=workers)
+            run = reconcile_payments_bulk(postgres_ledger(db.engine, sql, params), statement, day, rules, carried,
+                                          profile=code_profile, threads=workers)
             if run.statement_date != day:
                 raise ReconciliationInputError(f"the statement is for {run.statement_date}, not {day}",
                                                code="statement_date_mismatch")

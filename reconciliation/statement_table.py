@@ -7,15 +7,18 @@ for two leniencies kept as they were: an amount of 0.00, and a payment code chec
 length in digits, not its profile's fields.) A fault raises :class:`StatementError` naming the
 first bad line, with the reference parser's words for it when it has any.
 
-Only the title, the header and the totals line are decoded in Python. The rows are checked as
-the bytes they are, all at once: RE2 (its DFA, linear in the file, a pass of about a tenth of a
-second for a million lines) matches them against "row, line end" repeated (:func:`_rows_regex`),
-reading one byte per character (``latin-1``): a valid row is ASCII except its 交易类型, whose
-two spellings are matched as their GBK bytes, so every row that passes is valid GBK as well. Only
-then does DuckDB read them, with the column types of a checked row, so its CSV reader's leniencies
-(blank lines skipped, a trailing comma, its own idea of a line end) cannot matter: there are none
-left. A file whose rows end in CR LF and LF alike is loaded with plain line feeds; a file with a
-bad row goes to :func:`_check_rows`, a line-by-line check in Python that names the fault.
+Two steps, so that the first can run while DuckDB is still being opened: :func:`check_statement`
+(no DuckDB) and :func:`load_statement`. Only the title, the header and the totals line are
+decoded in Python. The rows are checked as the bytes they are, all at once. A valid row is ASCII
+except its 交易类型, whose two spellings are GBK: first the six bytes those are made of trade
+places with six control characters no valid row has (:data:`_SWAP`, one ``bytes.translate``), so
+a valid row becomes ASCII and stays valid exactly when it was. Then RE2 (its DFA, linear in the
+file, a pass of about a tenth of a second for a million lines) matches the rows against "row,
+line end" repeated (:func:`_rows_regex`). Only then does DuckDB read them, as the ASCII they now
+are, with the column types of a checked row, so its CSV reader's leniencies (blank lines
+skipped, a trailing comma, its own idea of a line end) cannot matter: there are none left. A
+file whose rows end in CR LF and LF alike is loaded with plain line feeds; a file with a bad row
+goes to :func:`_check_rows`, a line-by-line check in Python that names the fault.
 
 The rows become table ``statement`` (``reference, transaction_id, amount_fen, fee_fen, kind,
 confirmed`` and ``h``, the reference's hash): money in fen, the confirmation time as the number
@@ -26,7 +29,7 @@ line number. The table is created in file order: DuckDB keeps the insertion orde
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from payment_bridge.beijing_time import BEIJING
@@ -42,8 +45,13 @@ _AMOUNT = r"(?:0|[1-9][0-9]{0,10})(?:\.[0-9]{1,2})?"
 _TRANSACTION = r"[A-Za-z0-9_\-]{1,64}"
 _CONFIRMED = r"[0-9]{8}(?:[01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"  # YYYYMMDD then a valid wall-clock time
 _BEIJING_SECONDS = int(BEIJING.utcoffset(None).total_seconds())
-# 交易类型 as DuckDB sees it in a file read as latin-1: its GBK bytes, one character each.
-_GBK_KINDS = {name.encode("gbk").decode("latin-1"): kind for name, kind in nontax_daily.KINDS.items()}
+# The bytes of 交易类型's GBK spellings trade places with as many control characters (which no
+# field of a valid row has): a permutation, so a row is valid after it exactly when before.
+_KIND_BYTES = sorted({byte for name in nontax_daily.KINDS for byte in name.encode("gbk")})
+_SWAP = bytes.maketrans(bytes(_KIND_BYTES) + bytes(range(1, len(_KIND_BYTES) + 1)),
+                        bytes(range(1, len(_KIND_BYTES) + 1)) + bytes(_KIND_BYTES))
+# 交易类型 as the rows have it after the swap, and the kind it is
+_SWAPPED_KINDS = {name.encode("gbk").translate(_SWAP).decode("ascii"): kind for name, kind in nontax_daily.KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,18 @@ class StatementInfo:
     statement_date: date
     adm_div_code: str
     line_count: int  # rows
+
+
+@dataclass(frozen=True)
+class CheckedStatement:
+    """A statement whose title, header and rows are checked (:func:`check_statement`); its totals
+    line is checked against the rows when they are loaded."""
+    statement_date: date
+    adm_div_code: str
+    rows: memoryview  # swapped (_SWAP), every line ending in one line feed or every one in CR LF
+    totals_line: str
+    raw: bytes = field(repr=False)  # the file, for naming a bad line
+    rows_at: tuple[int, int] = field(repr=False, default=(0, 0))  # where the rows are in raw
 
 
 def row_pattern(profile: PaymentCodeProfile = DEFAULT_PROFILE) -> re.Pattern[str]:
@@ -68,8 +88,8 @@ def at_sql(confirmed: str) -> str:
             f" - {_BEIJING_SECONDS}")
 
 
-def load_statement(session: DuckSession, raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE) -> StatementInfo:
-    """Check ``raw`` and load its rows into table ``statement`` of ``session``."""
+def check_statement(raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE) -> CheckedStatement:
+    """Check ``raw``'s title, header and rows (the totals need the rows loaded: :func:`load_statement`)."""
     body_end = len(raw)  # blank lines after the totals line are allowed (no rstrip: a copy of the file)
     while body_end and raw[body_end - 1] in b"\r\n":
         body_end -= 1
@@ -78,14 +98,29 @@ def load_statement(session: DuckSession, raw: bytes, *, profile: PaymentCodeProf
         raise StatementError("statement needs a title, a column header and a totals line")
     statement_date, adm_div_code = _header(_gbk(raw[:header_end]))
     rows_end = raw.rfind(b"\n", 0, body_end) + 1  # where the totals line starts
-    _load_rows(session, raw, header_end, rows_end, profile)
+    rows = memoryview(raw.translate(_SWAP))[header_end:rows_end]  # the whole file: no copy to slice first
+    if not (_rows_regex(profile, "\r\n").fullmatch(rows) or _rows_regex(profile, "\n").fullmatch(rows)):
+        if not _rows_regex(profile, "\r?\n").fullmatch(rows):
+            _check_rows(raw, header_end, rows_end, profile)  # raises, naming the first bad line
+            raise RuntimeError("the statement's rows failed one check and passed the other")
+        rows = memoryview(rows.tobytes().replace(b"\r\n", b"\n"))  # both ways: DuckDB gets line feeds alone
+    return CheckedStatement(statement_date, adm_div_code, rows, _gbk(raw[rows_end:body_end]), raw,
+                            (header_end, rows_end))
+
+
+def load_statement(session: DuckSession, statement: bytes | CheckedStatement, *,
+                   profile: PaymentCodeProfile = DEFAULT_PROFILE) -> StatementInfo:
+    """Load the rows of ``statement`` (the file, or the file checked) into table ``statement`` of
+    ``session`` and check its totals line."""
+    checked = statement if isinstance(statement, CheckedStatement) else check_statement(statement, profile=profile)
+    _load_rows(session, checked, profile)
     sums = session.con.execute(f"""
         SELECT count(*), coalesce(sum(amount_fen) FILTER (WHERE kind = '{KIND_PAID}'), 0),
                coalesce(sum(amount_fen) FILTER (WHERE kind = '{KIND_REFUND}'), 0), coalesce(sum(fee_fen), 0)
           FROM statement""").fetchone()
     lines = int(sums[0])
-    check_totals((FIRST_ROW_LINE + lines, _gbk(raw[rows_end:body_end])), tuple(map(int, sums)))
-    return StatementInfo(statement_date, adm_div_code, lines)
+    check_totals((FIRST_ROW_LINE + lines, checked.totals_line), tuple(map(int, sums)))
+    return StatementInfo(checked.statement_date, checked.adm_div_code, lines)
 
 
 def check_totals(last_line: tuple[int, str], actual: tuple[int, int, int, int]) -> None:
@@ -123,8 +158,8 @@ def _header(text: str) -> tuple[date, str]:
 
 
 def _rows_regex(profile: PaymentCodeProfile, line_end: str):
-    """RE2, over bytes read as latin-1: rows (:func:`row_pattern`'s, 交易类型 as its GBK bytes), each
-    followed by ``line_end`` (a regex), any number of them."""
+    """RE2, over swapped bytes (:data:`_SWAP`) read as latin-1: rows (:func:`row_pattern`'s, 交易类型
+    swapped), each followed by ``line_end`` (a regex), any number of them."""
     import re2
 
     key = (profile.length, line_end)
@@ -132,7 +167,7 @@ def _rows_regex(profile: PaymentCodeProfile, line_end: str):
         options = re2.Options()
         options.encoding = re2.Options.Encoding.LATIN1
         options.max_mem = 64 << 20  # room for the DFA's states: it never falls back to the slow NFA
-        row = _row_regex_text(profile, list(_GBK_KINDS))
+        row = _row_regex_text(profile, [re.escape(kind) for kind in _SWAPPED_KINDS])
         _ROWS_REGEXES[key] = re2.compile(f"(?:{row}{line_end})*".encode("latin-1"), options)
     return _ROWS_REGEXES[key]
 
@@ -140,19 +175,11 @@ def _rows_regex(profile: PaymentCodeProfile, line_end: str):
 _ROWS_REGEXES: dict[tuple[int, str], object] = {}
 
 
-def _load_rows(session: DuckSession, raw: bytes, start: int, end: int, profile: PaymentCodeProfile) -> None:
-    """Check the rows ``raw[start:end]`` and load them into table ``statement``."""
-    rows = memoryview(raw)[start:end]
-    if _rows_regex(profile, "\r\n").fullmatch(rows) or _rows_regex(profile, "\n").fullmatch(rows):
-        data = rows  # every line ends the same way
-    elif _rows_regex(profile, "\r?\n").fullmatch(rows):
-        data = raw[start:end].replace(b"\r\n", b"\n")  # both ways: DuckDB gets line feeds alone
-    else:
-        _check_rows(raw, start, end, profile)  # raises, naming the first bad line
-        raise RuntimeError("the statement's rows failed one check and passed the other")
+def _load_rows(session: DuckSession, checked: CheckedStatement, profile: PaymentCodeProfile) -> None:
+    """Load the checked rows into table ``statement``."""
     with session.create("statement.csv") as out:
-        out.write(data)
-    kinds = " ".join(f"WHEN {_literal(gbk)} THEN {_literal(kind)}" for gbk, kind in _GBK_KINDS.items())
+        out.write(checked.rows)
+    kinds = " ".join(f"WHEN {_literal(swapped)} THEN {_literal(kind)}" for swapped, kind in _SWAPPED_KINDS.items())
     session.con.execute(f"""
         CREATE TABLE statement AS
         SELECT reference, transaction_id, CAST(amount * 100 AS BIGINT) AS amount_fen,
@@ -162,11 +189,11 @@ def _load_rows(session: DuckSession, raw: bytes, start: int, end: int, profile: 
                         columns = {{'reference': 'VARCHAR', 'transaction_id': 'VARCHAR', 'kind': 'VARCHAR',
                                     'amount': 'DECIMAL(13, 2)', 'fee': 'DECIMAL(13, 2)', 'confirmed': 'BIGINT'}},
                         header = false, auto_detect = false, delim = ',', quote = '', escape = '',
-                        strict_mode = true, encoding = 'latin-1')""")
+                        strict_mode = true)""")
     days = session.con.execute("SELECT DISTINCT confirmed // 1000000 FROM statement").fetchall()
     for (day,) in days:
         if not _is_date(f"{day:08d}"):
-            _check_rows(raw, start, end, profile)  # raises, naming the first line of that day
+            _check_rows(checked.raw, *checked.rows_at, profile)  # raises, naming the first line of that day
             raise RuntimeError("a confirmation date failed one check and passed the other")
 
 

@@ -1,16 +1,21 @@
-"""The ledger as DuckDB reads it from PostgreSQL (`ledger_stream`) is the ledger `payment_ledger`
-reads, odd strings and all, and the bulk path over it gives the reference's result."""
+"""The ledger as DuckDB reads it from PostgreSQL (`postgres_ledger`) is the ledger `payment_ledger`
+reads, odd strings and all, and the bulk path over it gives the reference's result; the extension
+DuckDB loads for it must be DuckDB's own, and the database's password stays out of its errors."""
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
 
+import duckdb
 import pytest
 from sqlalchemy import delete
+from sqlalchemy.engine import make_url
 
 from payment_bridge.statements import StatementLine, parse_nontax_statement, write_nontax_statement
 from reconciliation.bulk import _load_ledger, reconcile_payments_bulk
 from reconciliation.duck import duck_session
-from reconciliation.ledger import ledger_stream, payment_ledger, payment_ledger_query
+from reconciliation import ledger as ledger_module
+from reconciliation.ledger import PostgresLedger, payment_ledger, payment_ledger_query, postgres_ledger
 from reconciliation.payments import reconcile_payments
 from reconciliation.records import PAID, LedgerPayment, StatementEntry, from_epoch
 from reconciliation.scenarios import OUR_DIVISION, payment_rules, payment_scenario
@@ -55,9 +60,10 @@ def odd_day(recon_db, unique):
 
 
 def _streamed(recon_db, sql: str, params: dict) -> list[LedgerPayment]:
-    """The ledger of ``sql`` through ADBC and DuckDB, as the bulk path loads it, as records."""
-    with duck_session(threads=1) as session:
-        _load_ledger(session.con.cursor(), lambda: ledger_stream(recon_db.engine, sql, params), 1, {})
+    """The ledger of ``sql`` read by DuckDB from PostgreSQL, as the bulk path loads it, as records."""
+    ledger = postgres_ledger(recon_db.engine, sql, params)
+    with duck_session(threads=1, prepare=ledger.attach) as session:
+        _load_ledger(session.con.cursor(), ledger, 1, {})
         found = session.con.execute(f"SELECT {', '.join(LedgerPayment._fields)} FROM ledger").fetchall()
     return sorted(LedgerPayment(*row) for row in found)
 
@@ -75,7 +81,7 @@ def test_the_bulk_path_on_postgresql_gives_the_references_result(recon_db, odd_d
     day, raw = odd_day
 
     sql, params = payment_ledger_query(day, RULES, platform="nontax")
-    run = reconcile_payments_bulk(lambda: ledger_stream(recon_db.engine, sql, params), raw, day, RULES)
+    run = reconcile_payments_bulk(postgres_ledger(recon_db.engine, sql, params), raw, day, RULES)
     with recon_db.engine.connect() as connection:
         ledger = list(payment_ledger(connection, day, RULES, platform="nontax"))
     entries = [StatementEntry.from_line(line) for line in parse_nontax_statement(raw).lines]
@@ -95,3 +101,37 @@ def test_parameters_are_values_never_sql(recon_db, odd_day):
     with recon_db.engine.connect() as connection:
         paid = sorted(p for p in payment_ledger(connection, day, RULES, platform="nontax") if p.status != "unpaid")
     assert _streamed(recon_db, sql, {**params, "platform": "x' OR '1'='1"}) == paid  # no notice of that platform
+
+
+def test_the_attached_database_is_read_only_and_the_session_still_shut_in(recon_db):
+    ledger = postgres_ledger(recon_db.engine, "SELECT 1")
+    with duck_session(threads=1, prepare=ledger.attach) as session:
+        with pytest.raises(duckdb.Error):
+            session.con.execute("CREATE TABLE ledger_db.public.govlink_duck_probe (x int)")
+        with pytest.raises(duckdb.Error):  # no second database, no files outside the private directory
+            session.con.execute("ATTACH 'dbname=postgres' AS other (TYPE postgres)")
+        with pytest.raises(duckdb.Error):
+            session.con.execute("SELECT * FROM read_csv('/etc/hostname')").fetchall()
+
+
+def test_a_wrong_password_is_refused_without_showing_it(recon_db):
+    secret = "Wr0ng-pa55word-x7"
+    url = make_url(str(recon_db.engine.url.render_as_string(hide_password=False))).set(password=secret)
+    ledger = PostgresLedger(url, "SELECT 1")
+    with pytest.raises(duckdb.Error) as caught, duck_session(threads=1, prepare=ledger.attach):
+        pass
+    assert "password authentication failed" in str(caught.value)
+    assert secret not in str(caught.value) and secret not in repr(ledger)
+
+
+def test_only_duckdbs_signed_extension_is_loaded(recon_db, tmp_path, monkeypatch):
+    """A copy of the extension with one byte changed is refused: DuckDB checks its signature."""
+    tampered = tmp_path / "postgres_scanner.duckdb_extension"
+    shutil.copyfile(ledger_module._extension_path(), tampered)
+    data = bytearray(tampered.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    monkeypatch.setattr(ledger_module, "_extension_path", lambda: str(tampered))
+    ledger = postgres_ledger(recon_db.engine, "SELECT 1")
+    with pytest.raises(duckdb.Error, match="(?i)signature"), duck_session(threads=1, prepare=ledger.attach):
+        pass
