@@ -29,6 +29,7 @@ line number. The table is created in file order: DuckDB keeps the insertion orde
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -98,9 +99,10 @@ def check_statement(raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE
         raise StatementError("statement needs a title, a column header and a totals line")
     statement_date, adm_div_code = _header(_gbk(raw[:header_end]))
     rows_end = raw.rfind(b"\n", 0, body_end) + 1  # where the totals line starts
-    rows = memoryview(raw.translate(_SWAP))[header_end:rows_end]  # the whole file: no copy to slice first
-    if not (_rows_regex(profile, "\r\n").fullmatch(rows) or _rows_regex(profile, "\n").fullmatch(rows)):
-        if not _rows_regex(profile, "\r?\n").fullmatch(rows):
+    swapped = raw.translate(_SWAP)  # the whole file: no copy to slice first
+    rows = memoryview(swapped)[header_end:rows_end]
+    if not any(_rows_match(profile, end, swapped, header_end, rows_end) for end in ("\r\n", "\n")):
+        if not _rows_match(profile, "\r?\n", swapped, header_end, rows_end):
             _check_rows(raw, header_end, rows_end, profile)  # raises, naming the first bad line
             raise RuntimeError("the statement's rows failed one check and passed the other")
         rows = memoryview(rows.tobytes().replace(b"\r\n", b"\n"))  # both ways: DuckDB gets line feeds alone
@@ -173,6 +175,22 @@ def _rows_regex(profile: PaymentCodeProfile, line_end: str):
 
 
 _ROWS_REGEXES: dict[tuple[int, str], object] = {}
+_HALVES_FROM_BYTES = 1 << 20  # a file this large is checked in two halves at once
+
+
+def _rows_match(profile: PaymentCodeProfile, line_end: str, data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` is rows each ending in ``line_end`` (:func:`_rows_regex`). A large
+    file is cut after a line feed near its middle and the halves are matched in two threads (RE2
+    lets go of the GIL): a row cannot span the cut, so the halves match exactly when the whole does."""
+    regex = _rows_regex(profile, line_end)
+    view = memoryview(data)
+    cut = data.find(b"\n", (start + end) // 2, end) + 1 if end - start >= _HALVES_FROM_BYTES else 0
+    if not start < cut < end:
+        return regex.fullmatch(view[start:end]) is not None
+    with ThreadPoolExecutor(1, "statement-check") as pool:
+        second = pool.submit(regex.fullmatch, view[cut:end])
+        first = regex.fullmatch(view[start:cut])
+        return first is not None and second.result() is not None
 
 
 def _load_rows(session: DuckSession, checked: CheckedStatement, profile: PaymentCodeProfile) -> None:

@@ -207,3 +207,17 @@ def test_a_damaged_row_is_never_taken(damage, replace):
             assert exc.message.startswith(fault), (exc.message, fault)
     else:
         assert fault is None
+
+
+def test_a_large_file_is_checked_in_halves_and_refused_in_either():
+    """Over 1 MB the rows are matched as two halves at once: a fault in either is found, named."""
+    raw = _raw(30_000)  # about 2 MB
+    assert len(raw) > 1 << 20
+    found, info = entries(raw)
+    assert info.line_count == 30_000 and found == reference(raw)
+    for line in (FIRST_ROW_LINE + 10, FIRST_ROW_LINE + 29_990):  # one in each half
+        rows = raw.split(b"\r\n")
+        rows[line - 1] = rows[line - 1].replace(b",B", b",B B")
+        assert _refused(b"\r\n".join(rows)).startswith(f"line {line}:")
+    mixed = raw.replace(b"\r\n", b"\n", 20_000)  # LF in the first half, CR LF in the second
+    assert entries(mixed)[0] == reference(mixed)
