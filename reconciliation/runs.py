@@ -42,7 +42,12 @@ class ResolutionError(ValueError):
 
 def fingerprint(left: Sequence, right: Sequence) -> str:
     """SHA-256 of a discrepancy's records, to find a carried item again the next day."""
-    data = {"left": [record_to_json(r) for r in left], "right": [record_to_json(r) for r in right]}
+    return _fingerprint([record_to_json(r) for r in left], [record_to_json(r) for r in right])
+
+
+def _fingerprint(left: list, right: list) -> str:
+    """:func:`fingerprint` of the records as JSON objects (:func:`record_to_json`)."""
+    data = {"left": left, "right": right}
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
                           .encode()).hexdigest()
 
@@ -125,9 +130,9 @@ _COLUMNS = ("run_id", "seq", "category", "subtype", "key", "rule", "left_amount_
 
 def _rows(run_id: int, discrepancies: Sequence[Discrepancy], now):
     for seq, d in enumerate(discrepancies, start=1):
+        left, right = [record_to_json(r) for r in d.left], [record_to_json(r) for r in d.right]
         yield (run_id, seq, d.category, d.subtype, d.key, d.rule, d.left_amount_fen, d.right_amount_fen,
-               [record_to_json(r) for r in d.left], [record_to_json(r) for r in d.right],
-               fingerprint(d.left, d.right), CARRIED if d.category == TIMING else OPEN, now)
+               left, right, _fingerprint(left, right), CARRIED if d.category == TIMING else OPEN, now)
 
 
 def _insert_discrepancies(session: Session, run_id: int, discrepancies: Sequence[Discrepancy], now) -> None:
