@@ -12,7 +12,7 @@ discrepancies. Only the ledger's SQL differs: it reads the bench's table. The ba
 same run: DuckDB reading the same two data sets as CSV, a full outer join on the payment code
 and transaction number, a CASE classification and fetching the unmatched rows.
 
-Both sides run ``BENCH_RECONCILE_REPEAT`` times (3), in turns, on the same data: a two-core
+Both sides run ``BENCH_RECONCILE_REPEAT`` times (5), in turns, on the same data: a two-core
 machine shared with PostgreSQL, RabbitMQ and Keycloak varies by a fifth from one second to the
 next. Prints each run and where our time went, then `RESULT reconcile ours=<s> baseline=<s>
 ratio=<ours/baseline>` (the medians) and `RESULT reconcile_peak_mem_mib=<MiB>` (the largest).
@@ -41,7 +41,7 @@ from payment_bridge.statements import nontax_daily
 
 URL = os.environ.get("GOVLINK_DATABASE_URL", "postgresql://govlink:govlink@127.0.0.1:5432/govlink_test")
 ROWS = int(os.environ.get("BENCH_RECONCILE_ROWS", "1000000"))
-REPEAT = max(1, int(os.environ.get("BENCH_RECONCILE_REPEAT", "3")))  # runs of each side; medians are reported
+REPEAT = max(1, int(os.environ.get("BENCH_RECONCILE_REPEAT", "5")))  # runs of each side; medians are reported
 PER_CATEGORY = max(1, ROWS * 3 // 1000 // 12)  # ~0.3% discrepancies over the 12 generated cases
 DAY = date(2024, 3, 15)
 TABLE = "bench_reconcile_ledger"
