@@ -135,3 +135,13 @@ def test_only_duckdbs_signed_extension_is_loaded(recon_db, tmp_path, monkeypatch
     ledger = postgres_ledger(recon_db.engine, "SELECT 1")
     with pytest.raises(duckdb.Error, match="(?i)signature"), duck_session(threads=1, prepare=ledger.attach):
         pass
+
+
+def test_connection_options_reach_postgresql_as_written(recon_db):
+    """The URL's query options go into libpq's connection string quoted: a quote, a backslash and
+    a space stay in the value."""
+    name = "govlink 'recon' \\ test"
+    url = recon_db.engine.url.update_query_dict({"application_name": name})
+    ledger = PostgresLedger(url, "SELECT current_setting('application_name')")
+    with duck_session(threads=1, prepare=ledger.attach) as session:
+        assert session.con.execute(f"SELECT * FROM {ledger.rows(session.con)}").fetchall() == [(name,)]
