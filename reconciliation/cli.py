@@ -77,6 +77,7 @@ def reconcile():
 @click.option("--json", "as_json", is_flag=True, help="print the run summary as JSON")
 def payments(day, statement, platform, workers, as_json):
     """Reconcile a day's payments against the platform's statement and store the run."""
+    from reconciliation.ledger import LedgerUnavailable
     from reconciliation.service import ReconciliationInputError, reconcile_payments_day
 
     wanted = _day(day)
@@ -85,7 +86,7 @@ def payments(day, statement, platform, workers, as_json):
         summary = _with_progress(lambda progress: reconcile_payments_day(
             _runtime(), wanted, started_by="cli", statement=raw, filename=statement.name if statement else None,
             platform=platform, workers=workers, progress=progress))
-    except ReconciliationInputError as exc:
+    except (ReconciliationInputError, LedgerUnavailable) as exc:
         _fail(exc)
     _report(summary, as_json)
 

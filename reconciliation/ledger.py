@@ -83,6 +83,13 @@ def _conninfo_value(value: object) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+class LedgerUnavailable(RuntimeError):
+    """DuckDB could not attach PostgreSQL for the ledger (down, refusing, or the credentials wrong):
+    a condition to retry, not a fault in the day's data. The message is libpq's, without the password."""
+
+    code = "database_unavailable"
+
+
 @dataclass(frozen=True)
 class PostgresLedger:
     """A ledger query (its parameters bound) that DuckDB reads straight from PostgreSQL, a million
@@ -97,6 +104,8 @@ class PostgresLedger:
 
     def attach(self, con) -> None:
         """Attach the database to DuckDB connection ``con`` (before it is shut in: :func:`duck_session`)."""
+        import duckdb
+
         url, options = self.url, dict(self.url.query)
         fields = {"HOST": url.host, "PORT": url.port, "DATABASE": url.database, "USER": url.username,
                   "PASSWORD": options.pop("password", None) or url.password}
@@ -105,7 +114,10 @@ class PostgresLedger:
         con.execute("CREATE TEMPORARY SECRET ledger_pg (TYPE postgres, " + ", ".join(
             f"{key} {sql_literal(str(value))}" for key, value in fields.items() if value is not None) + ")")
         conninfo = " ".join(f"{key}={_conninfo_value(value)}" for key, value in sorted(options.items()))
-        con.execute(f"ATTACH {sql_literal(conninfo)} AS {ATTACHED_AS} (TYPE postgres, SECRET ledger_pg, READ_ONLY)")
+        try:
+            con.execute(f"ATTACH {sql_literal(conninfo)} AS {ATTACHED_AS} (TYPE postgres, SECRET ledger_pg, READ_ONLY)")
+        except duckdb.IOException as exc:
+            raise LedgerUnavailable(f"the ledger's database is not reachable: {exc}") from None
 
     def rows(self, cursor) -> str:
         """The table expression of the ledger's rows, for ``cursor`` of the attached connection."""

@@ -6,6 +6,8 @@ Money is integer fen; times are answered in Beijing time (`+08:00`); a business 
 """
 from __future__ import annotations
 
+import logging
+
 from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -13,9 +15,12 @@ from marshmallow import Schema, fields, validate
 from payment_bridge.beijing_time import to_beijing
 from reconciliation import exports, queries, runs
 from reconciliation.categories import CATEGORIES
+from reconciliation.ledger import LedgerUnavailable
 from reconciliation.service import ReconciliationInputError, reconcile_logistics_day, reconcile_payments_day
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("reconciliation", __name__, url_prefix="/api/v1/reconciliation",
                 description="Reconciliation (对账): runs, discrepancies, resolution with a second approver, exports")
@@ -147,6 +152,7 @@ def _db():
 @blp.arguments(RunStartSchema)
 @blp.response(201, RunSchema)
 @blp.alt_response(422, description="statement_missing / statement_date_mismatch / statement_invalid")
+@blp.alt_response(503, description="database_unavailable: the ledger's database is not reachable (Retry-After)")
 @blp.doc(security=SECURITY)
 @require_token(roles=FINANCE)
 def start_run(data):
@@ -166,6 +172,10 @@ def start_run(data):
                                               carrier=data["carrier"])
     except ReconciliationInputError as exc:
         raise ApiError(422, exc.code, str(exc)) from None
+    except LedgerUnavailable as exc:
+        log.warning("reconciliation run refused: %s", exc)
+        raise ApiError(503, exc.code, "The database is not available right now; try again shortly.",
+                       headers={"Retry-After": "5"}) from None
     with _db().unit_of_work() as session:
         run = queries.get_run(session, summary.run_id)
     return run, 201, {"Location": f"/api/v1/reconciliation/runs/{summary.run_id}"}

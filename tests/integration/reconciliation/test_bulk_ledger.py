@@ -15,7 +15,7 @@ from payment_bridge.statements import StatementLine, parse_nontax_statement, wri
 from reconciliation.bulk import _load_ledger, reconcile_payments_bulk
 from reconciliation.duck import duck_session
 from reconciliation import ledger as ledger_module
-from reconciliation.ledger import PostgresLedger, payment_ledger, payment_ledger_query, postgres_ledger
+from reconciliation.ledger import LedgerUnavailable, PostgresLedger, payment_ledger, payment_ledger_query, postgres_ledger
 from reconciliation.payments import reconcile_payments
 from reconciliation.records import PAID, LedgerPayment, StatementEntry, from_epoch
 from reconciliation.scenarios import OUR_DIVISION, payment_rules, payment_scenario
@@ -118,9 +118,9 @@ def test_a_wrong_password_is_refused_without_showing_it(recon_db):
     secret = "Wr0ng-pa55word-x7"
     url = make_url(str(recon_db.engine.url.render_as_string(hide_password=False))).set(password=secret)
     ledger = PostgresLedger(url, "SELECT 1")
-    with pytest.raises(duckdb.Error) as caught, duck_session(threads=1, prepare=ledger.attach):
+    with pytest.raises(LedgerUnavailable) as caught, duck_session(threads=1, prepare=ledger.attach):
         pass
-    assert "password authentication failed" in str(caught.value)
+    assert "password authentication failed" in str(caught.value) and caught.value.code == "database_unavailable"
     assert secret not in str(caught.value) and secret not in repr(ledger)
 
 

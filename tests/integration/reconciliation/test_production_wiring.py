@@ -186,3 +186,23 @@ def test_the_daily_job_reconciles_yesterday_of_both_kinds(app, seeded_day):
             ReconciliationRun.business_date == seeded_day["day"], ReconciliationRun.status == "current"))}
         assert kinds["payments"].counts == seeded_day["expected"] and kinds["payments"].started_by == "scheduler"
         assert kinds["logistics"].discrepancy_count == 0  # no legs, no bill lines that day
+
+
+def test_a_ledger_database_that_refuses_is_a_503_to_retry_and_nothing_is_stored(client, seeded_day, tokens,
+                                                                               monkeypatch):
+    """PostgreSQL refuses DuckDB's attachment (here: a wrong password, a real refusal): the caller is
+    told to retry, with no password in the answer, and no run is stored for the day."""
+    from reconciliation import ledger, service
+
+    def refused(engine, sql, params=None):
+        found = ledger.postgres_ledger(engine, sql, params)
+        return ledger.PostgresLedger(found.url.set(password="not-the-password"), found.query)
+
+    monkeypatch.setattr(service, "postgres_ledger", refused)
+    answer = client.post("/api/v1/reconciliation/runs", json={"kind": "payments", "business_date": seeded_day["day"].isoformat()},
+                         headers=_bearer(tokens["finance01"]))
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert answer.get_json()["code"] == "database_unavailable" and "not-the-password" not in answer.get_data(as_text=True)
+    listed = client.get(f"/api/v1/reconciliation/runs?since={seeded_day['day']}&until={seeded_day['day']}",
+                        headers=_bearer(tokens["finance01"])).get_json()
+    assert listed["runs"] == []
