@@ -70,6 +70,7 @@ class CheckedStatement:
     adm_div_code: str
     rows: memoryview  # swapped (_SWAP), every line ending in one line feed or every one in CR LF
     totals_line: str
+    profile: PaymentCodeProfile  # the payment codes' (for naming a bad line)
     raw: bytes = field(repr=False)  # the file, for naming a bad line
     rows_at: tuple[int, int] = field(repr=False, default=(0, 0))  # where the rows are in raw
 
@@ -106,16 +107,13 @@ def check_statement(raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE
             _check_rows(raw, header_end, rows_end, profile)  # raises, naming the first bad line
             raise RuntimeError("the statement's rows failed one check and passed the other")
         rows = memoryview(rows.tobytes().replace(b"\r\n", b"\n"))  # both ways: DuckDB gets line feeds alone
-    return CheckedStatement(statement_date, adm_div_code, rows, _gbk(raw[rows_end:body_end]), raw,
+    return CheckedStatement(statement_date, adm_div_code, rows, _gbk(raw[rows_end:body_end]), profile, raw,
                             (header_end, rows_end))
 
 
-def load_statement(session: DuckSession, statement: bytes | CheckedStatement, *,
-                   profile: PaymentCodeProfile = DEFAULT_PROFILE) -> StatementInfo:
-    """Load the rows of ``statement`` (the file, or the file checked) into table ``statement`` of
-    ``session`` and check its totals line."""
-    checked = statement if isinstance(statement, CheckedStatement) else check_statement(statement, profile=profile)
-    _load_rows(session, checked, profile)
+def load_statement(session: DuckSession, checked: CheckedStatement) -> StatementInfo:
+    """Load the rows of ``checked`` into table ``statement`` of ``session`` and check its totals line."""
+    _load_rows(session, checked)
     sums = session.con.execute(f"""
         SELECT count(*), coalesce(sum(amount_fen) FILTER (WHERE kind = '{KIND_PAID}'), 0),
                coalesce(sum(amount_fen) FILTER (WHERE kind = '{KIND_REFUND}'), 0), coalesce(sum(fee_fen), 0)
@@ -193,7 +191,7 @@ def _rows_match(profile: PaymentCodeProfile, line_end: str, data: bytes, start: 
         return first is not None and second.result() is not None
 
 
-def _load_rows(session: DuckSession, checked: CheckedStatement, profile: PaymentCodeProfile) -> None:
+def _load_rows(session: DuckSession, checked: CheckedStatement) -> None:
     """Load the checked rows into table ``statement``."""
     with session.create("statement.csv") as out:
         out.write(checked.rows)
@@ -211,7 +209,7 @@ def _load_rows(session: DuckSession, checked: CheckedStatement, profile: Payment
     days = session.con.execute("SELECT DISTINCT confirmed // 1000000 FROM statement").fetchall()
     for (day,) in days:
         if not _is_date(f"{day:08d}"):
-            _check_rows(checked.raw, *checked.rows_at, profile)  # raises, naming the first line of that day
+            _check_rows(checked.raw, *checked.rows_at, checked.profile)  # raises, naming the first line of that day
             raise RuntimeError("a confirmation date failed one check and passed the other")
 
 

@@ -10,7 +10,7 @@ from payment_bridge.errors import StatementError
 from payment_bridge.statements import PAID, REFUND, StatementLine, parse_nontax_statement, write_nontax_statement
 from reconciliation.duck import duck_session
 from reconciliation.records import StatementEntry
-from reconciliation.statement_table import FIRST_ROW_LINE, at_sql, load_statement
+from reconciliation.statement_table import FIRST_ROW_LINE, at_sql, check_statement, load_statement
 
 START = datetime(2024, 3, 14, 16, 0, tzinfo=UTC)
 DAY = date(2024, 3, 15)
@@ -25,7 +25,7 @@ lines = st.lists(st.builds(
 def entries(raw: bytes) -> tuple[list[StatementEntry], object]:
     """The statement's rows as DuckDB holds them, and what load_statement answered."""
     with duck_session(threads=1) as session:
-        info = load_statement(session, raw)
+        info = load_statement(session, check_statement(raw))
         rows = session.con.execute(f"""
             SELECT reference, transaction_id, amount_fen, fee_fen, kind, {at_sql('confirmed')}, rowid + {FIRST_ROW_LINE}
               FROM statement ORDER BY rowid""").fetchall()
@@ -43,7 +43,7 @@ def _raw(n=3, day=DAY):
 
 def _refused(raw: bytes) -> str:
     with pytest.raises(StatementError) as caught, duck_session(threads=1) as session:
-        load_statement(session, raw)
+        load_statement(session, check_statement(raw))
     return caught.value.message
 
 
@@ -133,7 +133,7 @@ def test_another_encoding_is_refused():
     assert "not valid GBK" in _refused(raw.replace(b"B2", b"B\xff"))  # not GBK at all
     with pytest.raises(StatementError):  # the same file in UTF-8: its title is not 非税收入缴款日对账单
         with duck_session(threads=1) as session:
-            load_statement(session, raw.decode("gbk").encode("utf-8"))
+            load_statement(session, check_statement(raw.decode("gbk").encode("utf-8")))
 
 
 def test_the_header_is_checked():
@@ -197,7 +197,7 @@ def test_a_damaged_row_is_never_taken(damage, replace):
     fault = _first_fault(raw)
     try:
         with duck_session(threads=1) as session:
-            load_statement(session, raw)
+            load_statement(session, check_statement(raw))
     except StatementError as exc:
         if fault is None:  # the rows are fine, the damage changed a sum
             assert "totals" in exc.message or "last line" in exc.message
@@ -221,3 +221,18 @@ def test_a_large_file_is_checked_in_halves_and_refused_in_either():
         assert _refused(b"\r\n".join(rows)).startswith(f"line {line}:")
     mixed = raw.replace(b"\r\n", b"\n", 20_000)  # LF in the first half, CR LF in the second
     assert entries(mixed)[0] == reference(mixed)
+
+
+def test_a_date_fault_is_named_under_the_statements_own_profile():
+    """A date only DuckDB's pass finds is named by the line check of the profile the statement was
+    checked with (22-digit codes here), not the default one."""
+    from payment_bridge.payment_code import PaymentCodeProfile
+
+    profile = PaymentCodeProfile(name="test-22", sequence_digits=12)
+    raw = write_nontax_statement(DAY, "340100", [
+        StatementLine("nontax", f"3401002430{i:012d}", f"B{i}", 100, 0, PAID, START, 0) for i in range(4)])
+    lines = raw.split(b"\r\n")
+    lines[4] = lines[4].replace(b",2024", b",2023", 1).replace(b"0315", b"0229", 1)  # 2023-02-29
+    with pytest.raises(StatementError) as caught, duck_session(threads=1) as session:
+        load_statement(session, check_statement(b"\r\n".join(lines), profile=profile))
+    assert caught.value.message == "line 5: 确认时间 must be YYYYMMDDHHMMSS"
