@@ -84,8 +84,8 @@ class LedgerSource(Protocol):
     def attach(self, con) -> None:
         """Make the rows reachable from DuckDB connection ``con``, before it is shut in."""
 
-    def rows(self, cursor) -> str:
-        """A table expression of the rows, for ``cursor`` (of the connection attached)."""
+    def rows(self) -> str:
+        """A table expression of the rows, on the connection attached."""
 
 
 def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes, day: date,
@@ -149,7 +149,7 @@ def _load_ledger(cursor, ledger: LedgerSource, threads: int, stages: dict[str, f
     try:
         started = time.perf_counter()
         try:
-            cursor.execute(_LEDGER_SQL.format(rows=ledger.rows(cursor)))
+            cursor.execute(_LEDGER_SQL.format(rows=ledger.rows()))
         finally:
             cursor.execute(f"SET threads = {int(threads)}")
         read = time.perf_counter()

@@ -119,8 +119,8 @@ class PostgresLedger:
         except duckdb.IOException as exc:
             raise LedgerUnavailable(f"the ledger's database is not reachable: {exc}") from None
 
-    def rows(self, cursor) -> str:
-        """The table expression of the ledger's rows, for ``cursor`` of the attached connection."""
+    def rows(self) -> str:
+        """The table expression of the ledger's rows, on the attached connection."""
         return f"postgres_query({sql_literal(ATTACHED_AS)}, {sql_literal(self.query)})"
 
 

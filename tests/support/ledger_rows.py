@@ -20,7 +20,7 @@ class LedgerRows:
             con.executemany("INSERT INTO day_rows VALUES (?, ?, ?, ?, to_timestamp(?))",
                             [(*p[:4], p.paid_at or None) for p in self.ledger])
 
-    def rows(self, cursor) -> str:
+    def rows(self) -> str:
         return "day_rows"
 
 

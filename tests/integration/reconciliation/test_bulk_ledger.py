@@ -144,4 +144,4 @@ def test_connection_options_reach_postgresql_as_written(recon_db):
     url = recon_db.engine.url.update_query_dict({"application_name": name})
     ledger = PostgresLedger(url, "SELECT current_setting('application_name')")
     with duck_session(threads=1, prepare=ledger.attach) as session:
-        assert session.con.execute(f"SELECT * FROM {ledger.rows(session.con)}").fetchall() == [(name,)]
+        assert session.con.execute(f"SELECT * FROM {ledger.rows()}").fetchall() == [(name,)]
