@@ -275,7 +275,7 @@ def main() -> None:
             base_runs.append(base_seconds)
             print(f"run {n}: ours {ours['seconds']:.3f}s, baseline {base_seconds:.3f}s; ours, seconds: "
                   + ", ".join(f"{name} {seconds:.2f}" for name, seconds in ours["stages"].items())
-                  + " (ledger* in a thread beside statement)")
+                  + " (check, ledger* in threads beside statement)")
             assert ours["counts"] == expected, f"discrepancy counts differ from the generated ones: {ours['counts']}"
             assert ours["content_hash"] == paths["reference_hash"], "the result differs from the pure-Python engine's"
         print(f"ours: {runs[-1]['matched']} matched clean, run {runs[-1]['run_id']}, "
