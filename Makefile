@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 GOVLINK := $(VENV)/bin/govlink
 
-.PHONY: help venv services stop status run test unit bench chaos clean
+.PHONY: help venv lock services stop status run test unit bench chaos clean
 
 help:
 	@echo "make run       install, start the services and the whole system (gateway, workers, simulators)"
@@ -13,15 +13,23 @@ help:
 	@echo "make stop      stop the services this project started"
 	@echo "make bench     run the benchmarks in bench/"
 	@echo "make chaos     run the chaos tests alone"
+	@echo "make lock      re-resolve requirements.lock after changing pyproject.toml"
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every version installed comes from requirements.lock (the whole resolved tree, all extras),
+# used as pip constraints here, in CI (which runs make) and in the Dockerfile.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@command -v python3.11 >/dev/null || command -v python3 >/dev/null || { echo "python3.11 is required"; exit 1; }
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e ".[test]"
+	@$(PY) -m pip install -q -c requirements.lock -e ".[test,sim,dev]"
 	@touch $@
+
+# Re-resolve the lock after changing pyproject.toml (keeps every pin it can; pip-tools runs in its own venv).
+lock:
+	@test -x var/lock-tools/bin/pip-compile || { python3 -m venv var/lock-tools && var/lock-tools/bin/pip install -q pip-tools==7.6.2; }
+	@var/lock-tools/bin/pip-compile -q --all-extras --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock pyproject.toml
 
 services:
 	@bash scripts/stack.sh up
