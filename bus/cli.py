@@ -91,7 +91,32 @@ def dlq():
 def _lot():
     from bus.parking import ParkingLot
 
-    return ParkingLot(_runtime().settings.amqp_url)
+    runtime = _runtime()
+    return ParkingLot(runtime.settings.amqp_url, runtime.db)
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container without a passwd entry)
+        return "unknown"
+
+
+def _operator_action(action, *args, operator: str | None, **kwargs) -> int:
+    """Run a recorded parking-lot action; a refusal is a clear error (exit 2), nothing done."""
+    from bus.message_log import OperatorActionRefused
+
+    os_user = _os_user()
+    try:
+        with _lot() as lot:
+            return getattr(lot, action)(*args, operator=operator or os_user, os_user=os_user, **kwargs)
+    except OperatorActionRefused as exc:
+        raise click.UsageError(f"{exc.code}: {exc.message}") from None
+
+
+_OPERATOR_HELP = "Who does this (recorded in the message log; default: the OS user)."
 
 
 def _services(service):
@@ -132,11 +157,13 @@ def dlq_show(service, limit):
 @dlq.command("replay")
 @click.argument("service")
 @click.option("--message-id", help="Only this message.")
-def dlq_replay(service, message_id):
-    """Send parked messages of SERVICE back to its work queue."""
+@click.option("--operator", help=_OPERATOR_HELP)
+@click.option("--reason", help="Why (recorded in the message log).")
+def dlq_replay(service, message_id, operator, reason):
+    """Send parked messages of SERVICE back to its work queue (recorded in the message log)."""
     q = service_queue(service)
-    with _lot() as lot:
-        moved = lot.replay(q.parking, q.name, message_id)
+    moved = _operator_action("replay", q.parking, q.name, message_id, operator=operator, reason=reason,
+                             service=service)
     click.echo(f"replayed {moved} message(s) to {q.name}")
     if message_id and moved == 0:
         sys.exit(1)
@@ -146,12 +173,16 @@ def dlq_replay(service, message_id):
 @click.argument("service")
 @click.option("--message-id", help="Only this message.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def dlq_purge(service, message_id, yes):
-    """Remove parked messages of SERVICE for good (they stay in the message log)."""
+@click.option("--operator", help=_OPERATOR_HELP)
+@click.option("--reason", help="Why: required, recorded in the message log with the operator and the message ids.")
+def dlq_purge(service, message_id, yes, operator, reason):
+    """Remove parked messages of SERVICE for good (they stay in the message log, as does the purge)."""
+    if not (reason or "").strip():
+        raise click.UsageError("reason_required: a purge cannot be undone; say why with --reason")
     if not yes:
         click.confirm(f"remove {'message ' + message_id if message_id else 'every parked message'} of {service}?", abort=True)
-    with _lot() as lot:
-        removed = lot.purge(service_queue(service).parking, message_id)
+    removed = _operator_action("purge", service_queue(service).parking, message_id, operator=operator, reason=reason,
+                               service=service)
     click.echo(f"purged {removed} message(s)")
 
 

@@ -3,9 +3,15 @@
 Messages are read with `basic_get` and settled one by one: a replayed message is published back
 to its work queue (confirmed) before it is acked from the parking lot, so a crash in between at
 worst replays it twice, which the idempotent receivers absorb.
+
+Replaying and purging are operators' actions and leave a trace: before anything is settled, an
+``audit`` record naming the operator, the messages (id and SHA-256 of each body) and the reason (a
+purge needs one) is committed to the hash-chained message log (`bus.message_log.record_operator_action`).
+If that record cannot be written, the messages go back untouched and nothing happens.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -57,7 +63,10 @@ def _s(value):
 
 
 class ParkingLot:
-    def __init__(self, amqp_url: str):
+    """A connection to the parking lots; ``db`` (the message log's database) is needed to replay or purge."""
+
+    def __init__(self, amqp_url: str, db=None):
+        self.db = db
         self.conn = pika.BlockingConnection(connection_parameters(amqp_url))
         self.channel = self.conn.channel()
         self.channel.confirm_delivery()
@@ -94,29 +103,69 @@ class ParkingLot:
             self.channel.basic_nack(method.delivery_tag, requeue=True)
         return described
 
-    def replay(self, parking: str, work_queue: str, message_id: str | None = None) -> int:
-        """Send parked messages (all, or the one with `message_id`) back to `work_queue`; return how many."""
-        moved = 0
+    def _selected(self, parking: str, message_id: str | None):
+        """Fetch the parked messages (all, or those with `message_id`); put the others back."""
+        selected = []
         for method, props, body in self._drain(parking):
             if message_id and props.message_id != message_id:
                 self.channel.basic_nack(method.delivery_tag, requeue=True)
                 continue
+            selected.append((method, props, body))
+        return selected
+
+    def _record(self, selected, *, action: str, parking: str, operator: str, reason: str | None,
+                os_user: str | None, service: str | None, extra: dict | None = None) -> None:
+        """Commit the audit record of `action` on `selected`; on any failure put them back and raise."""
+        from bus.message_log import record_operator_action
+
+        messages = [{"message_id": props.message_id, "sha256": hashlib.sha256(body).hexdigest()}
+                    for _, props, body in selected]
+        try:
+            if self.db is None:
+                raise RuntimeError("replay and purge are recorded in the message log: give ParkingLot the database")
+            with self.db.unit_of_work() as session:
+                record_operator_action(session, action=action, operator=operator, service=service, queue=parking,
+                                       messages=messages, reason=reason, os_user=os_user, extra=extra)
+        except BaseException:
+            for method, _, _ in reversed(selected):
+                self.channel.basic_nack(method.delivery_tag, requeue=True)
+            raise
+
+    def replay(self, parking: str, work_queue: str, message_id: str | None = None, *, operator: str,
+               reason: str | None = None, os_user: str | None = None, service: str | None = None) -> int:
+        """Send parked messages (all, or the one with `message_id`) back to `work_queue`; return how many.
+
+        Recorded first in the message log (who, which, why); nothing moves if that fails.
+        """
+        selected = self._selected(parking, message_id)
+        if not selected:
+            return 0
+        self._record(selected, action="dlq.replay", parking=parking, operator=operator, reason=reason,
+                     os_user=os_user, service=service, extra={"to_queue": work_queue})
+        for method, props, body in selected:
             headers = {k: v for k, v in (props.headers or {}).items() if not str(k).startswith("x-govlink-")}
             headers["x-govlink-replayed"] = True
             self.channel.basic_publish("", work_queue, body, pika.BasicProperties(
                 content_type=props.content_type, delivery_mode=2, message_id=props.message_id,
                 correlation_id=props.correlation_id, headers=headers, type=props.type), mandatory=True)
             self.channel.basic_ack(method.delivery_tag)
-            moved += 1
-        return moved
+        return len(selected)
 
-    def purge(self, parking: str, message_id: str | None = None) -> int:
-        """Remove parked messages for good (all, or the one with `message_id`); return how many."""
-        removed = 0
-        for method, props, _ in self._drain(parking):
-            if message_id and props.message_id != message_id:
-                self.channel.basic_nack(method.delivery_tag, requeue=True)
-                continue
+    def purge(self, parking: str, message_id: str | None = None, *, operator: str, reason: str,
+              os_user: str | None = None, service: str | None = None) -> int:
+        """Remove parked messages for good (all, or the one with `message_id`); return how many.
+
+        Needs a reason; recorded first in the message log (who, which, why); nothing is removed if that fails.
+        """
+        from bus.message_log import OperatorActionRefused
+
+        if not (reason or "").strip():  # refuse before touching the queue
+            raise OperatorActionRefused("reason_required", "dlq.purge needs a reason (--reason): it cannot be undone")
+        selected = self._selected(parking, message_id)
+        if not selected:
+            return 0
+        self._record(selected, action="dlq.purge", parking=parking, operator=operator, reason=reason,
+                     os_user=os_user, service=service)
+        for method, _, _ in selected:
             self.channel.basic_ack(method.delivery_tag)
-            removed += 1
-        return removed
+        return len(selected)

@@ -66,6 +66,9 @@ class Settings:
     wechatpay_merchant_key_file: str = "var/payment-keys/wechatpay-merchant-private.pem"  # relative to the repo
     wechatpay_platform_serial: str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
     wechatpay_platform_key_file: str = "var/payment-keys/wechatpay-platform-public.pem"
+    # More platform keys verified at the same time: "SERIAL=path,SERIAL=path" (a certificate being rotated
+    # in, or the platform public key "PUB_KEY_ID_..." of WeChat's public-key mode).
+    wechatpay_platform_extra_keys: str = ""
     wechatpay_api_v3_key: str = _secret("devonlyAPIv3key0123456789abcdefg")  # 32 bytes
     # WeChat only calls https URLs; in development the simulator delivers to public_base_url instead.
     wechatpay_notify_url: str = "https://govlink.example.gov.cn/callbacks/payments/wechatpay"

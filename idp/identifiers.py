@@ -17,8 +17,13 @@ Choices made where the standards leave room:
 - The USCC registration-authority code is checked against the GB 32100-2015 table
   (with its amendment): 1 机构编制, 2 外交, 3 司法行政, 4 文化, 5 民政, 6 旅游, 7 宗教,
   8 工会, 9 工商 (market regulation), A 中央军委改革和编制办公室, N 农业, Y 其他.
-  The organisation-category code (second char) is not checked: its per-authority list
-  has changed over time and a stale list would reject real codes.
+- The organisation-category code (second char) is checked against the same table's
+  categories of that authority (:data:`USCC_CATEGORIES`; e.g. 9 takes 1 企业, 2 个体工商户,
+  3 农民专业合作社 only; Y is not divided and always 1). Table as quoted e.g. at
+  https://osuse.cn/post/10002590.html and in fdstar/NumberValidators' ManagementKindCode.cs.
+- Birth dates: a real date (four-digit year, GB/T 7408; there is no year 0000), not in the
+  future, with no lower bound (DOMAIN.md section 2): GB 11643-1999 has no floor, and its
+  appendix A example 440524188001010014 is a man born on 1 January 1880.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Literal
 __all__ = [
     "USCC_ALPHABET",
     "USCC_AUTHORITIES",
+    "USCC_CATEGORIES",
     "InvalidIdentifier",
     "identifier_kind",
     "make_resident_id",
@@ -55,13 +61,27 @@ _DIGITS = frozenset("0123456789")
 _RESIDENT_CHECK_CHARS = frozenset("0123456789Xx")
 _RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _RESIDENT_CHECK = "10X98765432"
-_EARLIEST_BIRTH = date(1900, 1, 1)
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
 _USCC_CHARS = frozenset(USCC_ALPHABET)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 # 登记管理部门代码, GB 32100-2015 table 1 with its amendment (see module doc).
 USCC_AUTHORITIES = frozenset("123456789ANY")
+# 机构类别代码 each registration authority may give, GB 32100-2015 table 1 with its amendment.
+USCC_CATEGORIES: dict[str, frozenset[str]] = {
+    "1": frozenset("1239"),  # 机构编制: 机关, 事业单位, 中央编办直接管理机构编制的群众团体, 其他
+    "2": frozenset("19"),  # 外交: 外国常住新闻机构, 其他
+    "3": frozenset("123459"),  # 司法行政: 律师执业机构, 公证处, 基层法律服务所, 司法鉴定机构, 仲裁委员会, 其他
+    "4": frozenset("19"),  # 文化: 外国在华文化中心, 其他
+    "5": frozenset("1239"),  # 民政: 社会团体, 民办非企业单位, 基金会, 其他
+    "6": frozenset("129"),  # 旅游: 外国旅游部门常驻代表机构, 港澳台地区旅游部门常驻内地(大陆)代表机构, 其他
+    "7": frozenset("129"),  # 宗教: 宗教活动场所, 宗教院校, 其他
+    "8": frozenset("19"),  # 工会: 基层工会, 其他
+    "9": frozenset("123"),  # 工商: 企业, 个体工商户, 农民专业合作社
+    "A": frozenset("19"),  # 中央军委改革和编制办公室: 军队事业单位, 其他
+    "N": frozenset("1239"),  # 农业: 组级, 村级, 乡镇级集体经济组织, 其他
+    "Y": frozenset("1"),  # 其他: not divided
+}
 
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _ORG_BODY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # GB 11714: A=10 ... Z=35
@@ -74,7 +94,7 @@ class InvalidIdentifier(ValueError):
     """An identifier failed validation.
 
     ``code`` says which rule failed: ``type``, ``empty``, ``length``, ``charset``,
-    ``region``, ``birth_date``, ``authority``, ``org_code`` or ``checksum``.
+    ``region``, ``birth_date``, ``authority``, ``category``, ``org_code`` or ``checksum``.
     The message shows the identifier masked only.
     """
 
@@ -163,16 +183,15 @@ def _check_birth_date(yyyymmdd: str, today: date, label: str, masked: str) -> No
         birth = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
     except ValueError:
         raise InvalidIdentifier("birth_date", f"{label} {masked} has no real birth date") from None
-    if birth < _EARLIEST_BIRTH or birth > today:
-        raise InvalidIdentifier(
-            "birth_date", f"{label} {masked} has a birth date before 1900 or in the future"
-        )
+    if birth > today:
+        raise InvalidIdentifier("birth_date", f"{label} {masked} has a birth date in the future")
 
 
 def validate_uscc(text: str) -> str:
     """Validate a unified social credit code (GB 32100-2015) and return it upper-cased.
 
-    Checks the alphabet, the registration-authority code, the division's province,
+    Checks the alphabet, the registration-authority code and its organisation category,
+    the division's province,
     the embedded GB 11714 organisation code and the check character.
     Raises InvalidIdentifier.
     """
@@ -188,6 +207,12 @@ def validate_uscc(text: str) -> str:
     if code[0] not in USCC_AUTHORITIES:
         raise InvalidIdentifier(
             "authority", f"{label} {masked} has an unknown registration-authority code"
+        )
+    if code[1] not in USCC_CATEGORIES[code[0]]:
+        raise InvalidIdentifier(
+            "category",
+            f"{label} {masked}: organisation category {code[1]} is not one registration authority "
+            f"{code[0]} gives (GB 32100: {', '.join(sorted(USCC_CATEGORIES[code[0]]))})",
         )
     division = code[2:8]
     if any(c not in _DIGITS for c in division) or (
@@ -236,7 +261,7 @@ def make_resident_id(region: str = "340104", birth: date = date(1990, 1, 1), seq
     """Build a valid resident ID number (for tests and simulators); odd ``seq`` = male."""
     if not 0 <= seq <= 999:
         raise ValueError("seq must be 0..999")
-    first17 = f"{region}{birth:%Y%m%d}{seq:03d}"
+    first17 = f"{region}{birth.year:04d}{birth.month:02d}{birth.day:02d}{seq:03d}"  # %Y drops zeros before 1000
     return first17 + resident_id_check_char(first17)
 
 

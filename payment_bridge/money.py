@@ -41,6 +41,47 @@ def yuan_to_fen(text: str, *, allow_negative: bool = False) -> int:
     return fen
 
 
+# Fees on WeChat Pay bills have five decimals of a yuan: thousandths of a fen ("mfen").
+MFEN_PER_FEN = 1000
+_FEE_YUAN = re.compile(r"(-?)(0|[1-9][0-9]{0,10})(?:\.([0-9]{1,5}))?")
+
+
+def yuan_to_mfen(text: str) -> int:
+    """Parse a fee in yuan with up to five decimals (``"0.00020"``) into thousandths of a fen (20).
+
+    Negatives are allowed (a refund gives its fee back). Exact, never through float.
+    Raises :class:`AmountError`.
+    """
+    if not isinstance(text, str):
+        raise AmountError(f"amount must be a string, got {type(text).__name__}")
+    if len(text) > _MAX_TEXT:
+        raise AmountError("amount text too long")
+    if _FEE_YUAN.fullmatch(text) is None:
+        raise AmountError(f"not a yuan amount with at most five decimals: {text!r}")
+    mfen = int(Decimal(text).scaleb(5))
+    if abs(mfen) > MAX_FEN * MFEN_PER_FEN:
+        raise AmountError("amount above the maximum")
+    return mfen
+
+
+def mfen_to_yuan(mfen: int) -> str:
+    """Format thousandths of a fen as yuan with five decimals, as bills do: 20 -> ``"0.00020"``."""
+    if not isinstance(mfen, int) or isinstance(mfen, bool):
+        raise AmountError(f"mfen must be an int, got {type(mfen).__name__}")
+    if abs(mfen) > MAX_FEN * MFEN_PER_FEN:
+        raise AmountError("amount above the maximum")
+    yuan, rest = divmod(abs(mfen), 100_000)
+    return f"{'-' if mfen < 0 else ''}{yuan}.{rest:05d}"
+
+
+def mfen_to_fen(mfen: int) -> int:
+    """Round thousandths of a fen to whole fen, half away from zero (what is settled)."""
+    fen, rest = divmod(abs(mfen), MFEN_PER_FEN)
+    if rest * 2 >= MFEN_PER_FEN:
+        fen += 1
+    return -fen if mfen < 0 else fen
+
+
 def fen_to_yuan(fen: int, *, allow_negative: bool = False) -> str:
     """Format integer fen as a yuan string with two decimals: 1230 -> ``"12.30"``."""
     if not isinstance(fen, int) or isinstance(fen, bool):

@@ -9,6 +9,7 @@ them and every other development secret.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -46,13 +47,43 @@ class WechatPayProfile:
     platform_public_key_file: str
     api_v3_key: str = field(repr=False)
     notify_url: str = ""
+    extra_platform_keys: str = ""  # "SERIAL=path,SERIAL=path": more keys verified at the same time
 
     def merchant_private_key(self) -> bytes:
         return Path(self.merchant_private_key_file).read_bytes()
 
+    def extra_platform_key_files(self) -> dict[str, str]:
+        """The extra keys by serial (checked by `load_profiles`); relative paths are under the checkout."""
+        out: dict[str, str] = {}
+        for entry in filter(None, (part.strip() for part in self.extra_platform_keys.split(","))):
+            serial, _, path = entry.partition("=")
+            out[serial.strip()] = path.strip() if os.path.isabs(path.strip()) else str(REPO_ROOT / path.strip())
+        return out
+
     def platform_keys(self) -> dict[str, bytes]:
-        """Platform public keys by serial (one today; a rotation adds the next)."""
-        return {self.platform_serial: Path(self.platform_public_key_file).read_bytes()}
+        """Every platform public key by serial: the configured one and the extras (a rotation, or
+        the platform public key of WeChat's public-key mode, ``PUB_KEY_ID_...``), all accepted at once."""
+        keys = {self.platform_serial: Path(self.platform_public_key_file).read_bytes()}
+        for serial, path in self.extra_platform_key_files().items():
+            keys[serial] = Path(path).read_bytes()
+        return keys
+
+
+# A platform certificate serial (hex) or a platform public key id (public-key mode).
+_PLATFORM_SERIAL = re.compile(r"[0-9A-Fa-f]{1,40}|PUB_KEY_ID_[0-9]{1,50}")
+
+
+def _check_platform_keys(profile: WechatPayProfile) -> None:
+    variable = "GOVLINK_WECHATPAY_PLATFORM_EXTRA_KEYS"
+    seen = {profile.platform_serial.upper()}
+    for entry in filter(None, (part.strip() for part in profile.extra_platform_keys.split(","))):
+        serial, sep, path = (part.strip() for part in entry.partition("="))
+        if not sep or not path or not _PLATFORM_SERIAL.fullmatch(serial):
+            raise ProfileError(f"{variable}: each entry is SERIAL=path, SERIAL a certificate serial (hex) or "
+                               f"PUB_KEY_ID_ and digits")
+        if serial.upper() in seen:
+            raise ProfileError(f"{variable}: serial {serial} is given twice")
+        seen.add(serial.upper())
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,7 @@ def load_profiles(settings: Settings, path: Path | str | None = None) -> Payment
         if not os.path.isabs(wechat[name]):
             wechat[name] = str(REPO_ROOT / wechat[name])
     wechatpay = WechatPayProfile(**wechat)
+    _check_platform_keys(wechatpay)
     if settings.env == "production":
         weak = settings.at_default("nontax_mac_token", "wechatpay_api_v3_key", "wechatpay_merchant_key_file",
                                    "wechatpay_platform_key_file")  # the courier profiles' rule too

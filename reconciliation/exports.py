@@ -1,7 +1,9 @@
 """CSV and XLSX exports of a run and of the open discrepancies.
 
-Guarded against spreadsheet formula injection (OWASP "CSV injection"): a text cell that starts
-with ``= + - @``, a tab or a carriage return gets a leading ``'`` so no spreadsheet evaluates it.
+Guarded against spreadsheet formula injection (OWASP "CSV injection"): in CSV, a text cell that
+starts with ``= + - @``, a tab or a carriage return gets a leading ``'`` so no spreadsheet evaluates
+it. In XLSX every text is written as a text cell (never a formula cell), which no spreadsheet
+evaluates, so it keeps its value exactly, without the ``'``.
 Amounts are yuan with two decimals (numbers with format ``0.00`` in XLSX, written exactly from
 fen); times are Beijing time. Headers in Simplified Chinese or English.
 """
@@ -105,16 +107,24 @@ def to_xlsx(items: list[dict], *, lang: str = "zh", title: str = "", summary: di
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
+    def text(sheet, value: str):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # text, never a formula: no apostrophe needed (see module doc)
+        return cell
+
+    def plain(sheet, value):
+        return text(sheet, value) if isinstance(value, str) else value
+
     headers = HEADERS[lang]
     book = Workbook(write_only=True)
     if summary is not None:
         sheet = book.create_sheet("汇总" if lang == "zh" else "Summary")
         for name, value in summary.items():
-            sheet.append([guard(str(name)), guard(value) if isinstance(value, str) else value])
+            sheet.append([text(sheet, str(name)), plain(sheet, value)])
     sheet = book.create_sheet("差异" if lang == "zh" else "Discrepancies")
     if title:
-        sheet.append([guard(title)])
-    sheet.append([headers[c] for c in COLUMNS])
+        sheet.append([text(sheet, title)])
+    sheet.append([text(sheet, headers[c]) for c in COLUMNS])
     for row in _rows(items):
         cells = []
         for c in COLUMNS:
@@ -123,9 +133,7 @@ def to_xlsx(items: list[dict], *, lang: str = "zh", title: str = "", summary: di
                 cell = WriteOnlyCell(sheet, value=None if value is None else Decimal(int(value)).scaleb(-2))
                 cell.number_format = "0.00"
             else:
-                cell = WriteOnlyCell(sheet, value=guard(value) if isinstance(value, str) else value)
-                if isinstance(value, str):
-                    cell.data_type = "s"  # text, never a formula
+                cell = plain(sheet, value)
             cells.append(cell)
         sheet.append(cells)
     out = io.BytesIO()

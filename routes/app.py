@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     supervision_console.init_app(app)  # the supervisors' pages (电子监察), OIDC sign-in
     install_metrics(app)  # supervision figures on /metrics, read from the database per scrape
+    from supervision import calendar_health
+
+    calendar_health.install(app)  # a calendar without next year's holidays: logged now, on /readyz and /metrics
     from routes.token_reads import TokenReads
 
     app.wsgi_app = TokenReads(app, app.wsgi_app)  # `GET /api/v1/me` with a known token, below Flask

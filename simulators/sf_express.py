@@ -356,7 +356,15 @@ def _update(sim: CourierSim, msg: dict) -> str:
     return make_reply({"orderId": waybill.order_id, "resStatus": 2})
 
 
+# The route query's language codes as SF documents them (0 中文, 1 English, 2 繁體), written out here
+# and not taken from the adapter, so that a builder sending something else is refused.
+ROUTE_LANGUAGES = frozenset({"0", "1", "2"})
+
+
 def _routes(sim: CourierSim, msg: dict) -> str:
+    if str(msg.get("language")) not in ROUTE_LANGUAGES or msg.get("language") is None:
+        return make_reply(error_code="1000",  # the simulator's code for a bad parameter
+                          error_msg=f"language must be 0 (中文), 1 (English) or 2 (繁體), not {msg.get('language')!r}")
     check = msg.get("checkPhoneNo")
     answers = []
     for number in msg.get("trackingNumber") or []:

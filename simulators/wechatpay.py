@@ -165,10 +165,10 @@ def create_app(profiles=None, settings=None):
                         description=known["order"].description, attach=tx.attach or "", fee_rate="0.60%",
                         fee_remark="")
             if to_beijing(tx.success_time).date() == day:
-                fee = tx.total_fen * 6 // 1000
+                fee = tx.total_fen * 6  # 0.60% in thousandths of a fen: bills show fractions of a fen
                 rows.append(WechatBillRow(trade_time=tx.success_time, trade_state="SUCCESS",
                                           settlement_total_fen=tx.total_fen, refund_id="", out_refund_no="",
-                                          refund_fen=0, refund_type="", refund_status="", fee_fen=fee,
+                                          refund_fen=0, refund_type="", refund_status="", fee_mfen=fee,
                                           order_total_fen=tx.total_fen, requested_refund_fen=0, **base))
             for r in refunds.values():
                 if r.out_trade_no == tx.out_trade_no and to_beijing(r.success_time).date() == day:
@@ -176,7 +176,7 @@ def create_app(profiles=None, settings=None):
                                               settlement_total_fen=0, refund_id=r.refund_id,
                                               out_refund_no=r.out_refund_no, refund_fen=r.refund_fen,
                                               refund_type="ORIGINAL", refund_status="SUCCESS",
-                                              fee_fen=-(r.refund_fen * 6 // 1000), order_total_fen=0,
+                                              fee_mfen=-(r.refund_fen * 6), order_total_fen=0,
                                               requested_refund_fen=r.refund_fen, **base))
         return sorted(rows, key=lambda row: row.trade_time)
 

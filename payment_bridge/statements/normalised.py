@@ -19,7 +19,9 @@ class StatementLine:
     ``order_ref`` is the payment code (non-tax statement) or ``out_trade_no``
     (WeChat bill); ``transaction_id`` the platform's or bank's number for it.
     ``amount_fen`` is positive: paid, or refunded when ``status`` is ``refund``.
-    ``fee_fen`` is the channel fee, negative when a refund gives a fee back.
+    ``fee_fen`` is the channel fee, negative when a refund gives a fee back; where the
+    platform bills fees in fractions of a fen (WeChat), ``fee_fen`` is rounded half away
+    from zero and ``fee_mfen`` keeps the exact fee in thousandths of a fen.
     ``paid_at`` is when the movement happened (for a refund, the refund time),
     aware UTC. ``line_no`` is the 1-based line in the file, for people to find it.
     """
@@ -33,6 +35,12 @@ class StatementLine:
     paid_at: datetime
     line_no: int
     refund_ref: str | None = None
+    fee_mfen: int | None = None  # exact fee in thousandths of a fen; None: exactly fee_fen
+
+    @property
+    def exact_fee_mfen(self) -> int:
+        """The fee in thousandths of a fen, whichever way the platform gave it."""
+        return self.fee_fen * 1000 if self.fee_mfen is None else self.fee_mfen
 
 
 def sha256_of(raw: bytes) -> str:

@@ -6,6 +6,12 @@ long numbers as text), then a summary header and a summary row, also
 backticked. Amounts are yuan; a refund row may show its fee as a negative.
 Times are Beijing time ``YYYY-MM-DD HH:MM:SS``.
 
+手续费 and 手续费总金额 come with five decimals (``0.04000``, ``0.00020``: fractions
+of a fen), as in WeChat's published format and the real bills quoted by public SDKs
+(binarywang/WxJava's ``WxPayBillResultTest``). They are kept exactly, in
+thousandths of a fen (:data:`payment_bridge.money.MFEN_PER_FEN`, one hundred-thousandth of a yuan), and the
+summary's fee total is checked to the last decimal. Other amounts have two decimals.
+
 Normalisation: a ``SUCCESS`` row is a payment of 订单金额 (the amount asked,
 ``amount.total``); a ``REFUND`` row is a refund of 申请退款金额 (``amount.refund``),
 keyed by 商户退款单号. Other trade states are refused, so a format change is
@@ -20,7 +26,7 @@ from datetime import datetime
 
 from payment_bridge.beijing_time import beijing_to_utc, to_beijing
 from payment_bridge.errors import AmountError, StatementError
-from payment_bridge.money import fen_to_yuan, yuan_to_fen
+from payment_bridge.money import fen_to_yuan, mfen_to_fen, mfen_to_yuan, yuan_to_fen, yuan_to_mfen
 from payment_bridge.statements.normalised import PAID, REFUND, StatementLine, numbered_csv_rows
 
 PLATFORM = "wechatpay"
@@ -71,7 +77,7 @@ class WechatBillRow:
     refund_status: str
     description: str
     attach: str
-    fee_fen: int
+    fee_mfen: int  # thousandths of a fen, exactly as billed (five decimals of a yuan)
     fee_rate: str
     order_total_fen: int
     requested_refund_fen: int
@@ -80,12 +86,13 @@ class WechatBillRow:
 
 _FIELDS = tuple(field.name for field in fields(WechatBillRow))
 _AMOUNTS = frozenset(name for name in _FIELDS if name.endswith("_fen"))
+_FEE = "fee_mfen"
 # Summary amounts, in SUMMARY_COLUMNS order after the count.
 _SUMMED = (
     "settlement_total_fen",
     "refund_fen",
     "coupon_refund_fen",
-    "fee_fen",
+    _FEE,
     "order_total_fen",
     "requested_refund_fen",
 )
@@ -108,8 +115,14 @@ def _format_value(name: str, row: WechatBillRow) -> str:
     if name == "trade_time":
         return to_beijing(value).strftime(_TIME_FORMAT)
     if name in _AMOUNTS:
-        return fen_to_yuan(value, allow_negative=name == "fee_fen")
+        return fen_to_yuan(value)
+    if name == _FEE:
+        return mfen_to_yuan(value)
     return value
+
+
+def _format_total(name: str, total: int) -> str:
+    return mfen_to_yuan(total) if name == _FEE else fen_to_yuan(total)
 
 
 def write_wechat_bill(rows: list[WechatBillRow]) -> bytes:
@@ -121,10 +134,7 @@ def write_wechat_bill(rows: list[WechatBillRow]) -> bytes:
         writer.writerow([_tick(_format_value(name, row)) for name in _FIELDS])
     writer.writerow(SUMMARY_COLUMNS)
     sums = [sum(getattr(row, name) for row in rows) for name in _SUMMED]
-    summary = [str(len(rows))] + [
-        fen_to_yuan(total, allow_negative=name == "fee_fen")
-        for name, total in zip(_SUMMED, sums, strict=True)
-    ]
+    summary = [str(len(rows))] + [_format_total(name, total) for name, total in zip(_SUMMED, sums, strict=True)]
     writer.writerow([_tick(value) for value in summary])
     return out.getvalue().encode("utf-8")
 
@@ -159,9 +169,10 @@ def _untick(number: int, row: list[str], width: int) -> list[str]:
     return [value[1:] for value in row]
 
 
-def _amount(number: int, column: str, text: str, *, allow_negative: bool = False) -> int:
+def _amount(number: int, column: str, text: str, *, fee: bool = False) -> int:
+    """Fen, or for 手续费 (``fee``) thousandths of a fen, negative allowed."""
     try:
-        return yuan_to_fen(text, allow_negative=allow_negative)
+        return yuan_to_mfen(text) if fee else yuan_to_fen(text)
     except AmountError as exc:
         raise StatementError(f"line {number}: {column}: {exc.message}") from None
 
@@ -171,8 +182,8 @@ def _parse_row(number: int, row: list[str]) -> WechatBillRow:
     parsed: dict = {}
     for name, column in zip(_FIELDS, COLUMNS, strict=True):
         text = values[name]
-        if name in _AMOUNTS:
-            parsed[name] = _amount(number, column, text, allow_negative=name == "fee_fen")
+        if name in _AMOUNTS or name == _FEE:
+            parsed[name] = _amount(number, column, text, fee=name == _FEE)
         elif len(text) > 256:
             raise StatementError(f"line {number}: {column} longer than 256 characters")
         else:
@@ -190,7 +201,7 @@ def _check_summary(number: int, row: list[str], rows: tuple[WechatBillRow, ...])
     if not _COUNT.fullmatch(values[0]):
         raise StatementError(f"line {number}: 总交易单数 must be a count")
     stated = [int(values[0])] + [
-        _amount(number, column, text, allow_negative=name == "fee_fen")
+        _amount(number, column, text, fee=name == _FEE)
         for name, column, text in zip(_SUMMED, SUMMARY_COLUMNS[1:], values[1:], strict=True)
     ]
     actual = [len(rows)] + [sum(getattr(bill_row, name) for bill_row in rows) for name in _SUMMED]
@@ -216,7 +227,8 @@ def _normalise(number: int, row: WechatBillRow) -> StatementLine:
         order_ref=row.out_trade_no,
         transaction_id=row.transaction_id,
         amount_fen=row.requested_refund_fen if refund else row.order_total_fen,
-        fee_fen=row.fee_fen,
+        fee_fen=mfen_to_fen(row.fee_mfen),
+        fee_mfen=row.fee_mfen,
         status=status,
         paid_at=row.trade_time,
         line_no=number,

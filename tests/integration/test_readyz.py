@@ -1,20 +1,48 @@
 """/readyz tells which backing service is down: closed ports for each, and a real broker stop."""
+import os
 import subprocess
 import time
+from datetime import datetime
 
 import pytest
 
+from payment_bridge.beijing_time import BEIJING
 from routes.app import create_app
+from supervision.deadlines import FixedClock
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1
+COVERED = FixedClock(datetime(2026, 6, 1, 9, 0, tzinfo=BEIJING))  # config/supervision.yaml lists 2026's holidays
 
 
-def test_ready_when_everything_is_up(client):
-    r = client.get("/readyz")
+def test_ready_when_everything_is_up(app):
+    app.extensions["govlink_clock"] = COVERED
+    r = app.test_client().get("/readyz")
     body = r.get_json()
     assert r.status_code == 200, body
     assert body["status"] == "ready"
     assert {k: v["status"] for k, v in body["checks"].items()} == {"database": "up", "rabbitmq": "up", "keycloak": "up"}
+    assert body["calendar"]["status"] == "ok"
+
+
+def test_degraded_in_december_when_next_years_holidays_are_missing(settings, tmp_path):
+    """Still ready (200: nothing is down), but degraded, naming the calendar, the year and the file."""
+    path = tmp_path / "supervision.yaml"
+    path.write_text("rules: []\ncalendar:\n  holidays:\n    - 2026-10-01..2026-10-07\n", encoding="utf-8")
+    app = create_app(settings.replace(supervision_file=str(path)))
+    app.extensions["govlink_clock"] = FixedClock(datetime(2026, 12, 6, 9, 0, tzinfo=BEIJING))
+    r = app.test_client().get("/readyz")
+    body = r.get_json()
+    assert r.status_code == 200, body
+    assert body["status"] == "degraded" and body["degraded"] == ["calendar"]
+    assert body["calendar"]["status"] == "degraded" and body["calendar"]["missing"] == [2027]
+    assert "2027" in body["message"] and "supervision.yaml" in body["message"]
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "govlink_calendar_covers_next_year 0.0" in metrics
+    path.write_text("rules: []\ncalendar:\n  holidays:\n    - 2026-10-01\n    - 2027-01-01\n", encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))  # the config is re-read when its mtime changes
+    body = app.test_client().get("/readyz").get_json()
+    assert body["status"] == "ready" and body["calendar"]["status"] == "ok"
+    assert "govlink_calendar_covers_next_year 1.0" in app.test_client().get("/metrics").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("service,override", [

@@ -70,15 +70,28 @@ def test_resident_id_rejections(text, code):
 
 @pytest.mark.parametrize(
     "birth",
-    ["19000229", "20230229", "19901301", "19900100", "19900431", "18991231"],
+    ["19000229", "20230229", "19901301", "19900100", "19900431", "18000229", "00000101"],
 )
-def test_resident_id_birth_date_must_be_real_and_from_1900(birth):
+def test_resident_id_birth_date_must_be_real(birth):
     first17 = "340104" + birth + "123"
     text = first17 + resident_id_check_char(first17)
     assert code_of(validate_resident_id, text, today=TODAY) == "birth_date"
 
 
+def test_gb_11643_worked_examples_are_valid():
+    """GB 11643-1999 appendix A's examples (as quoted e.g. at download.csdn.net/download/kudy21/2033732):
+    北京市朝阳区 11010519491231002X and 广东省汕头市 440524188001010014, a man born 1 January 1880."""
+    assert validate_resident_id("440524188001010014", today=TODAY) == "440524188001010014"
+    assert validate_resident_id(SAMPLE_ID, today=TODAY) == SAMPLE_ID
+
+
 def test_resident_id_birth_date_bounds():
+    # DOMAIN.md section 2: a real date not in the future, no lower bound (GB 11643 writes four-digit
+    # years, GB/T 7408; year 0000 is no date).
+    assert validate_resident_id(make_resident_id(birth=date(1, 1, 1)), today=TODAY)
+    assert validate_resident_id(make_resident_id(birth=date(1799, 12, 31)), today=TODAY)
+    assert validate_resident_id(make_resident_id(birth=date(1800, 1, 1)), today=TODAY)
+    assert validate_resident_id(make_resident_id(birth=date(1899, 12, 31)), today=TODAY)
     assert validate_resident_id(make_resident_id(birth=date(1900, 1, 1)), today=TODAY)
     assert validate_resident_id(make_resident_id(birth=date(2000, 2, 29)), today=TODAY)
     assert validate_resident_id(make_resident_id(birth=TODAY), today=TODAY)
@@ -127,6 +140,50 @@ def test_make_uscc_defaults():
 @pytest.mark.parametrize("authority", sorted(USCC_AUTHORITIES))
 def test_uscc_accepts_every_registration_authority(authority):
     assert validate_uscc(make_uscc(authority=authority))
+
+
+# GB 32100-2015 table 1 with amendment 1: 登记管理部门代码 -> 机构类别代码. As published in the
+# standard and quoted e.g. at https://osuse.cn/post/10002590.html ("统一社会信用代码解析登记管理部门和
+# 机构类别") and fdstar/NumberValidators ManagementKindCode.cs (机构编制, 民政, 工商).
+GB_32100_CATEGORIES = {
+    "1": "1239",  # 机构编制: 机关, 事业单位, 中央编办直接管理机构编制的群众团体, 其他
+    "2": "19",  # 外交: 外国常住新闻机构, 其他
+    "3": "123459",  # 司法行政: 律师执业机构, 公证处, 基层法律服务所, 司法鉴定机构, 仲裁委员会, 其他
+    "4": "19",  # 文化: 外国在华文化中心, 其他
+    "5": "1239",  # 民政: 社会团体, 民办非企业单位, 基金会, 其他
+    "6": "129",  # 旅游: 外国旅游部门常驻代表机构, 港澳台地区旅游部门常驻内地(大陆)代表机构, 其他
+    "7": "129",  # 宗教: 宗教活动场所, 宗教院校, 其他
+    "8": "19",  # 工会: 基层工会, 其他
+    "9": "123",  # 工商: 企业, 个体工商户, 农民专业合作社
+    "A": "19",  # 中央军委改革和编制办公室: 军队事业单位, 其他
+    "N": "1239",  # 农业: 组级, 村级, 乡镇级集体经济组织, 其他
+    "Y": "1",  # 其他: not divided, always 1
+}
+
+
+@pytest.mark.parametrize(
+    ("authority", "category"),
+    [(a, c) for a, cs in GB_32100_CATEGORIES.items() for c in cs],
+)
+def test_uscc_accepts_the_categories_of_its_authority(authority, category):
+    text = make_uscc(authority=authority, category=category)
+    assert validate_uscc(text) == text
+
+
+@pytest.mark.parametrize(
+    ("authority", "category"),
+    [(a, c) for a, cs in GB_32100_CATEGORIES.items() for c in USCC_ALPHABET if c not in cs],
+)
+def test_uscc_refuses_a_category_its_authority_does_not_have(authority, category):
+    text = make_uscc(authority=authority, category=category)  # a right check character
+    assert code_of(validate_uscc, text) == "category"
+
+
+def test_uscc_category_examples():
+    assert code_of(validate_uscc, make_uscc(authority="9", category="4")) == "category"
+    assert code_of(validate_uscc, make_uscc(authority="9", category="9")) == "category"
+    assert code_of(validate_uscc, make_uscc(authority="Y", category="9")) == "category"
+    assert validate_uscc(make_uscc(authority="5", category="3"))
 
 
 def test_uscc_accepts_the_national_division():
@@ -195,14 +252,13 @@ digits4 = st.text("0123456789", min_size=4, max_size=4)
 resident_ids = st.builds(
     make_resident_id,
     region=st.builds(lambda p, rest: p + rest, st.sampled_from(PROVINCES + ["83"]), digits4),
-    birth=st.dates(min_value=date(1900, 1, 1), max_value=TODAY),
+    birth=st.dates(min_value=date(1, 1, 1), max_value=TODAY),
     seq=st.integers(0, 999),
 )
 
 usccs = st.builds(
-    make_uscc,
-    authority=st.sampled_from(sorted(USCC_AUTHORITIES)),
-    category=st.sampled_from(USCC_ALPHABET),
+    lambda pair, **parts: make_uscc(authority=pair[0], category=pair[1], **parts),
+    st.sampled_from([(a, c) for a, cs in GB_32100_CATEGORIES.items() for c in cs]),
     region=st.one_of(
         st.builds(lambda p, rest: p + rest, st.sampled_from(PROVINCES), digits4),
         st.just("100000"),
@@ -288,7 +344,7 @@ def test_mask_is_safe_on_any_string_and_never_shows_the_middle(text):
         assert masked[4:-4] == "*" * (len(text) - 8)
 
 
-ERROR_CODES = {"empty", "length", "charset", "region", "birth_date", "authority", "org_code", "checksum"}
+ERROR_CODES = {"empty", "length", "charset", "region", "birth_date", "authority", "category", "org_code", "checksum"}
 
 
 @given(st.text(max_size=40))

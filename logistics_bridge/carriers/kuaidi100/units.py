@@ -4,7 +4,10 @@
 from Kuaidi100's query and push documentation as published on apifox
 (https://apifox.com/apidoc/project-514987/api-8562559, .../api-55500331) and
 api.kuaidi100.com. 2 疑难 (a problem parcel) and 13 清关异常 map to ``unknown``: they
-need a person, not a status move.
+need a person, not a status move. The advanced sub-states of 疑难 (201-210) say what the
+problem is and are mapped: a refusal is ``refused``, a failed or blocked delivery
+``delivery_failed``, a parcel left in a locker ``ready_for_pickup``, a cancelled waybill
+``cancelled``; only 202 超时未更新 (no scans for too long) stays ``unknown``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,17 @@ STATE_STATUS: dict[str, Status] = {
     "12": Status.IN_TRANSIT,  # 已清关
     "13": Status.UNKNOWN,  # 清关异常
     "14": Status.REFUSED,  # 拒签
+    # advanced sub-states of 2 疑难
+    "201": Status.DELIVERY_FAILED,  # 超时未签收
+    "202": Status.UNKNOWN,  # 超时未更新: no scans, nothing known about where it is
+    "203": Status.REFUSED,  # 拒收
+    "204": Status.DELIVERY_FAILED,  # 派件异常
+    "205": Status.READY_FOR_PICKUP,  # 柜或驿站超时未取: still waiting in the locker
+    "206": Status.DELIVERY_FAILED,  # 无法联系
+    "207": Status.DELIVERY_FAILED,  # 超区
+    "208": Status.DELIVERY_FAILED,  # 滞留
+    "209": Status.DELIVERY_FAILED,  # 破损
+    "210": Status.CANCELLED,  # 销单
 }
 
 # Item ``status`` names, for replies without advanced codes.
@@ -68,6 +82,16 @@ NAME_STATUS: dict[str, Status] = {
     "转投": Status.IN_TRANSIT,
     "清关": Status.IN_TRANSIT,
     "拒签": Status.REFUSED,
+    "超时未签收": Status.DELIVERY_FAILED,
+    "超时未更新": Status.UNKNOWN,
+    "拒收": Status.REFUSED,
+    "派件异常": Status.DELIVERY_FAILED,
+    "柜或驿站超时未取": Status.READY_FOR_PICKUP,
+    "无法联系": Status.DELIVERY_FAILED,
+    "超区": Status.DELIVERY_FAILED,
+    "滞留": Status.DELIVERY_FAILED,
+    "破损": Status.DELIVERY_FAILED,
+    "销单": Status.CANCELLED,
 }
 
 SIGNED_BY_OTHER = frozenset({"303", "304"})  # 代签, 投柜或站签收

@@ -81,9 +81,13 @@ def cancel_order_msg(leg_id: str, waybill_no: str) -> dict[str, Any]:
 
 
 def search_routes_msg(waybill_no: str, *, phone: str | None = None) -> dict[str, Any]:
-    """msgData of EXP_RECE_SEARCH_ROUTES by waybill number (trackingType 1)."""
+    """msgData of EXP_RECE_SEARCH_ROUTES by waybill number (trackingType 1).
+
+    ``language`` is SF's route-query code, not a locale: 0 中文, 1 English, 2 繁體 (the order
+    services take ``zh-CN``).
+    """
     msg: dict[str, Any] = {
-        "language": "zh-CN",
+        "language": units.ROUTE_LANGUAGE_ZH,
         "trackingType": 1,
         "trackingNumber": [waybill_no],
         "methodType": 1,

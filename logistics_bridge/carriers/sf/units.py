@@ -103,3 +103,6 @@ def route_status(op_code: str, remark: str = "") -> Status:
     if status is Status.DELIVERY_FAILED and any(word in remark for word in _REFUSAL_WORDS):
         return Status.REFUSED
     return status
+
+# EXP_RECE_SEARCH_ROUTES `language`: 0 中文, 1 English, 2 繁體 (SF open platform; public clients send "0").
+ROUTE_LANGUAGE_ZH = "0"

@@ -47,7 +47,8 @@ def test_unroutable_message_fails_its_future(publisher, unique):
         publisher.publish(COMMANDS, f"nobody-{unique}.op", b"{}").result(10)
 
 
-def test_transient_failures_go_through_retry_tiers_then_park_and_replay_delivers(settings, publisher, queue, unique):
+def test_transient_failures_go_through_retry_tiers_then_park_and_replay_delivers(settings, db, publisher, queue,
+                                                                                 unique):
     attempts = []
     healthy = threading.Event()
 
@@ -70,8 +71,8 @@ def test_transient_failures_go_through_retry_tiers_then_park_and_replay_delivers
         assert parked[0].message_id == env["message_id"]
         assert parked[0].failure_code == "unavailable" and parked[0].retries == 2
         healthy.set()
-        with ParkingLot(settings.amqp_url) as lot:
-            assert lot.replay(queue.parking, queue.name) == 1
+        with ParkingLot(settings.amqp_url, db) as lot:
+            assert lot.replay(queue.parking, queue.name, operator="test-operator") == 1
             assert _wait(lambda: runner.stats["handled"] == 1)
             assert lot.count(queue.parking) == 0
     finally:

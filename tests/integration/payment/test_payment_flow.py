@@ -229,6 +229,10 @@ def test_wechatpay_order_paid_refunded_and_bill_imported(pay_stack, events, agen
     assert statement.raw.splitlines()[1].startswith(b"`") and "总交易单数" in statement.raw.decode()
     refs = {(line.order_ref, line.status) for line in bill.lines}
     assert {(notice["payment_code"], "paid"), (notice["payment_code"], "refund")} <= refs
+    # fees to five decimals (fractions of a fen), kept exactly: 0.60% of the amount in thousandths of a fen
+    paid = next(line for line in bill.lines if (line.order_ref, line.status) == (notice["payment_code"], "paid"))
+    assert paid.fee_mfen == paid.amount_fen * 6 and f",`{paid.fee_mfen // 100000}.{paid.fee_mfen % 100000:05d},`0.60%," \
+        in statement.raw.decode()
 
 
 def test_nontax_statement_is_imported_unchanged_and_round_trips(pay_stack, agency_token, db):

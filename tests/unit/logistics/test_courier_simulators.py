@@ -147,3 +147,31 @@ def _form_body(form: dict) -> bytes:
     from urllib.parse import urlencode
 
     return urlencode(form).encode()
+
+
+@pytest.mark.parametrize(("language", "accepted"), [("0", True), ("1", True), ("2", True), ("zh-CN", False),
+                                                    ("", False), (None, False)])
+def test_sf_simulator_checks_the_route_query_language(language, accepted):
+    """The simulator checks `language` against SF's route-query codes (0/1/2) on its own, so a builder
+    sending a locale is caught here too (an error reply, as SF gives for a bad parameter)."""
+    import json
+    import time
+    import uuid
+
+    from logistics_bridge.carriers.sf import units as sf_units
+    from logistics_bridge.carriers.sf.digest import build_form, dump_msg_data
+
+    settings = Settings()
+    app = sf_express.create_app(settings)
+    msg = {"trackingType": 1, "trackingNumber": ["SF0000000000001"], "methodType": 1}
+    if language is not None:
+        msg["language"] = language
+    form = build_form(partner_id=settings.sf_partner_id, request_id=str(uuid.uuid4()),
+                      service_code=sf_units.SEARCH_ROUTES, timestamp_ms=int(time.time() * 1000),
+                      msg_data=dump_msg_data(msg), check_word=settings.sf_check_word)
+    reply = json.loads(app.test_client().post("/std/service", data=form).data)
+    assert reply["apiResultCode"] == "A1000"
+    data = json.loads(reply["apiResultData"])
+    assert data["success"] is accepted, data
+    if not accepted:
+        assert "language" in data["errorMsg"]

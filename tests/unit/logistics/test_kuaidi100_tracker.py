@@ -198,3 +198,44 @@ def test_a_tracker_bound_to_no_courier_reads_pushes_only():
 
 def test_no_scans_yet_is_an_empty_trace():
     assert parse_query_reply('{"result":false,"returnCode":"500","message":"查询无结果，请隔段时间再查"}') == []
+
+
+# Kuaidi100's advanced sub-states of 2 疑难 (resultv2=4), names as published in its real-time query
+# documentation (api.kuaidi100.com; the same table is quoted in public clients' status maps:
+# 201 超时未签收, 202 超时未更新, 203 拒收, 204 派件异常, 205 柜或驿站超时未取, 206 无法联系, 207 超区,
+# 208 滞留, 209 破损, 210 销单).
+ADVANCED_2XX = [
+    ("201", "超时未签收", Status.DELIVERY_FAILED),
+    ("202", "超时未更新", Status.UNKNOWN),  # no scans: nothing is known about where it is
+    ("203", "拒收", Status.REFUSED),
+    ("204", "派件异常", Status.DELIVERY_FAILED),
+    ("205", "柜或驿站超时未取", Status.READY_FOR_PICKUP),
+    ("206", "无法联系", Status.DELIVERY_FAILED),
+    ("207", "超区", Status.DELIVERY_FAILED),
+    ("208", "滞留", Status.DELIVERY_FAILED),
+    ("209", "破损", Status.DELIVERY_FAILED),
+    ("210", "销单", Status.CANCELLED),
+]
+
+
+@pytest.mark.parametrize(("code", "name", "status"), ADVANCED_2XX)
+def test_advanced_problem_sub_states_are_mapped(code, name, status):
+    item = {"ftime": "2024-03-15 12:00:00", "context": "x", "statusCode": code, "status": name}
+    (event,) = parse_query_reply(json.dumps(make_result("SF1", "shunfeng", "2", [item])))
+    assert event.status is status
+    # the same without the code: by the published name
+    named = {"ftime": "2024-03-15 12:00:00", "context": "x", "status": name}
+    (event,) = parse_query_reply(json.dumps(make_result("SF1", "shunfeng", "0", [named])))
+    assert event.status is status
+    # and as the reply's state for the newest item
+    bare = {"ftime": "2024-03-15 12:00:00", "context": "x"}
+    (event,) = parse_query_reply(json.dumps(make_result("SF1", "shunfeng", code, [bare])))
+    assert event.status is status
+
+
+def test_refusal_sub_state_moves_an_out_for_delivery_parcel():
+    items = [{"ftime": "2024-03-15 12:00:00", "context": "收件人拒收", "statusCode": "203", "status": "拒收"},
+             {"ftime": "2024-03-15 09:00:00", "context": "派件中", "statusCode": "5", "status": "派件"}]
+    events = parse_query_reply(json.dumps(make_result("SF1", "shunfeng", "2", items)))
+    status, _ = apply_events("in_transit", events)
+    assert status is Status.REFUSED

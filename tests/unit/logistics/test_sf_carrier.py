@@ -261,3 +261,11 @@ def test_adapter_http_errors_are_retryable_when_5xx():
 
 def test_settings_repr_hides_the_check_word():
     assert CHECK_WORD not in repr(SfSettings(partner_id="P", check_word=CHECK_WORD, monthly_card="M"))
+
+
+def test_route_query_language_is_sfs_code_not_a_locale():
+    """EXP_RECE_SEARCH_ROUTES `language`: 0 中文, 1 English, 2 繁體 (SF open platform's route query
+    fields; public clients send "0", e.g. {"language": "0", "trackingType": "1", ...}). create/update
+    orders take "zh-CN", a different field convention."""
+    assert messages.search_routes_msg("SF1234567890123")["language"] == "0"
+    assert messages.create_order_msg(REQUEST, monthly_card="x")["language"] == "zh-CN"

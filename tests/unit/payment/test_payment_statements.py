@@ -164,6 +164,7 @@ def test_parse_real_shaped_bill():
         PAID,
         datetime(2024, 1, 5, 2, 14, 58, tzinfo=UTC),
         2,
+        fee_mfen=72000,
     )
     assert (refund.status, refund.amount_fen, refund.fee_fen, refund.refund_ref, refund.line_no) == (
         REFUND,
@@ -190,7 +191,7 @@ def test_wechat_bill_round_trip():
     text = raw.decode("utf-8")
     assert text.splitlines()[0] == HEADER
     assert text.splitlines()[-2].startswith("总交易单数,")
-    assert text.splitlines()[-1] == "`3,`360.90,`0.30,`0.00,`1.43,`360.90,`0.30"
+    assert text.splitlines()[-1] == "`3,`360.90,`0.30,`0.00,`1.43000,`360.90,`0.30"
     bill = parse_wechat_bill(raw)
     assert list(bill.rows) == rows
     assert bill.lines[2].order_ref == "34010024300000000124"

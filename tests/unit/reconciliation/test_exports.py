@@ -48,7 +48,23 @@ def test_xlsx_opens_and_no_cell_is_a_formula():
     for cells in sheet.iter_rows(min_row=2):
         for cell in cells:
             assert cell.data_type != "f"
-            if isinstance(cell.value, str):
-                assert not cell.value.startswith(FORMULA_PREFIXES), cell.value
         amount = cells[10]
         assert amount.number_format == "0.00" and round(amount.value * 100) == 1230 + cells[3].value
+
+
+def test_xlsx_text_cells_keep_their_value_without_an_apostrophe():
+    """A cell written as text (t="s"/inlineStr) is never evaluated, so XLSX needs no ``'`` prefix:
+    the operator sees the key exactly as the platform sent it (the CSV keeps the guard)."""
+    raw = to_xlsx(_items(), lang="en", title="=run 7", summary={"+note": "-2+3", "run": 7})
+    book = load_workbook(io.BytesIO(raw))
+    sheet = book["Discrepancies"]
+    assert sheet["A1"].value == "=run 7" and sheet["A1"].data_type == "s"
+    keys = [cells[7] for cells in sheet.iter_rows(min_row=3)]
+    assert [cell.value for cell in keys] == HOSTILE
+    assert all(cell.data_type == "s" for cell in keys)
+    summary = list(book["Summary"].iter_rows())
+    assert [(c.value, c.data_type) for c in summary[0]] == [("+note", "s"), ("-2+3", "s")]
+    assert summary[1][1].value == 7
+    for ws in book.worksheets:
+        for cells in ws.iter_rows():
+            assert all(cell.data_type != "f" for cell in cells)

@@ -11,13 +11,14 @@ import java.util.Set;
  *
  * <p>A line-for-line port of {@code idp/identifiers.py}; change both together. Choices the
  * standards leave open (province 83 for Taiwan residence permits, USCC division 100000,
- * the registration-authority list, category code not checked) are documented there.
+ * the registration-authority list and its category table, no lower bound on birth dates) are
+ * documented there.
  */
 public final class Identifiers {
 
     /** Why an identifier was rejected; the names match the Python {@code InvalidIdentifier.code}. */
     public enum Problem {
-        EMPTY, LENGTH, CHARSET, REGION, BIRTH_DATE, AUTHORITY, ORG_CODE, CHECKSUM;
+        EMPTY, LENGTH, CHARSET, REGION, BIRTH_DATE, AUTHORITY, CATEGORY, ORG_CODE, CHECKSUM;
 
         /** The lower-case code shared with the Python side, e.g. {@code birth_date}. */
         public String code() {
@@ -39,12 +40,16 @@ public final class Identifiers {
 
     private static final int[] RESIDENT_WEIGHTS = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
     private static final String RESIDENT_CHECK = "10X98765432";
-    private static final LocalDate EARLIEST_BIRTH = LocalDate.of(1900, 1, 1);
+    /** No lower bound (DOMAIN.md section 2, GB 11643's own example is born in 1880); year 0000 is no date. */
+    private static final LocalDate EARLIEST_BIRTH = LocalDate.of(1, 1, 1);
 
     public static final String USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY";
     private static final int[] USCC_WEIGHTS = {1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28};
     /** 登记管理部门代码, GB 32100-2015 table 1 with its amendment. */
     static final String USCC_AUTHORITIES = "123456789ANY";
+    /** 机构类别代码 per authority, in USCC_AUTHORITIES order (GB 32100-2015 table 1 with its amendment). */
+    private static final String[] USCC_CATEGORIES = {
+        "1239", "19", "123459", "19", "1239", "129", "129", "19", "123", "19", "1239", "1"};
 
     private static final int[] ORG_WEIGHTS = {3, 7, 9, 10, 5, 8, 4, 2};
     private static final String ORG_BODY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -155,8 +160,12 @@ public final class Identifiers {
             upper.append(u);
         }
         String code = upper.toString();
-        if (USCC_AUTHORITIES.indexOf(code.charAt(0)) < 0) {
+        int authority = USCC_AUTHORITIES.indexOf(code.charAt(0));
+        if (authority < 0) {
             return Optional.of(Problem.AUTHORITY);
+        }
+        if (USCC_CATEGORIES[authority].indexOf(code.charAt(1)) < 0) {
+            return Optional.of(Problem.CATEGORY);
         }
         String division = code.substring(2, 8);
         if (!allDigits(division)

@@ -79,15 +79,39 @@ class IdentifiersTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"19000229", "20230229", "19901301", "19900100", "19900431", "18991231", "20250701"})
-    void residentIdBirthDateMustBeRealFrom1900AndNotFuture(String birth) {
+    @ValueSource(strings = {"19000229", "20230229", "19901301", "19900100", "19900431", "18000229", "00000101",
+        "20250701"})
+    void residentIdBirthDateMustBeRealAndNotFuture(String birth) {
         assertEquals("birth_date", residentProblem(residentId("340104" + birth + "123")));
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"19000101", "20000229", "20250630"})
+    @ValueSource(strings = {"00010101", "17991231", "18000101", "18991231", "19000101", "20000229", "20250630"})
     void residentIdBirthDateBounds(String birth) {
         assertEquals("valid", residentProblem(residentId("340104" + birth + "123")));
+    }
+
+    /** GB 11643-1999 appendix A: 广东省汕头市 440524188001010014, born 1 January 1880 (no lower bound). */
+    @Test
+    void residentIdStandardExampleBornIn1880() {
+        assertEquals("valid", residentProblem("440524188001010014"));
+    }
+
+    /** GB 32100-2015 table 1 with its amendment; the same table as tests/unit/test_identifiers.py. */
+    static final String[][] GB_32100_CATEGORIES = {
+        {"1", "1239"}, {"2", "19"}, {"3", "123459"}, {"4", "19"}, {"5", "1239"}, {"6", "129"},
+        {"7", "129"}, {"8", "19"}, {"9", "123"}, {"A", "19"}, {"N", "1239"}, {"Y", "1"},
+    };
+
+    @Test
+    void usccCategoryMustBeOneItsAuthorityGives() {
+        for (String[] row : GB_32100_CATEGORIES) {
+            for (char category : Identifiers.USCC_ALPHABET.toCharArray()) {
+                String code = uscc(row[0], String.valueOf(category), "340100", "MA2N0001");
+                String expected = row[1].indexOf(category) >= 0 ? "valid" : "category";
+                assertEquals(expected, usccProblem(code), row[0] + category);
+            }
+        }
     }
 
     @ParameterizedTest
@@ -131,7 +155,7 @@ class IdentifiersTest {
                 assertFalse(Identifiers.residentIdProblem(changed, TODAY).isEmpty(), Identifiers.mask(changed));
             }
         }
-        List<String> usccs = List.of(SAMPLE_USCC, "9134010070491234X2", uscc("Y", "9", "100000", "ABCD1234"));
+        List<String> usccs = List.of(SAMPLE_USCC, "9134010070491234X2", uscc("Y", "1", "100000", "ABCD1234"));
         for (String code : usccs) {
             for (String changed : singleChanges(code)) {
                 assertFalse(Identifiers.usccProblem(changed).isEmpty(), Identifiers.mask(changed));
