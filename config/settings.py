@@ -56,6 +56,14 @@ class Settings:
     max_body_bytes: int = 1_048_576
     token_cache_seconds: float = 60.0  # how long a verified token's principal is kept (0: verify every request)
     supervision_file: str = str(REPO_ROOT / "config" / "supervision.yaml")  # deadlines and the holiday calendar
+    # The message log's local spool (one folder per database below it; keep it on a persistent disk).
+    message_log_spool_dir: str = str(REPO_ROOT / "var" / "message-log-spool")
+    message_log_max_backlog: int = 100_000  # spooled records beyond which record() slows its callers down
+    message_log_max_wait_seconds: float = 30.0  # the longest record() waits for room before spooling anyway
+    # The scheduler: a claim's lease (renewed while the job runs), retries of failed runs, catch-up.
+    scheduler_lease_seconds: float = 120.0
+    scheduler_retry_backoff: str = "600,1800,3600,7200,14400"  # seconds before each retry of a failed daily run
+    scheduler_catch_up_days: int = 3  # missed days a daily job still runs when a scheduler comes back
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
     nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token
