@@ -317,7 +317,7 @@ class MessageLog:
                 return  # another caller's fsync covered this append (group commit)
             with self._lock:
                 target, fd = self._appended, self._current.fd
-            os.fsync(fd)
+            os.fdatasync(fd)
             self._synced = target
 
     def _record_directly(self, envelope: dict, direction: str, spool_error: OSError) -> None:
