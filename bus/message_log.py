@@ -35,8 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import delete, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bus.envelope import encode
 from bus.errors import BusError
@@ -88,13 +88,16 @@ def _row(seq: int, envelope: dict, direction: str, logged_at: datetime) -> dict:
 
 def append(session, entries: list[tuple[dict, str]]) -> int:
     """Append (envelope, direction) pairs in one transaction (the caller commits); return the last seq."""
-    head = session.execute(select(MessageLogHead).where(MessageLogHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:
-        head = MessageLogHead(id=1, last_seq=0, last_hash=GENESIS)
-        session.add(head)
+    # Write the head first: from here on this transaction holds the write lock (a row lock on
+    # PostgreSQL, the database lock on SQLite, where SELECT ... FOR UPDATE does not exist and a
+    # plain read would let two writers take the same seq).
+    touched = session.execute(update(MessageLogHead).where(MessageLogHead.id == 1)
+                              .values(last_seq=MessageLogHead.last_seq)).rowcount
+    if not touched:
+        session.add(MessageLogHead(id=1, last_seq=0, last_hash=GENESIS))  # two first writers: one gets IntegrityError
         session.flush()
-    # Touch the head first: from here on this transaction holds the write lock.
-    head.last_seq = head.last_seq
+    head = session.execute(select(MessageLogHead).where(MessageLogHead.id == 1).with_for_update()
+                           .execution_options(populate_existing=True)).scalar_one()
     seq, prev = head.last_seq, head.last_hash
     now = datetime.now(timezone.utc)
     for envelope, direction in entries:
@@ -160,8 +163,8 @@ def spool_folder(base: str | os.PathLike, database_url: str) -> Path:
 
 
 def _transient(exc: BaseException) -> bool:
-    """A failure of the connection (retry the same batch), not of the records themselves."""
-    if isinstance(exc, OperationalError):
+    """A failure of the connection or a conflict with another writer (retry the same batch), not of the records."""
+    if isinstance(exc, (OperationalError, IntegrityError)):  # the log's only constraints are seq, hash and head
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 

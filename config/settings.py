@@ -117,6 +117,17 @@ class Settings:
             tiers = ()
         if not tiers or any(t <= 0 for t in tiers):
             raise SettingsError(f"{PREFIX}RETRY_TIERS must be positive seconds separated by commas, e.g. 1,10,60")
+        if self.message_log_max_backlog <= 0 or self.message_log_max_wait_seconds < 0:
+            raise SettingsError(f"{PREFIX}MESSAGE_LOG_MAX_BACKLOG must be positive and {PREFIX}MESSAGE_LOG_MAX_WAIT_SECONDS 0 or more")
+        if self.scheduler_lease_seconds <= 0 or self.scheduler_catch_up_days < 0:
+            raise SettingsError(f"{PREFIX}SCHEDULER_LEASE_SECONDS must be positive and {PREFIX}SCHEDULER_CATCH_UP_DAYS 0 or more")
+        try:
+            backoff = tuple(int(x) for x in self.scheduler_retry_backoff.split(",") if x.strip())
+        except ValueError:
+            backoff = (-1,)
+        if any(b <= 0 for b in backoff):
+            raise SettingsError(f"{PREFIX}SCHEDULER_RETRY_BACKOFF must be positive seconds separated by commas "
+                                "(empty: no retries), e.g. 600,1800,3600")
         if self.token_cache_seconds < 0:
             raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.env == "production":
