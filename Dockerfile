@@ -14,7 +14,8 @@ COPY store ./store
 COPY routes ./routes
 COPY simulators ./simulators
 COPY supervision ./supervision
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 govlink
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 govlink \
+    && install -d -o govlink /var/lib/govlink/message-log-spool
 USER govlink
 EXPOSE 8000
 CMD ["gunicorn", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "routes.wsgi:app"]
