@@ -46,6 +46,8 @@ RUNS = Counter("govlink_scheduler_runs_total", "Scheduled runs by job and outcom
                ["job", "outcome"])
 FAILED = Counter("govlink_scheduler_runs_failed_total", "Scheduled runs that failed for good (every attempt used)",
                  ["job"])
+UNANNOUNCED = Counter("govlink_scheduler_failed_events_unsent_total",
+                      "scheduler.job.failed events that could not be published (the run row and the ERROR line remain)")
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,7 @@ def signal_failed(runtime, job: str, period: str, attempts: int, outcome: str | 
         runtime.publisher.publish(EVENTS, FAILED_EVENT, encode(event), message_id=event["message_id"],
                                   type=FAILED_EVENT, correlation_id=event["correlation_id"], mandatory=False).result(10)
     except Exception as exc:  # the row says `failed` and the ERROR line is out; the event could not be sent
+        UNANNOUNCED.inc()
         log.error("scheduled job %s (%s): the %s event could not be published (%s)", job, period, FAILED_EVENT,
                   type(exc).__name__)
 
