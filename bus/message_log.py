@@ -342,8 +342,9 @@ class MessageLog:
                 self._next_sweep = time.monotonic() + self.sweep_seconds
                 try:
                     self._adopt_dead_spools()
-                except Exception:
-                    log.exception("message log: could not sweep %s", self.folder)
+                except Exception as exc:  # the database is down: the next sweep tries again
+                    log.warning("message log: could not look for the spools of stopped processes (%s)",
+                                type(exc).__name__)
             try:
                 wrote = self._write_some()
             except Exception as exc:
@@ -475,9 +476,13 @@ class MessageLog:
             if os.fstat(fd).st_nlink == 0:  # retired while we waited for the lock
                 os.close(fd)
                 continue
-            with self.db.unit_of_work() as session:
-                row = session.get(MessageLogSpool, path.name)
-                committed = row.offset if row is not None else 0
+            try:
+                with self.db.unit_of_work() as session:
+                    row = session.get(MessageLogSpool, path.name)
+                    committed = row.offset if row is not None else 0
+            except Exception:
+                os.close(fd)  # the database is down: adopt it at a later sweep
+                raise
             size = os.fstat(fd).st_size
             log.warning("message log: adopting %s of a process that stopped (%d bytes not yet in the chain)",
                         path.name, size - committed)
