@@ -316,6 +316,9 @@ def run_due(runtime, now: datetime | None = None, jobs: dict[str, Job] | None = 
             else:
                 if _finish(runtime.db, job.name, period, who, {"status": "succeeded", "outcome": (outcome or "")[:2000]}):
                     RUNS.labels(job.name, "succeeded").inc()
+                else:
+                    log.error("scheduled job %s (%s) finished after another scheduler took its run over (its lease "
+                              "ran out: raise GOVLINK_SCHEDULER_LEASE_SECONDS?)", job.name, period)
         ran.append(job.name)
     return ran
 
