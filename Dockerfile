@@ -15,7 +15,8 @@ COPY store ./store
 COPY routes ./routes
 COPY supervision ./supervision
 # Only the runtime dependencies, at the versions of the lock (no test, simulator or dev extras).
-RUN pip install --no-cache-dir -c requirements.lock . && useradd --system --uid 10001 govlink
+RUN pip install --no-cache-dir -c requirements.lock . && useradd --system --uid 10001 govlink \
+    && install -d -o govlink /var/lib/govlink/message-log-spool
 USER govlink
 EXPOSE 8000
 CMD ["gunicorn", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "routes.wsgi:app"]

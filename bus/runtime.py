@@ -33,7 +33,9 @@ class Runtime:
     def message_log(self):
         from bus.message_log import MessageLog
 
-        return MessageLog(self.db)
+        return MessageLog(self.db, spool_dir=self.settings.message_log_spool_dir,
+                          max_backlog=self.settings.message_log_max_backlog,
+                          max_wait_seconds=self.settings.message_log_max_wait_seconds)
 
     @cached_property
     def connectors(self):

@@ -56,6 +56,14 @@ class Settings:
     max_body_bytes: int = 1_048_576
     token_cache_seconds: float = 60.0  # how long a verified token's principal is kept (0: verify every request)
     supervision_file: str = str(REPO_ROOT / "config" / "supervision.yaml")  # deadlines and the holiday calendar
+    # The message log's local spool (one folder per database below it; keep it on a persistent disk).
+    message_log_spool_dir: str = str(REPO_ROOT / "var" / "message-log-spool")
+    message_log_max_backlog: int = 100_000  # spooled records beyond which record() slows its callers down
+    message_log_max_wait_seconds: float = 30.0  # the longest record() waits for room before spooling anyway
+    # The scheduler: a claim's lease (renewed while the job runs), retries of failed runs, catch-up.
+    scheduler_lease_seconds: float = 120.0
+    scheduler_retry_backoff: str = "600,1800,3600,7200,14400"  # seconds before each retry of a failed daily run
+    scheduler_catch_up_days: int = 3  # missed days a daily job still runs when a scheduler comes back
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
     nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token
@@ -112,6 +120,17 @@ class Settings:
             tiers = ()
         if not tiers or any(t <= 0 for t in tiers):
             raise SettingsError(f"{PREFIX}RETRY_TIERS must be positive seconds separated by commas, e.g. 1,10,60")
+        if self.message_log_max_backlog <= 0 or self.message_log_max_wait_seconds < 0:
+            raise SettingsError(f"{PREFIX}MESSAGE_LOG_MAX_BACKLOG must be positive and {PREFIX}MESSAGE_LOG_MAX_WAIT_SECONDS 0 or more")
+        if self.scheduler_lease_seconds <= 0 or self.scheduler_catch_up_days < 0:
+            raise SettingsError(f"{PREFIX}SCHEDULER_LEASE_SECONDS must be positive and {PREFIX}SCHEDULER_CATCH_UP_DAYS 0 or more")
+        try:
+            backoff = tuple(int(x) for x in self.scheduler_retry_backoff.split(",") if x.strip())
+        except ValueError:
+            backoff = (-1,)
+        if any(b <= 0 for b in backoff):
+            raise SettingsError(f"{PREFIX}SCHEDULER_RETRY_BACKOFF must be positive seconds separated by commas "
+                                "(empty: no retries), e.g. 600,1800,3600")
         if self.token_cache_seconds < 0:
             raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.env == "production":

@@ -1,5 +1,5 @@
 """Every table, imported here so that Alembic and the tests see the whole schema."""
-from store.models.bus import MessageLogHead, MessageLogRecord, ProcessedMessage, ServiceCall
+from store.models.bus import MessageLogHead, MessageLogRecord, MessageLogSpool, ProcessedMessage, ServiceCall
 from store.models.identity import CibaRequest, EndedSession, IdentityVerification
 from store.models.logistics import (CourierBill, CourierBillLine, Shipment, ShipmentLeg, ShipmentLegEvent,
                                     ShipmentTrackingEvent)
@@ -13,7 +13,7 @@ from store.models.supervision import CaseSatisfaction, Complaint, SupervisionAle
 
 __all__ = [
     "CaseSatisfaction", "CibaRequest", "Complaint", "CourierBill", "CourierBillLine", "EndedSession",
-    "IdentityVerification", "MessageLogHead", "MessageLogRecord", "PaymentCodeCounter", "PaymentConfirmation",
+    "IdentityVerification", "MessageLogHead", "MessageLogRecord", "MessageLogSpool", "PaymentCodeCounter", "PaymentConfirmation",
     "PaymentIdempotencyKey", "PaymentNotice", "PaymentNoticeEvent", "PaymentReceipt", "PaymentRefund",
     "PaymentStatement", "PaymentStatementLine", "ProcessedMessage", "ReconciliationDiscrepancy", "ReconciliationImport",
     "ReconciliationRun", "ReconciliationStep", "ScheduledRun", "ServiceCall", "Shipment", "ShipmentLeg",

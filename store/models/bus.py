@@ -49,6 +49,20 @@ class MessageLogHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
+class MessageLogSpool(Base):
+    """How far each local spool file of the message log has been written into the chain.
+
+    The offset moves in the same transaction as the records it covers, so a spool replayed after
+    a crash resumes exactly where the database stopped: nothing twice, nothing missed.
+    """
+
+    __tablename__ = "message_log_spools"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
 class ServiceCall(Base):
     """One department call through the bus: its status for async callers, its result once done."""
 

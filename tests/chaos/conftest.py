@@ -40,6 +40,22 @@ def chaos_report(request):
     return report
 
 
+@pytest.fixture()
+def chaos_line(request):
+    """`chaos_line(scenario, **fields)`: print `CHAOS <scenario> k=v ...` for scenarios counted otherwise."""
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+
+    def line(scenario: str, **fields) -> str:
+        text = f"CHAOS {scenario}" + "".join(f" {k}={v}" for k, v in fields.items())
+        _LINES.append(text)
+        if reporter is not None:
+            reporter.write_line("")
+            reporter.write_line(text)
+        return text
+
+    return line
+
+
 def _owned(factory):
     """Start an instance for the session; it is stopped and removed however the session ends."""
     instance = factory()

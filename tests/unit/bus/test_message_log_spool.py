@@ -1,0 +1,208 @@
+"""The message log's spool: a record survives a database outage and a killed process, is written
+once, and the chain stays valid (SQLite in a temp dir; outages injected in front of the real database)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from bus import message_log as ml
+from bus.envelope import encode, new_envelope
+from bus.message_log import MessageLog, spool_folder, verify
+from store import migrate
+from store.db import Database
+from store.models.bus import MessageLogRecord, MessageLogSpool
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+class Outage:
+    """The real database behind a switch: while `down`, every unit of work fails like a lost connection."""
+
+    def __init__(self, db):
+        self.db, self.url, self.down = db, db.url, False
+
+    @contextmanager
+    def unit_of_work(self):
+        if self.down:
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database is down"))
+        with self.db.unit_of_work() as session:
+            yield session
+
+
+@pytest.fixture()
+def db(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'log.sqlite3'}")
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
+def envelope(i: int) -> dict:
+    return new_envelope("service.call", {"i": i}, client="channel/web-portal", user="340104198506150213")
+
+
+def logged(db) -> list[int]:
+    with db.unit_of_work() as s:
+        return [json.loads(body)["payload"]["i"] for body in s.execute(
+            select(MessageLogRecord.body).order_by(MessageLogRecord.seq)).scalars()]
+
+
+def counter(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def test_records_wait_out_a_database_outage(db, tmp_path):
+    flaky = Outage(db)
+    log = MessageLog(flaky, spool_dir=tmp_path / "spool", flush_interval=0.05, retry_max_seconds=0.5)
+    failures = counter("govlink_message_log_write_failures_total")
+    flaky.down = True
+    for i in range(20):
+        log.record(envelope(i), "in")
+    time.sleep(8)  # longer than the five tries the in-memory queue used to make before dropping a batch
+    assert log.backlog == 20 and logged(db) == []
+    assert counter("govlink_message_log_write_failures_total") > failures
+    flaky.down = False
+    assert log.flush(10)
+    log.close()
+    assert logged(db) == list(range(20))
+    with db.unit_of_work() as s:
+        assert verify(s).ok
+        assert s.execute(select(func.count()).select_from(MessageLogSpool)).scalar_one() == 0
+    assert not list((tmp_path / "spool").rglob("*.spool")), "a written spool file is removed"
+
+
+KILLED = """
+import os, signal, sys
+sys.path.insert(0, {repo!r})
+from contextlib import contextmanager
+from sqlalchemy.exc import OperationalError
+from bus.envelope import new_envelope
+from bus.message_log import MessageLog
+from store.db import Database
+
+class Down:
+    url = {url!r}
+    @contextmanager
+    def unit_of_work(self):
+        raise OperationalError("SELECT 1", {{}}, ConnectionRefusedError("down"))
+        yield
+
+log = MessageLog(Down(), spool_dir={spool!r})
+for i in range({n}):
+    log.record(new_envelope("service.call", {{"i": i}}, client="channel/web-portal"), "out")
+print("recorded", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_process_spool_is_replayed_by_the_next_one(db, tmp_path):
+    spool = tmp_path / "spool"
+    code = KILLED.format(repo=REPO, url=db.url, spool=str(spool), n=30)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and "recorded" in proc.stdout, proc.stderr
+    assert logged(db) == []
+    replayed = counter("govlink_message_log_replayed_total")
+    log = MessageLog(db, spool_dir=spool, flush_interval=0.05)  # adopts the dead process's spool at start
+    deadline = time.monotonic() + 10
+    while len(logged(db)) < 30 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert log.flush(10)
+    log.close()
+    assert logged(db) == list(range(30))
+    assert counter("govlink_message_log_replayed_total") - replayed == 30
+    with db.unit_of_work() as s:
+        assert verify(s).ok
+    assert not list(spool.rglob("*.spool"))
+
+
+def test_a_replay_resumes_where_the_database_stopped(db, tmp_path):
+    """The offset moves with the records: records already in the chain are not written twice."""
+    folder = spool_folder(tmp_path / "spool", db.url)
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"d": "in", "e": encode(envelope(i)).decode()}).encode() + b"\n" for i in range(5)]
+    (folder / "dead-1-000001.spool").write_bytes(b"".join(lines))
+    with db.unit_of_work() as s:
+        ml.append(s, [(envelope(0), "in"), (envelope(1), "in")])
+        s.add(MessageLogSpool(name="dead-1-000001.spool", offset=len(lines[0]) + len(lines[1])))
+    log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.05)
+    time.sleep(0.5)
+    assert log.flush(10)
+    log.close()
+    assert logged(db) == [0, 1, 2, 3, 4]
+    with db.unit_of_work() as s:
+        assert verify(s).ok
+
+
+def test_a_line_cut_short_by_a_crash_is_set_aside_and_counted(db, tmp_path):
+    folder = spool_folder(tmp_path / "spool", db.url)
+    folder.mkdir(parents=True)
+    whole = json.dumps({"d": "in", "e": encode(envelope(7)).decode()}).encode() + b"\n"
+    (folder / "dead-2-000001.spool").write_bytes(whole + b'{"d":"in","e":"{\\"mess')
+    rejected = counter("govlink_message_log_rejected_total")
+    log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.05)
+    time.sleep(0.5)
+    assert log.flush(10)
+    log.close()
+    assert logged(db) == [7]
+    assert counter("govlink_message_log_rejected_total") - rejected == 1
+    assert (folder / "dead-2-000001.rejected").read_bytes().startswith(b'{"d":"in"')
+
+
+def test_a_full_backlog_slows_callers_down_and_loses_nothing(db, tmp_path):
+    flaky = Outage(db)
+    flaky.down = True
+    log = MessageLog(flaky, spool_dir=tmp_path / "spool", max_backlog=5, max_wait_seconds=0.5, flush_interval=0.05,
+                     retry_max_seconds=0.2)
+    slowed, overflow = counter("govlink_message_log_backpressure_total"), counter("govlink_message_log_overflow_total")
+    for i in range(5):
+        log.record(envelope(i), "in")
+    started = time.monotonic()
+    log.record(envelope(5), "in")  # the backlog is full: waits, then spools anyway (never dropped, never stuck)
+    assert time.monotonic() - started >= 0.5
+    assert counter("govlink_message_log_backpressure_total") - slowed == 1
+    assert counter("govlink_message_log_overflow_total") - overflow == 1
+
+    waited = threading.Event()
+    threading.Thread(target=lambda: (log.record(envelope(6), "in"), waited.set()), daemon=True).start()
+    time.sleep(0.2)
+    assert not waited.is_set(), "a caller is slowed down while the backlog is full"
+    flaky.down = False  # room again: the waiting caller goes on before its wait runs out
+    assert waited.wait(5)
+    assert log.flush(10)
+    log.close()
+    assert logged(db) == list(range(7))
+
+
+def test_concurrent_writers_and_a_late_replay_keep_one_valid_chain(db, tmp_path):
+    folder = spool_folder(tmp_path / "spool", db.url)
+    folder.mkdir(parents=True)
+    late = [json.dumps({"d": "out", "e": encode(envelope(1000 + i)).decode()}).encode() + b"\n" for i in range(50)]
+    logs = [MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.02, sweep_seconds=3600) for _ in range(3)]
+
+    def write(log, base):
+        for i in range(100):
+            log.record(envelope(base + i), "in")
+
+    threads = [threading.Thread(target=write, args=(log, 100 * n)) for n, log in enumerate(logs)]
+    for t in threads:
+        t.start()
+    (folder / "dead-3-000001.spool").write_bytes(b"".join(late))  # a dead process's spool, found mid-way
+    late_log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.02)
+    for t in threads:
+        t.join()
+    for log in logs + [late_log]:
+        assert log.flush(20)
+        log.close()
+    assert sorted(logged(db)) == list(range(300)) + list(range(1000, 1050))
+    with db.unit_of_work() as s:
+        report = verify(s)
+    assert report.ok and report.checked == 350, report.problems
