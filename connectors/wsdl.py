@@ -30,6 +30,7 @@ from zeep.wsdl import Document
 from zeep.wsdl.bindings import HttpGetBinding, HttpPostBinding, Soap11Binding, Soap12Binding
 from zeep.xsd import builtins as xsd_builtins
 from zeep.xsd.types.complex import ComplexType
+from zeep.xsd.elements.any import Any as XsdAny
 from zeep.xsd.elements.indicators import Choice
 
 XSD = "http://www.w3.org/2001/XMLSchema"
@@ -216,7 +217,7 @@ def describe_fields(elements: Iterable[tuple[str, Any]], facets: Mapping[str, di
     """Every field path under `elements`, depth first (objects before their children)."""
     out: list[FieldInfo] = []
     for name, element in elements:
-        if name is None or not hasattr(element, "type"):  # xsd:any
+        if name is None or isinstance(element, XsdAny) or not hasattr(element, "type"):  # xsd:any
             continue
         repeated = _is_repeated(element)
         path = f"{prefix}{name}{'[]' if repeated else ''}"
@@ -385,11 +386,11 @@ def validate_request(elements: list[tuple[str, Any]], request: Mapping[str, Any]
     """
     problems: list[tuple[str, str]] = []
     converted: dict = {}
-    known = {name for name, _ in elements if name is not None}
+    known = {name for name, element in elements if name is not None and not isinstance(element, XsdAny)}
     for name in sorted(set(request) - known):
         problems.append((f"{prefix}{name}", f"is not a field of this operation (it has: {', '.join(sorted(known)) or 'none'})"))
     for name, element in elements:
-        if name is None or not hasattr(element, "type"):
+        if name is None or isinstance(element, XsdAny) or not hasattr(element, "type"):
             continue
         path = f"{prefix}{name}"
         if name not in request or request[name] is None:
