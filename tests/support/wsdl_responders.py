@@ -12,7 +12,7 @@ envelope version it was called with, and misbehaves on demand:
 - `greeter`   Celtix/CXF rpc/literal `Greeter` with four services, one path per port.
 
 `control(mode=...)`: `normal`, `slow` (`delay_seconds`), `fault` (`fault_code` like `Client.NotFound`
-or `Server`, `fault_string`), `html` (an IIS error page with an XHTML DTD, `status` default 500),
+or `Server`, `fault_string`, `fault_version` 11/12 to answer in that SOAP version whatever was asked), `html` (an IIS error page with an XHTML DTD, `status` default 500),
 `dtd` (the same page labelled `text/xml`), `empty` (`status` default 200, no body), `json` (200
 `application/json`). `calls` counts served
 operations per port path; `requests` keeps the last raw requests.
@@ -73,11 +73,12 @@ class Responder:
         with self._lock:
             self.mode, self.delay_seconds, self.status = "normal", 3.0, None
             self.fault_code, self.fault_string = "Server", "Server was unable to process request. (simulated)"
+            self.fault_version = None  # 11 or 12: answer `fault` mode in that SOAP version, whatever was asked
             self.calls: Counter = Counter()
             self.requests: list[dict] = []
 
     def control(self, **changes) -> None:
-        allowed = {"mode", "delay_seconds", "status", "fault_code", "fault_string"}
+        allowed = {"mode", "delay_seconds", "status", "fault_code", "fault_string", "fault_version"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown control field(s) {unknown}")
@@ -165,7 +166,7 @@ class Responder:
         if mode == "slow":
             time.sleep(self.delay_seconds)
         elif mode == "fault":
-            return self._fault(version or 11, self.fault_code, self.fault_string)
+            return self._fault(self.fault_version or version or 11, self.fault_code, self.fault_string)
         elif mode == "html":
             return Response(IIS_ERROR_PAGE.encode("utf-8"), status=self.status or 500, content_type="text/html")
         elif mode == "dtd":  # the same page labelled as XML, as some proxies do

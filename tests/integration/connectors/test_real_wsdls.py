@@ -215,6 +215,20 @@ def test_non_soap_answers_are_bad_responses_with_the_status_and_open_the_circuit
 
 
 @pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("version", [11, 12])
+def test_faults_in_soap_11_and_12_are_connector_errors_on_every_port(connect, dept, name, version):
+    operation, payload, _ = CASES[name]
+    connector = connect(name, faults={"Client.NotFound": "not_found"})
+    dept[name].control(mode="fault", fault_code="Client.NotFound", fault_string="没有记录", fault_version=version)
+    error = _error(connector.call, operation, payload)
+    if version == 11:  # every one of these ports is SOAP 1.1
+        assert error.code == "not_found" and error.details["fault_code"] == "Client.NotFound"
+    else:  # a SOAP 1.2 envelope on a SOAP 1.1 port is not an answer the port promises
+        assert error.code == "bad_response" and error.details["status"] == 500
+        assert "not a SOAP 1.1 envelope" in error.message
+
+
+@pytest.mark.parametrize("name", CASES)
 def test_slow_answers_time_out(connect, dept, name):
     operation, payload, _ = CASES[name]
     connector = connect(name)
