@@ -117,6 +117,10 @@ class _Transport(zeep.Transport):
             response._content = xml_as_utf8(response.content, charset)
         return response
 
+    def get(self, address, params, headers):  # an HTTP GET port, when a declaration chooses one
+        timeout = _call_timeout.get() or self.operation_timeout
+        return self.session.get(address, params=params, headers=headers, timeout=timeout)
+
 
 class SoapConnector(Connector):
     """A department service reached by SOAP 1.1/1.2 as its WSDL describes."""
@@ -163,7 +167,8 @@ class SoapConnector(Connector):
         try:
             bound = self._bound()
         except ConnectorError as exc:
-            return [exc.message]
+            source = self.declaration.source
+            return [exc.message if exc.message.startswith(source) else f"{source}: {exc.message}"]
         problems = []
         for op in self.declaration.operations.values():
             try:

@@ -214,6 +214,32 @@ def test_non_soap_answers_are_bad_responses_with_the_status_and_open_the_circuit
     assert _error(connector.call, operation, payload).code == "circuit_open"
 
 
+@pytest.mark.parametrize("name, operation, payload, fields", [
+    ("tv", "stations", {"area_id": "abc"}, ["area_id"]),
+    ("tv", "programmes", {"channel_id": 1.5}, ["channel_id"]),
+    ("customers", "find", {"name": {"first": "A"}}, ["name"]),
+    ("greeter", "greet", {"name": ["a", "b"]}, ["name"]),
+    ("greeter", "greet", {}, ["name"]),  # rpc part missing
+])
+def test_wrong_payload_types_are_refused_before_sending_on_every_department(connect, dept, name, operation, payload,
+                                                                           fields):
+    error = _error(connect(name).call, operation, payload)
+    assert error.code == "invalid_request" and error.details["fields"] == fields
+    assert dept[name].requests == []
+
+
+def test_cxf_port_chosen_in_yaml(connect, dept):
+    customers = connect("customers", wsdl_service="CustomerServiceService", port="CustomerServicePort")
+    assert customers.call("find", {"name": "Smith"})["customers"][0]["id"] == 0
+    error = _error(connect("customers", port="CustomerServiceSoap12Port").call, "find", {"name": "Smith"})
+    assert error.code == "misconfigured" and error.message == (
+        "config/connectors/customers-dept.yaml: port 'CustomerServiceSoap12Port' is not in the WSDL; ports: "
+        "CustomerServiceService/CustomerServicePort (soap11, binding CustomerServiceServiceSoapBinding).")
+    error = _error(connect("customers", wsdl_service="CustomerService").call, "find", {"name": "Smith"})
+    assert error.code == "misconfigured" and "service 'CustomerService' is not in the WSDL; it has: CustomerServiceService" \
+        in error.message
+
+
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("version", [11, 12])
 def test_faults_in_soap_11_and_12_are_connector_errors_on_every_port(connect, dept, name, version):
