@@ -50,6 +50,9 @@ def worker(name, args):
     runners = WORKERS[name](runtime, args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: runtime.request_config_reload())  # reload declarations and grants now
+    if name == "connectors" and not args:
+        runtime.on_config_change(_consume_new_services(runners))
     for runner in runners:
         runner.start()
         click.echo(f"worker {name}: consuming {runner.queue.name}")
@@ -60,6 +63,24 @@ def worker(name, args):
     for runner in runners:
         runner.stop()
     runtime.close()
+
+
+def _consume_new_services(runners: list):
+    """After a reload, start consuming the queue of each newly declared service."""
+    lock = threading.Lock()
+
+    def listener(runtime) -> None:
+        from bus.service_worker import connector_runner
+
+        with lock:
+            serving = {runner.queue.name for runner in runners}
+            for service in runtime.connectors.services():
+                if service_queue(service, runtime.settings.retry_tier_seconds).name not in serving:
+                    runner = connector_runner(runtime, service).start()
+                    runners.append(runner)
+                    click.echo(f"worker connectors: consuming {runner.queue.name} (new declaration)")
+
+    return listener
 
 
 @click.command("scheduler")

@@ -2,14 +2,25 @@
 
 The gateway and every worker hold one `Runtime`; resources open on first use, so a process that
 never publishes never connects to RabbitMQ.
+
+Department service declarations and access grants are one set (`connectors`, `access`): loaded on
+first use, then watched. When a file in `connectors_dir` or `access_file` changes (checked every
+`config_reload_seconds`, or at once after `request_config_reload()`, e.g. on SIGHUP), both are
+loaded again and swapped together; a set that does not load is refused, logged, and the current
+one keeps serving.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from functools import cached_property
+from pathlib import Path
+from typing import Callable
 
 from config.settings import Settings
 from store.db import Database
+
+log = logging.getLogger("govlink.config")
 
 
 class Runtime:
@@ -17,6 +28,13 @@ class Runtime:
         self.settings = settings
         self.name = name
         self._lock = threading.Lock()
+        self._config = None  # (connectors registry, access rights), swapped together
+        self._config_lock = threading.Lock()
+        self._fingerprint = None
+        self._config_listeners: list[Callable[["Runtime"], None]] = []
+        self._reload_requested = threading.Event()
+        self._closed = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @cached_property
     def db(self) -> Database:
@@ -37,19 +55,102 @@ class Runtime:
                           max_backlog=self.settings.message_log_max_backlog,
                           max_wait_seconds=self.settings.message_log_max_wait_seconds)
 
-    @cached_property
+    @property
     def connectors(self):
+        """The registry of declared department services (the current set)."""
+        return self._config_set()[0]
+
+    @property
+    def access(self):
+        """The access rights checked against `connectors` (the current set)."""
+        return self._config_set()[1]
+
+    def _config_set(self):
+        config = self._config
+        if config is None:
+            with self._config_lock:
+                if self._config is None:
+                    fingerprint = self.config_fingerprint()
+                    self._config, self._fingerprint = self._load_config(), fingerprint
+                    self._start_watcher()
+                config = self._config
+        return config
+
+    def _load_config(self, previous=None):
+        from connectors.access import AccessRights
         from connectors.registry import Registry
 
-        return Registry.load(self.settings.connectors_dir)
+        registry = Registry.load(self.settings.connectors_dir, previous=previous)
+        return registry, AccessRights.load(self.settings.access_file, catalogue=registry.catalogue())
 
-    @cached_property
-    def access(self):
-        from connectors.access import AccessRights
+    def config_fingerprint(self) -> tuple:
+        """Names, sizes and modification times of the declarations and the access file."""
+        entries = []
+        try:
+            for path in sorted(Path(self.settings.connectors_dir).glob("*.yaml")):
+                stat = path.stat()
+                entries.append((path.name, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            pass
+        try:
+            stat = Path(self.settings.access_file).stat()
+            access = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            access = None
+        return tuple(entries), access
 
-        return AccessRights.load(self.settings.access_file, catalogue=self.connectors.catalogue())
+    def reload_config(self) -> None:
+        """Load declarations and grants again and swap both at once.
+
+        Raises (DeclarationError, AccessConfigError ...) and keeps the current set if either does not load.
+        Connectors whose declaration did not change are kept, with their circuit breaker and WSDL.
+        """
+        fingerprint = self.config_fingerprint()
+        with self._config_lock:
+            previous = self._config[0] if self._config is not None else None
+            self._config, self._fingerprint = self._load_config(previous), fingerprint
+            if self._watcher is None:
+                self._start_watcher()
+        for listener in list(self._config_listeners):
+            listener(self)
+
+    def on_config_change(self, listener: Callable[["Runtime"], None]) -> None:
+        """Call `listener(runtime)` after each successful reload (e.g. to consume a new service's queue)."""
+        self._config_listeners.append(listener)
+
+    def request_config_reload(self) -> None:
+        """Reload now rather than at the next check (safe to call from a signal handler)."""
+        self._reload_requested.set()
+
+    def _start_watcher(self) -> None:
+        interval = getattr(self.settings, "config_reload_seconds", 0)
+        if interval and interval > 0 and self._watcher is None and not self._closed.is_set():
+            self._watcher = threading.Thread(target=self._watch, args=(interval,), name=f"{self.name}-config-watch",
+                                             daemon=True)
+            self._watcher.start()
+
+    def _watch(self, interval: float) -> None:
+        while not self._closed.is_set():
+            forced = self._reload_requested.wait(interval)
+            self._reload_requested.clear()
+            if self._closed.is_set():
+                return
+            fingerprint = self.config_fingerprint()
+            if not forced and fingerprint == self._fingerprint:
+                continue
+            try:
+                self.reload_config()
+            except Exception as exc:  # a bad file: keep serving the current set
+                self._fingerprint = fingerprint  # retry when the files change again
+                log.error("declarations or grants not reloaded, the current set keeps serving: %s", exc,
+                          extra={"event": "config_reload_refused"})
+                continue
+            log.info("declarations and grants reloaded: %s", ", ".join(self.connectors.services()),
+                     extra={"event": "config_reloaded"})
 
     def close(self) -> None:
+        self._closed.set()
+        self._reload_requested.set()
         for name in ("publisher", "message_log"):
             if name in self.__dict__:
                 resource = self.__dict__.pop(name)

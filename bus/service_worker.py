@@ -120,17 +120,17 @@ class ServiceCallHandler:
 
 def connector_runners(runtime, services: list[str] | None = None) -> list[ConsumerRunner]:
     """One consumer runner per declared department service (or the ones named)."""
+    return [connector_runner(runtime, service) for service in services or runtime.connectors.services()]
+
+
+def connector_runner(runtime, service: str) -> ConsumerRunner:
+    """The consumer runner of one declared department service (not started)."""
     tiers = runtime.settings.retry_tier_seconds
-    names = services or runtime.connectors.services()
-    runners = []
-    for service in names:
-        connector = runtime.connectors.get(service)
-        policy = connector.retry
-        retry = RetryPolicy(attempts=policy.attempts, backoff_seconds=policy.backoff_seconds,
-                            max_backoff_seconds=policy.max_backoff_seconds)
-        runners.append(ConsumerRunner(
-            runtime.settings.amqp_url, service_queue(service, tiers), ServiceCallHandler(runtime, len(tiers)),
-            publisher=runtime.publisher, prefetch=runtime.settings.worker_concurrency * 4,
-            concurrency=runtime.settings.worker_concurrency, retry=retry, client="govlink/connector-worker",
-            reply_type="service.result", message_log=runtime.message_log))
-    return runners
+    policy = runtime.connectors.get(service).retry
+    retry = RetryPolicy(attempts=policy.attempts, backoff_seconds=policy.backoff_seconds,
+                        max_backoff_seconds=policy.max_backoff_seconds)
+    return ConsumerRunner(
+        runtime.settings.amqp_url, service_queue(service, tiers), ServiceCallHandler(runtime, len(tiers)),
+        publisher=runtime.publisher, prefetch=runtime.settings.worker_concurrency * 4,
+        concurrency=runtime.settings.worker_concurrency, retry=retry, client="govlink/connector-worker",
+        reply_type="service.result", message_log=runtime.message_log)

@@ -46,6 +46,7 @@ class Settings:
     simulators_url: str = "http://127.0.0.1:8100"
     connectors_dir: str = str(REPO_ROOT / "config" / "connectors")
     access_file: str = str(REPO_ROOT / "config" / "access.yaml")
+    config_reload_seconds: float = 5.0  # how often declarations and grants are checked for changes (0: never)
     retry_tiers: str = "1,10,60"  # seconds each retry tier waits before a failed message is tried again
     service_call_timeout_seconds: float = 15.0  # how long a synchronous API call waits for the department
     worker_concurrency: int = 4

@@ -85,7 +85,7 @@ class Connector(abc.ABC):
         try:
             answer = self.circuit.call(lambda: self._invoke(op, request, effective))
             try:
-                result = mapping.map_response(mapping.to_plain(answer), op.response)
+                result = mapping.map_response(mapping.to_plain(answer), self._response_mapping(op))
             except mapping.MappingError as exc:
                 raise ConnectorError(
                     "bad_response", f"{self.service} answered {operation} in an unexpected shape: {exc}"
@@ -109,6 +109,10 @@ class Connector(abc.ABC):
 
     def close(self) -> None:
         """Release pooled connections (optional; connectors live as long as the process)."""
+
+    def _response_mapping(self, op: "OperationDeclaration") -> Mapping[str, str] | None:
+        """The response mapping to apply (SOAP resolves abbreviated paths against the WSDL)."""
+        return op.response
 
     def _prepare(self, op: "OperationDeclaration", payload: dict) -> Any:
         """Canonical payload -> the department's request (no I/O); `invalid_request` names what is wrong."""

@@ -4,7 +4,8 @@ States: `closed` (calls pass; consecutive transient failures are counted), `open
 at once with ConnectorError `circuit_open`, no network), `half_open` (after the reset timeout,
 one trial call passes; success closes the circuit, a transient failure opens it again).
 
-Only transient failures (timeouts, connection errors, HTTP 5xx) count: a SOAP fault or a 404
+Transient failures (timeouts, connection errors, HTTP 5xx) and answers that are not what the
+protocol promises (`bad_response`: an HTML error page, an empty body) count: a SOAP fault or a 404
 proves the department is alive and closes the circuit. Errors that may not have reached the
 department (an invalid request, a configuration error) change nothing. The clock is injectable so tests need not sleep.
 """
@@ -21,6 +22,8 @@ T = TypeVar("T")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 # Errors that say nothing about the endpoint's health (they may be raised before anything is sent).
 NEUTRAL_CODES = frozenset({"invalid_request", "misconfigured", "unknown_operation", "forbidden"})
+# Non-transient errors that still say the endpoint is unhealthy (an HTML error page, an empty body).
+FAILURE_CODES = frozenset({"bad_response"})
 
 
 class CircuitBreaker:
@@ -85,7 +88,7 @@ class CircuitBreaker:
         try:
             result = fn()
         except ConnectorError as exc:
-            if exc.transient and exc.code != "circuit_open":
+            if (exc.transient or exc.code in FAILURE_CODES) and exc.code != "circuit_open":
                 self.record_failure()
             elif exc.code in NEUTRAL_CODES:
                 self._release()

@@ -99,6 +99,9 @@ class ServiceDeclaration:
     timeout_seconds: float = 10.0
     wsdl: str | None = None
     endpoint: str | None = None  # SOAP address overriding the WSDL's
+    wsdl_service: str | None = None  # SOAP: the WSDL service to use (default: any)
+    port: str | None = None  # SOAP: the WSDL port to use (default: first SOAP 1.1, then SOAP 1.2 port)
+    binding: str | None = None  # SOAP: the WSDL binding to use (local name)
     base_url: str | None = None
     strict: bool = True
     auth: AuthDeclaration = field(default_factory=AuthDeclaration)
@@ -175,6 +178,9 @@ class ServiceSchema(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(("soap", "rest")))
     wsdl = fields.String(validate=validate.Regexp(r"^(https?|file)://", error="must be an http(s) or file URL"))
     endpoint = fields.String(validate=validate.Regexp(r"^https?://", error="must be an http(s) URL"))
+    wsdl_service = fields.String(validate=validate.Length(min=1))
+    port = fields.String(validate=validate.Length(min=1))
+    binding = fields.String(validate=validate.Length(min=1))
     base_url = fields.String(validate=validate.Regexp(r"^https?://", error="must be an http(s) URL"))
     timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0, min_inclusive=False, max=300))
     strict = fields.Boolean(load_default=True)
@@ -199,7 +205,7 @@ class ServiceSchema(_Strict):
         else:
             if not data.get("base_url"):
                 errors["base_url"] = ["required when kind is rest"]
-            for name in ("wsdl", "endpoint"):
+            for name in ("wsdl", "endpoint", "wsdl_service", "port", "binding"):
                 if data.get(name):
                     errors[name] = ["only for kind soap"]
             if data["auth"]["type"] == "wsse_username_token":
@@ -261,6 +267,7 @@ def parse_declaration(raw: Any, source: str = "<memory>", environ: Mapping[str, 
     return ServiceDeclaration(
         service=data["service"], department=data["department"], kind=data["kind"], operations=operations,
         timeout_seconds=data["timeout_seconds"], wsdl=data.get("wsdl"), endpoint=data.get("endpoint"),
+        wsdl_service=data.get("wsdl_service"), port=data.get("port"), binding=data.get("binding"),
         base_url=data.get("base_url"), strict=data["strict"], auth=AuthDeclaration(**data["auth"]),
         retry=RetryPolicy(**data["retry"]), circuit_breaker=CircuitBreakerPolicy(**data["circuit_breaker"]),
         faults=data["faults"], source=source,

@@ -1,6 +1,7 @@
-"""The registry of declared department services: every `config/connectors/*.yaml`, loaded at start.
+"""The registry of declared department services: every `config/connectors/*.yaml`.
 
-A new department service is one YAML file here and a worker restart; no Python.
+A new department service is one YAML file here (and its grant); the gateway and the workers pick
+it up without a restart (`bus.runtime.Runtime` watches the folder); no Python.
 """
 from __future__ import annotations
 
@@ -33,11 +34,14 @@ class Registry:
         self._connectors = dict(connectors)
 
     @classmethod
-    def load(cls, directory: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> "Registry":
+    def load(cls, directory: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+             previous: "Registry | None" = None) -> "Registry":
         """Load every `*.yaml` in `directory` (default `config/connectors/`).
 
         Raises DeclarationError naming the file and field of the first bad declaration, or two
-        files declaring the same service. No department is contacted here.
+        files declaring the same service. No department is contacted here. With `previous` (a
+        reload), a connector whose declaration did not change is kept as it is (its circuit
+        breaker, its parsed WSDL).
         """
         directory = Path(directory) if directory is not None else DEFAULT_DIRECTORY
         if not directory.is_dir():
@@ -48,7 +52,11 @@ class Registry:
             if declaration.service in connectors:
                 raise DeclarationError(f"{path}: service {declaration.service} is already declared in "
                                        f"{connectors[declaration.service].declaration.source}")
-            connectors[declaration.service] = build_connector(declaration, environ)
+            kept = previous._connectors.get(declaration.service) if previous is not None else None
+            if kept is not None and kept.declaration == declaration:
+                connectors[declaration.service] = kept
+            else:
+                connectors[declaration.service] = build_connector(declaration, environ)
         return cls(connectors)
 
     def get(self, service: str) -> Connector:

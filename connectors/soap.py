@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 import zeep
 import zeep.exceptions
 import zeep.helpers
+from lxml import etree
+from zeep.loader import parse_xml
 from zeep.wsdl import Document
+from zeep.wsdl.bindings.soap import SoapBinding
 from zeep.wsse.username import UsernameToken
 
 from connectors.base import Connector
@@ -23,6 +28,9 @@ from connectors.charset import charset_of, xml_as_utf8
 from connectors.declaration import OperationDeclaration, ServiceDeclaration
 from connectors.errors import ConnectorError
 from connectors.http import http_session
+from connectors.wsdl import (PortInfo, WsdlProblem, check_paths, choose_port, describe_fields, fetch_document,
+                             input_elements, list_ports, output_elements, resolve_response_path, schema_facets,
+                             validate_request)
 
 # The timeout of the call running in this thread: one transport serves many threads, each with
 # its own deadline, so the timeout cannot live on the transport itself.
@@ -31,29 +39,65 @@ _call_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar("so
 # WS-Security fault codes (OASIS WSS 1.1, section 12): the department refused our credentials.
 _WSS_FAULTS = {code: "rejected" for code in ("FailedAuthentication", "InvalidSecurityToken", "InvalidSecurity", "FailedCheck")}
 
-_documents: dict[tuple[str, bool], Document] = {}
+_documents: dict[tuple[str, bool], tuple[Document, dict]] = {}
 _documents_lock = threading.Lock()
+# SOAP 1.2 names the two fault classes differently; declarations use either name.
+_SOAP12_CODES = {"Sender": "Client", "Receiver": "Server"}
 
 
-def zeep_settings(strict: bool = True) -> zeep.Settings:
+def zeep_settings(strict: bool = True, raw_response: bool = False) -> zeep.Settings:
     """zeep settings with the XML attack surface closed (DTDs, entities, external fetches, huge trees)."""
-    return zeep.Settings(strict=strict, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    return zeep.Settings(strict=strict, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+                         raw_response=raw_response)
 
 
-def shared_document(wsdl: str, transport: zeep.Transport, strict: bool = True) -> Document:
-    """The parsed WSDL for `wsdl`, fetched and parsed at most once per process."""
+def shared_document(wsdl: str, transport: zeep.Transport, strict: bool = True) -> tuple[Document, dict]:
+    """The parsed WSDL for `wsdl` and its simple-type facets, fetched and parsed at most once per process.
+
+    Raises WsdlProblem (unusable WSDL) or a `requests` exception (department unreachable).
+    """
     key = (wsdl, strict)
     with _documents_lock:
-        document = _documents.get(key)
-        if document is None:
-            document = _documents[key] = Document(wsdl, transport, settings=zeep_settings(strict))
-        return document
+        cached = _documents.get(key)
+        if cached is None:
+            document, content = fetch_document(wsdl, transport, zeep_settings(strict))
+            cached = _documents[key] = (document, schema_facets(content))
+        return cached
 
 
 def forget_documents() -> None:
     """Drop every cached WSDL (a department published a new one; also for tests)."""
     with _documents_lock:
         _documents.clear()
+
+
+def fault_key(code: str | None, subcodes: list | None = None) -> str:
+    """A SOAP fault code as declarations name it: `Client.NotFound`; SOAP 1.2 Sender/Receiver become Client/Server."""
+    head = (code or "").rpartition(":")[2]
+    head = _SOAP12_CODES.get(head.split(".")[0], head.split(".")[0]) + head[len(head.split(".")[0]):]
+    subs = [etree.QName(s).localname if not isinstance(s, str) else s.rpartition(":")[2] for s in (subcodes or [])]
+    return ".".join([head, *subs]) if head else ".".join(subs)
+
+
+def _our_name(path: str, request_mapping) -> str:
+    """A department field path (`in.elem3`) in the caller's names (`data.elem3`), through the request mapping."""
+    best = ""
+    for mine, theirs in (request_mapping or {}).items():
+        plain = theirs.replace("[]", "")
+        if (path == plain or path.startswith(plain + ".") or path.startswith(plain + "[")) and len(plain) > len(best):
+            best, ours = plain, mine.replace("[]", "")
+    return ours + path[len(best):] if best else path
+
+
+@dataclass
+class _Bound:
+    """A connector's view of its WSDL: the chosen port, a zeep service proxy on it and per-operation checks."""
+
+    port: PortInfo
+    binding: Any
+    proxy: Any
+    facets: dict
+    checked: dict = field(default_factory=dict)  # our operation name -> (zeep operation, response mapping)
 
 
 class _Transport(zeep.Transport):
@@ -73,6 +117,10 @@ class _Transport(zeep.Transport):
             response._content = xml_as_utf8(response.content, charset)
         return response
 
+    def get(self, address, params, headers):  # an HTTP GET port, when a declaration chooses one
+        timeout = _call_timeout.get() or self.operation_timeout
+        return self.session.get(address, params=params, headers=headers, timeout=timeout)
+
 
 class SoapConnector(Connector):
     """A department service reached by SOAP 1.1/1.2 as its WSDL describes."""
@@ -91,38 +139,89 @@ class SoapConnector(Connector):
     def close(self) -> None:
         self._session.close()
 
-    def _service_proxy(self):
-        """The zeep service proxy, built on first use so a worker starts while a department is down."""
+    def _bound(self) -> _Bound:
+        """The WSDL and the chosen port, loaded on first use so a worker starts while a department is down."""
         with self._proxy_lock:
             if self._proxy is None:
                 decl = self.declaration
                 try:
-                    document = shared_document(decl.wsdl, self._transport, decl.strict)
+                    document, facets = shared_document(decl.wsdl, self._transport, decl.strict)
+                    port = choose_port(list_ports(document), service=decl.wsdl_service, port=decl.port,
+                                       binding=decl.binding)
                 except requests.RequestException as exc:
                     raise self._network_error(exc, "its WSDL") from None
-                except zeep.exceptions.Error as exc:
-                    raise ConnectorError("misconfigured", f"The WSDL of {decl.service} cannot be used: {exc}") from None
-                client = zeep.Client(document, transport=self._transport, wsse=self._wsse, settings=zeep_settings(decl.strict))
-                if decl.endpoint:
-                    service = next(iter(document.services.values()))
-                    binding = next(iter(service.ports.values())).binding.name
-                    self._proxy = client.create_service(binding, decl.endpoint)
-                else:
-                    self._proxy = client.service
+                except WsdlProblem as exc:
+                    raise ConnectorError("misconfigured", f"{decl.source}: {exc}.", details={"file": decl.source}) from None
+                binding = document.services[port.service].ports[port.port].binding
+                client = zeep.Client(document, transport=self._transport, wsse=self._wsse,
+                                     settings=zeep_settings(decl.strict, raw_response=True))
+                address = decl.endpoint or port.address
+                if not address:
+                    raise ConnectorError("misconfigured", f"{decl.source}: port {port.port} of the WSDL has no address; "
+                                                          f"set `endpoint:`.", details={"file": decl.source})
+                self._proxy = _Bound(port, binding, client.create_service(binding.name, address), facets)
             return self._proxy
 
-    def _invoke(self, op: OperationDeclaration, request: dict, timeout: float):
-        proxy = self._service_proxy()
+    def check(self) -> list[str]:
+        """Every problem of this declaration against its WSDL (loads the WSDL now); [] when it fits."""
         try:
-            method = proxy[op.operation]
-        except AttributeError:
+            bound = self._bound()
+        except ConnectorError as exc:
+            source = self.declaration.source
+            return [exc.message if exc.message.startswith(source) else f"{source}: {exc.message}"]
+        problems = []
+        for op in self.declaration.operations.values():
+            try:
+                self._checked(bound, op)
+            except ConnectorError as exc:
+                problems.append(exc.message)
+        return problems
+
+    def _checked(self, bound: _Bound, op: OperationDeclaration):
+        """(zeep operation, resolved response mapping) for `op`; `misconfigured` naming the file and field."""
+        found = bound.checked.get(op.name)
+        if found is not None:
+            return found
+        source, where = self.declaration.source, f"operations.{op.name}"
+        operation = bound.binding._operations.get(op.operation)
+        if operation is None:
             raise ConnectorError(
-                "misconfigured", f"{self.service}: operation {op.operation} (for {op.name}) is not in the WSDL."
-            ) from None
+                "misconfigured",
+                f"{source}: {where}.operation: {self.service}: operation {op.operation} (for {op.name}) is not in "
+                f"port {bound.port.port} of the WSDL; it has {', '.join(sorted(bound.binding._operations))}.",
+                details={"file": source})
+        problems = []
+        if op.request:
+            fields = describe_fields(input_elements(operation), bound.facets)
+            problems += [f"{where}.request: {p}" for p in check_paths(op.request.values(), fields, "request")]
+        response = op.response
+        if response:
+            top = output_elements(operation)
+            response = {resolve_response_path(path, top): target for path, target in response.items()}
+            fields = describe_fields(top, bound.facets)
+            problems += [f"{where}.response: {p}" for p in check_paths(response, fields, "response")]
+        if problems:
+            raise ConnectorError("misconfigured", f"{source}: " + "; ".join(problems), details={"file": source})
+        bound.checked[op.name] = (operation, response)
+        return operation, response
+
+    def _response_mapping(self, op: OperationDeclaration):
+        bound = self._proxy
+        checked = bound.checked.get(op.name) if bound is not None else None
+        return checked[1] if checked else op.response
+
+    def _invoke(self, op: OperationDeclaration, request: dict, timeout: float):
+        bound = self._bound()
+        operation, _ = self._checked(bound, op)
+        converted, problems = validate_request(input_elements(operation), request, bound.facets)
+        if problems:
+            names = [_our_name(path, op.request) for path, _ in problems]
+            said = "; ".join(f"{name}: {problem}" for name, (_, problem) in zip(names, problems))
+            raise ConnectorError("invalid_request", f"{self.service}/{op.name}: {said}.", details={"fields": names})
         token = _call_timeout.set(timeout)
         try:
-            result = method(**request)
-        except zeep.exceptions.Fault as fault:
+            response = bound.proxy[op.operation](**converted)
+        except zeep.exceptions.Fault as fault:  # HTTP GET/POST bindings answer non-200 this way
             raise self._fault_error(op, fault) from None
         except requests.RequestException as exc:
             raise self._network_error(exc, op.operation, timeout) from None
@@ -130,26 +229,80 @@ class SoapConnector(Connector):
             raise self._status_error(op, exc.status_code) from None
         except zeep.exceptions.ValidationError as exc:
             raise ConnectorError("invalid_request", f"{self.service}/{op.name}: {exc}") from None
-        except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError) as exc:
-            raise ConnectorError(
-                "bad_response", f"{self.service} answered {op.operation} with XML that cannot be parsed.",
-                details={"reason": type(exc).__name__},
-            ) from None
-        except TypeError as exc:
-            if "unexpected keyword argument" not in str(exc):
-                raise
-            raise ConnectorError(
-                "invalid_request", f"{self.service}/{op.name}: a field does not exist in the WSDL ({str(exc).split('.')[0]})."
-            ) from None
+        except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError, zeep.exceptions.DTDForbidden,
+                zeep.exceptions.EntitiesForbidden) as exc:
+            raise ConnectorError("bad_response", f"{self.service} answered {op.operation} with XML that cannot be parsed.",
+                                 details={"reason": type(exc).__name__}) from None
         finally:
             _call_timeout.reset(token)
+        if not isinstance(bound.binding, SoapBinding):  # HTTP GET/POST: zeep already read the answer
+            plain = zeep.helpers.serialize_object(response, dict)
+            return plain if isinstance(plain, dict) else {"result": plain}
+        return self._read_reply(bound, operation, op, response)
+
+    def _read_reply(self, bound: _Bound, operation, op: OperationDeclaration, response) -> dict:
+        """A raw HTTP answer -> the answer shape (the SOAP body's children by name), or a ConnectorError."""
+        status = response.status_code
+        content_type = response.headers.get("Content-Type", "")
+        media = content_type.split(";")[0].strip().lower()
+        body = response.content or b""
+        details = {"status": status, "content_type": media or None}
+        failing = status >= 500 or status == 429
+        one_way = operation.output is None or getattr(operation.output, "body", None) is None
+        if not body.strip():
+            if one_way and status < 300:
+                return {}
+            if failing or status in (401, 403):
+                raise self._status_error(op, status)
+            raise ConnectorError("bad_response", f"{self.service} answered {op.operation} with an empty body (HTTP {status}).",
+                                 details=details)
+        if media and "xml" not in media and not media.startswith("multipart/"):
+            if failing and media == "text/plain":
+                raise self._status_error(op, status)
+            if status in (401, 403):
+                raise self._status_error(op, status)
+            raise ConnectorError("bad_response", f"{self.service} answered {op.operation} with {media}, not SOAP XML "
+                                                 f"(HTTP {status}).", transient=failing, details=details)
+        try:
+            doc = parse_xml(body, self._transport, settings=zeep_settings(self.declaration.strict))
+        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden):
+            raise ConnectorError("bad_response", f"{self.service} answered {op.operation} with a document carrying a DTD "
+                                                 f"(an HTML error page?), not SOAP (HTTP {status}).",
+                                 transient=failing, details=details) from None
+        except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError, etree.XMLSyntaxError) as exc:
+            raise ConnectorError("bad_response", f"{self.service} answered {op.operation} with XML that cannot be parsed "
+                                                 f"(HTTP {status}).", transient=failing,
+                                 details={**details, "reason": type(exc).__name__}) from None
+        envelope_ns = bound.binding.nsmap["soap-env"]
+        if doc.tag != f"{{{envelope_ns}}}Envelope":
+            raise ConnectorError("bad_response", f"{self.service} answered {op.operation} with XML that is not a SOAP "
+                                                 f"{'1.2' if 'w3.org' in envelope_ns else '1.1'} envelope (HTTP {status}).",
+                                 transient=failing, details=details)
+        if doc.find("soap-env:Body/soap-env:Fault", namespaces=bound.binding.nsmap) is not None:
+            try:
+                bound.binding.process_error(doc, operation)
+            except zeep.exceptions.Fault as fault:
+                raise self._fault_error(op, fault) from None
+        if status not in (200, 202) or (status == 202 and not one_way):
+            raise self._status_error(op, status)
+        if one_way:
+            return {}
+        try:
+            soap_body = doc.find("soap-env:Body", namespaces=bound.binding.nsmap)
+            result = operation.output._deserialize_body(soap_body)["body"]
+        except (zeep.exceptions.Error, IndexError, ValueError, TypeError) as exc:
+            raise ConnectorError("bad_response", f"{self.service} answered {op.operation} in a shape its WSDL does not "
+                                                 f"describe ({type(exc).__name__}).", details=details) from None
         plain = zeep.helpers.serialize_object(result, dict)
-        return {} if plain is None else plain
+        if plain is None:
+            return {}
+        return plain if isinstance(plain, dict) else {"result": plain}
 
     def _fault_error(self, op: OperationDeclaration, fault: zeep.exceptions.Fault) -> ConnectorError:
-        code = (fault.code or "").rpartition(":")[2]  # `soap11env:Client.NotFound` -> `Client.NotFound`
+        code = fault_key(fault.code, getattr(fault, "subcodes", None))  # `soap:Sender` + `d:NotFound` -> `Client.NotFound`
         text = (fault.message or "").strip()
-        ours = self.declaration.faults.get(code) or _WSS_FAULTS.get(code, "fault")
+        declared = {fault_key(key): ours for key, ours in self.declaration.faults.items()}
+        ours = declared.get(code) or declared.get(code.split(".")[0]) or _WSS_FAULTS.get(code, "fault")
         return ConnectorError(
             ours, f"{self.service} refused {op.operation}: {text or 'no reason given'} (SOAP fault {code or 'without code'}).",
             details={"fault_code": code, "fault_string": text},

@@ -123,10 +123,11 @@ def preflight(wait_seconds):
 
 def _add_area_commands() -> None:
     from bus.cli import COMMANDS as bus_commands
+    from connectors.cli import COMMANDS as connector_commands
     from payment_bridge.cli import COMMANDS as payment_commands
     from reconciliation.cli import COMMANDS as reconciliation_commands
 
-    for command in bus_commands + payment_commands + reconciliation_commands:
+    for command in bus_commands + connector_commands + payment_commands + reconciliation_commands:
         main.add_command(command)
 
 

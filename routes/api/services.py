@@ -30,6 +30,7 @@ NAME = validate.Regexp(r"^[a-z][a-z0-9-]{0,62}$")
 ERROR_STATUS = {
     "forbidden": 403, "unknown_service": 404, "not_found": 404, "invalid_request": 422, "fault": 502,
     "bad_response": 502, "timeout": 504, "unavailable": 503, "circuit_open": 503,
+    "misconfigured": 500,  # the declaration does not fit the department's WSDL: the integrator's to fix
 }
 
 
