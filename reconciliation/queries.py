@@ -4,9 +4,10 @@ Plain dicts out, money in integer fen, times as aware UTC datetimes (the edges s
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from reconciliation.categories import CATEGORIES
@@ -16,6 +17,29 @@ from store.models.reconciliation import ReconciliationDiscrepancy, Reconciliatio
 STATUSES = (OPEN, CONFIRMED, RESOLVED, APPROVED, CARRIED, CLEARED)
 UNSETTLED = (OPEN, CONFIRMED, RESOLVED, CARRIED)  # still needs someone: "open" in the exports' sense
 PAGE_MAX = 500
+_RUN_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(payments|logistics)\.(\d{1,9})$")
+_ITEM_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d{1,18})\.(\d{1,9})$")
+
+
+class BadCursor(ValueError):
+    """A paging cursor that is not one this module gave out."""
+
+
+def _cursor_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadCursor("not a cursor of this list") from None
+
+
+def run_cursor(run: dict) -> str:
+    """Where the next page of runs starts: after this run (keyset: day, kind, version)."""
+    return f"{run['business_date'].isoformat()}.{run['kind']}.{run['version']}"
+
+
+def discrepancy_cursor(item: dict) -> str:
+    """Where the next page of discrepancies starts: after this one (keyset: day, run, seq)."""
+    return f"{item['business_date'].isoformat()}.{item['run_id']}.{item['seq']}"
 
 
 def run_dict(run: ReconciliationRun) -> dict:
@@ -44,9 +68,18 @@ def step_dict(step) -> dict:
 
 
 def list_runs(session: Session, *, kind: str | None = None, since: date | None = None, until: date | None = None,
-              current_only: bool = True, limit: int = 100) -> list[dict]:
-    """Runs newest day first (the current version of each day unless ``current_only`` is False)."""
+              current_only: bool = True, limit: int = 100, after: str | None = None) -> list[dict]:
+    """Runs newest day first (the current version of each day unless ``current_only`` is False);
+    ``after``: a cursor (run_cursor) of the last run of the page before (keyset paging)."""
     query = select(ReconciliationRun)
+    if after:
+        match = _RUN_CURSOR.match(after)
+        if not match:
+            raise BadCursor("not a cursor of this list")
+        day, kind_, version = _cursor_date(match[1]), match[2], int(match[3])
+        run = ReconciliationRun
+        query = query.where(or_(run.business_date < day, and_(run.business_date == day, or_(
+            run.kind > kind_, and_(run.kind == kind_, run.version < version)))))
     if kind:
         query = query.where(ReconciliationRun.kind == kind)
     if since:
@@ -56,8 +89,22 @@ def list_runs(session: Session, *, kind: str | None = None, since: date | None =
     if current_only:
         query = query.where(ReconciliationRun.status == "current")
     query = query.order_by(ReconciliationRun.business_date.desc(), ReconciliationRun.kind,
-                           ReconciliationRun.version.desc()).limit(min(limit, PAGE_MAX))
+                           ReconciliationRun.version.desc()).limit(min(limit, PAGE_MAX + 1))
     return [run_dict(run) for run in session.scalars(query)]
+
+
+def page_runs(session: Session, *, limit: int = 100, **filters) -> tuple[list[dict], str | None]:
+    """A page of list_runs and the cursor of the next page (None on the last page)."""
+    limit = min(limit, PAGE_MAX)
+    items = list_runs(session, limit=limit + 1, **filters)
+    return items[:limit], run_cursor(items[limit - 1]) if len(items) > limit else None
+
+
+def page_discrepancies(session: Session, *, limit: int = 100, **filters) -> tuple[list[dict], int, str | None]:
+    """A page of list_discrepancies, the total and the cursor of the next page (None on the last)."""
+    limit = min(limit, PAGE_MAX)
+    items, total = list_discrepancies(session, limit=limit + 1, **filters)
+    return items[:limit], total, discrepancy_cursor(items[limit - 1]) if len(items) > limit else None
 
 
 def get_run(session: Session, run_id: int) -> dict | None:
@@ -78,8 +125,11 @@ def open_counts(session: Session, run_ids: list[int]) -> dict[int, int]:
 def list_discrepancies(session: Session, *, run_id: int | None = None, category: str | None = None,
                        status: str | None = None, statuses: tuple[str, ...] | None = None,
                        since: date | None = None, until: date | None = None, current_only: bool = True,
-                       limit: int = 100, offset: int = 0, records: bool = False) -> tuple[list[dict], int]:
-    """Discrepancies with filters (``limit=0``: all); returns (page, total)."""
+                       limit: int = 100, offset: int = 0, records: bool = False, after: str | None = None,
+                       with_total: bool = True) -> tuple[list[dict], int]:
+    """Discrepancies with filters (``limit=0``: all); returns (page, total). ``after``: a cursor
+    (discrepancy_cursor) of the last item of the page before: the page is read by keyset, so its cost
+    does not grow with how far into the list it is (``offset`` does)."""
     query = select(ReconciliationDiscrepancy, ReconciliationRun.business_date, ReconciliationRun.kind).join(
         ReconciliationRun, ReconciliationRun.id == ReconciliationDiscrepancy.run_id)
     if run_id is not None:
@@ -100,10 +150,18 @@ def list_discrepancies(session: Session, *, run_id: int | None = None, category:
         query = query.where(ReconciliationRun.business_date >= since)
     if until:
         query = query.where(ReconciliationRun.business_date <= until)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) if with_total else None
+    if after:
+        match = _ITEM_CURSOR.match(after)
+        if not match:
+            raise BadCursor("not a cursor of this list")
+        day, run_id_, seq = _cursor_date(match[1]), int(match[2]), int(match[3])
+        item = ReconciliationDiscrepancy
+        query = query.where(or_(ReconciliationRun.business_date < day, and_(ReconciliationRun.business_date == day, or_(
+            item.run_id > run_id_, and_(item.run_id == run_id_, item.seq > seq)))))
     rows = session.execute(query.order_by(ReconciliationRun.business_date.desc(), ReconciliationDiscrepancy.run_id,
                                           ReconciliationDiscrepancy.seq)
-                           .limit(min(limit, PAGE_MAX) if limit else None).offset(offset))
+                           .limit(min(limit, PAGE_MAX + 1) if limit else None).offset(offset))
     out = []
     for row, business_date, kind in rows:
         item = discrepancy_dict(row, records=records)
