@@ -14,10 +14,13 @@ of a doubling wide and stand for their geometric middle, so a percentile read fr
 from __future__ import annotations
 
 import math
+import sys
+from array import array
+from operator import add
 from collections import Counter
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from payment_bridge.beijing_time import BEIJING
 from store.models.supervision import (CaseSatisfaction, RatedGroup, SatisfactionRollup, SupervisionRollup,
@@ -44,9 +47,65 @@ def value_of(b: int) -> float:
     return EXACT_BELOW_MS * 2 ** ((b - EXACT_BELOW_MS + 0.5) / PER_DOUBLING)
 
 
-def histogram_percentile(histogram: dict[int, int], q: float) -> float | None:
+_WORD = "I" if array("I").itemsize == 4 else "L"  # unsigned 32 bits
+
+
+class Histogram:
+    """Counts per bucket, dense from the lowest bucket seen: what the statistics merge day rows into.
+    Stored in a rollup row as bytes (`encode`): unsigned 32-bit little-endian words, the first bucket
+    then the counts; reading 4,000 rows of these costs a few ms where JSON took 80."""
+
+    __slots__ = ("first", "counts")
+
+    def __init__(self, first: int = 0, counts: list[int] | None = None):
+        self.first, self.counts = first, counts or []
+
+    @classmethod
+    def decode(cls, stored: bytes | None) -> "Histogram":
+        if not stored:
+            return cls()
+        words = array(_WORD)
+        words.frombytes(bytes(stored))
+        if sys.byteorder != "little":
+            words.byteswap()
+        return cls(words[0], words[1:].tolist())
+
+    @classmethod
+    def of(cls, counter: dict[int, int]) -> "Histogram":
+        if not counter:
+            return cls()
+        low, high = min(counter), max(counter)
+        return cls(low, [counter.get(b, 0) for b in range(low, high + 1)])
+
+    def encode(self) -> bytes:
+        words = array(_WORD, [self.first, *self.counts] if self.counts else [])
+        if sys.byteorder != "little":
+            words.byteswap()
+        return words.tobytes()
+
+    def add(self, other: "Histogram") -> None:
+        if not other.counts:
+            return
+        if not self.counts:
+            self.first, self.counts = other.first, list(other.counts)
+            return
+        low = min(self.first, other.first)
+        high = max(self.first + len(self.counts), other.first + len(other.counts))
+        if low < self.first or high > self.first + len(self.counts):
+            self.counts = [0] * (self.first - low) + self.counts + [0] * (high - self.first - len(self.counts))
+            self.first = low
+        offset, n = other.first - self.first, len(other.counts)
+        self.counts[offset:offset + n] = map(add, self.counts[offset:offset + n], other.counts)
+
+    def as_dict(self) -> dict[int, int]:
+        return {self.first + i: c for i, c in enumerate(self.counts) if c}
+
+
+def histogram_percentile(histogram, q: float) -> float | None:
     """The q-th percentile (0..100) with linear interpolation between closest ranks, as
     statistics.percentile does, of the values the buckets stand for; None if empty."""
+    if isinstance(histogram, Histogram):
+        histogram = histogram.as_dict()
     total = sum(histogram.values())
     if total == 0:
         return None
@@ -98,15 +157,14 @@ def _merge_into(session, rows: dict[tuple, dict]) -> None:
         if row is None:
             session.add(SupervisionRollup(day=day, step=step, service=service, system=system, finished=add["finished"],
                                           overdue=add["overdue"], failed=add["failed"],
-                                          histogram={str(b): c for b, c in add["histogram"].items()}))
+                                          histogram=Histogram.of(add["histogram"]).encode()))
             continue
-        histogram = dict(row.histogram or {})
-        for b, c in add["histogram"].items():
-            histogram[str(b)] = histogram.get(str(b), 0) + c
+        histogram = Histogram.decode(row.histogram)
+        histogram.add(Histogram.of(add["histogram"]))
         row.finished += add["finished"]
         row.overdue += add["overdue"]
         row.failed += add["failed"]
-        row.histogram = histogram
+        row.histogram = histogram.encode()
 
 
 def add_finished(session, steps: list[SupervisionStep]) -> None:
@@ -221,5 +279,3 @@ def merge_rollup(into: dict[tuple, dict], key: tuple, add: dict) -> None:
     row["histogram"].update(add["histogram"])
 
 
-def counted_steps(session) -> int:
-    return session.execute(select(func.coalesce(func.sum(SupervisionRollup.finished), 0))).scalar_one()

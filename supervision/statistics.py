@@ -10,7 +10,6 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
-from collections import Counter
 from datetime import time as dtime
 
 from sqlalchemy import case, func, select
@@ -19,7 +18,7 @@ from payment_bridge.beijing_time import BEIJING
 from store.models.supervision import (CaseSatisfaction, SatisfactionRollup, SupervisionAlert, SupervisionRollup,
                                       SupervisionStep)
 from supervision.feedback import complaint_counts
-from supervision.rollups import beijing_day, group_keys, histogram_percentile, merge_rollup
+from supervision.rollups import Histogram, beijing_day, group_keys, histogram_percentile
 
 DIMENSIONS = ("service", "system", "step")
 
@@ -168,15 +167,22 @@ def _exact_groups(session, since, until, service) -> dict[str, list[GroupStats]]
 
 
 def _finished_rollups(session, since, until, service) -> dict[tuple, dict]:
-    query = select(SupervisionRollup).where(SupervisionRollup.day >= beijing_day(since),
-                                            SupervisionRollup.day < beijing_day(until))
+    """The finished steps of the period's days per (step, service, system), histograms merged."""
+    r = SupervisionRollup
+    query = select(r.step, r.service, r.system, r.finished, r.overdue, r.failed, r.histogram).where(
+        r.day >= beijing_day(since), r.day < beijing_day(until))
     if service:
-        query = query.where(SupervisionRollup.service == service)
+        query = query.where(r.service == service)
     merged: dict[tuple, dict] = {}
-    for row in session.execute(query).scalars():
-        merge_rollup(merged, (row.step, row.service or None, row.system or None),
-                     {"finished": row.finished, "overdue": row.overdue, "failed": row.failed,
-                      "histogram": {int(b): c for b, c in (row.histogram or {}).items()}})
+    for step, service_, system, finished, overdue, failed, histogram in session.execute(query):
+        key = (step, service_ or None, system or None)
+        acc = merged.get(key)
+        if acc is None:
+            acc = merged[key] = {"finished": 0, "overdue": 0, "failed": 0, "histogram": Histogram()}
+        acc["finished"] += finished
+        acc["overdue"] += overdue
+        acc["failed"] += failed
+        acc["histogram"].add(Histogram.decode(histogram))
     return merged
 
 
@@ -216,15 +222,15 @@ def _rollup_groups(finished, opened, ratings) -> dict[str, list[GroupStats]]:
     acc: dict[tuple[str, str], dict] = {}
     for combo in set(finished) | set(opened):
         step, service, system = combo
-        done = finished.get(combo, {"finished": 0, "overdue": 0, "failed": 0, "histogram": {}})
+        done = finished.get(combo, {"finished": 0, "overdue": 0, "failed": 0, "histogram": Histogram()})
         open_, open_overdue = opened.get(combo, (0, 0))
         for group in group_keys(step, service, system):
-            a = acc.setdefault(group, {"finished": 0, "overdue": 0, "failed": 0, "open": 0, "histogram": Counter()})
+            a = acc.setdefault(group, {"finished": 0, "overdue": 0, "failed": 0, "open": 0, "histogram": Histogram()})
             a["finished"] += done["finished"]
             a["overdue"] += done["overdue"] + open_overdue
             a["failed"] += done["failed"]
             a["open"] += open_
-            a["histogram"].update(done["histogram"])
+            a["histogram"].add(done["histogram"])
     out: dict[str, list[GroupStats]] = {"all": [], **{d: [] for d in DIMENSIONS}}
     for (dimension, key) in sorted(acc):
         a = acc[(dimension, key)]

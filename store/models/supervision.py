@@ -2,8 +2,8 @@
 cursor over the message log, satisfaction ratings and complaints. Times are aware UTC."""
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy import text
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String,
+                        Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.base import Base, UtcDateTime, utcnow
@@ -129,8 +129,8 @@ class SupervisionRollup(Base):
     """The finished steps of one Beijing day, per step, service and system (issue 18): counts and a
     duration histogram, added to by the check as it closes steps. A finished step never changes
     again, so a day's row only grows; open steps are counted live (see supervision/statistics.py).
-    `service` and `system` are "" where the step has none. `histogram` maps a bucket
-    (supervision.rollups.bucket) to how many durations fell in it."""
+    `service` and `system` are "" where the step has none. `histogram` holds the durations per bucket
+    (supervision.rollups.bucket), encoded by supervision.rollups.Histogram."""
 
     __tablename__ = "supervision_rollups"
 
@@ -141,7 +141,7 @@ class SupervisionRollup(Base):
     finished: Mapped[int] = mapped_column(BigInteger, default=0)
     overdue: Mapped[int] = mapped_column(BigInteger, default=0)
     failed: Mapped[int] = mapped_column(BigInteger, default=0)
-    histogram: Mapped[dict] = mapped_column(JSON)
+    histogram: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SatisfactionRollup(Base):

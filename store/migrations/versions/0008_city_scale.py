@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("finished", sa.BigInteger, nullable=False),
         sa.Column("overdue", sa.BigInteger, nullable=False),
         sa.Column("failed", sa.BigInteger, nullable=False),
-        sa.Column("histogram", sa.JSON, nullable=False),
+        sa.Column("histogram", sa.LargeBinary, nullable=False),
         sa.PrimaryKeyConstraint("day", "step", "service", "system", name="pk_supervision_rollups"),
     )
     op.create_table(

@@ -184,3 +184,20 @@ def test_the_check_keeps_the_rollups_as_it_closes_steps_and_ratings_count_once(d
     assert kept == rebuilt and sum(v[0] for v in kept.values()) == 30
     _compare(incremental, _reference(steps, {"K9": 2, "K1": 5}), exact_percentiles=True)
     assert incremental["totals"]["ratings"] == 2 and incremental["totals"]["satisfaction"] == 3.5
+
+
+def test_histograms_encode_decode_and_merge_like_counters():
+    rng = random.Random(5)
+    parts = [[rollups.bucket(rng.randrange(0, 10 ** rng.randrange(1, 9))) for _ in range(rng.randrange(0, 50))]
+             for _ in range(40)]
+    merged, want = rollups.Histogram(), {}
+    for part in parts:
+        counter = {}
+        for b in part:
+            counter[b] = counter.get(b, 0) + 1
+            want[b] = want.get(b, 0) + 1
+        stored = rollups.Histogram.of(counter).encode()
+        assert isinstance(stored, bytes) and rollups.Histogram.decode(stored).as_dict() == counter
+        merged.add(rollups.Histogram.decode(stored))
+    assert merged.as_dict() == want
+    assert rollups.histogram_percentile(merged, 95) == rollups.histogram_percentile(want, 95)
