@@ -14,6 +14,8 @@ of a doubling wide and stand for their geometric middle, so a percentile read fr
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from itertools import accumulate
 import sys
 from array import array
 from operator import add
@@ -104,23 +106,18 @@ class Histogram:
 def histogram_percentile(histogram, q: float) -> float | None:
     """The q-th percentile (0..100) with linear interpolation between closest ranks, as
     statistics.percentile does, of the values the buckets stand for; None if empty."""
-    if isinstance(histogram, Histogram):
-        histogram = histogram.as_dict()
-    total = sum(histogram.values())
+    if not isinstance(histogram, Histogram):
+        histogram = Histogram.of(histogram)
+    cumulative = list(accumulate(histogram.counts))
+    total = cumulative[-1] if cumulative else 0
     if total == 0:
         return None
     rank = (total - 1) * q / 100.0
     low, high = math.floor(rank), math.ceil(rank)
-    values, seen = {}, 0
-    for b in sorted(histogram):
-        count = histogram[b]
-        for wanted in (low, high):
-            if wanted not in values and seen <= wanted < seen + count:
-                values[wanted] = value_of(b)
-        seen += count
-        if high in values:
-            break
-    return values[low] + (values[high] - values[low]) * (rank - low)
+    # The value at 0-based position p is in the first bucket whose running count exceeds p.
+    at_low = value_of(histogram.first + bisect_right(cumulative, low))
+    at_high = value_of(histogram.first + bisect_right(cumulative, high))
+    return at_low + (at_high - at_low) * (rank - low)
 
 
 def beijing_day(moment: datetime) -> date:

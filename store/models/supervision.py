@@ -95,7 +95,7 @@ class CaseSatisfaction(Base):
     rated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
-                      Index("ix_supervision_satisfaction_rated_at", "rated_at"))
+                      Index("ix_supervision_satisfaction_rated_at", "rated_at", postgresql_include=["rating"]))
 
 
 class Complaint(Base):
