@@ -11,7 +11,7 @@ still open); about 10,000,000 message-log records, chained with the project's ow
 `bus.message_log.record_hash` (so `govlink audit verify` accepts the chain); 1,000,000 payment
 notices; 300,000 delivery legs (one shipment each); ratings of a third of the finished cases and
 complaints about 0.5 % of them; and a reconciliation run with 100,000 open discrepancies (for the
-finance lists). The supervision rollups are written as the check would have kept them.
+finance lists; already at --scale 0.1, scaled down below it). The supervision rollups are written as the check would have kept them.
 
 Seeded (`--seed`, default 18): the same seed and scale give the same data, except the month's
 dates, which end yesterday (Beijing). The database (`--database`, default govlink_city on the
@@ -105,7 +105,7 @@ class City:
         self.rng = random.Random(seed)
         self.uuid_rng = random.Random(seed + 1)
         self.cases = max(1, round(1_000_000 * scale))
-        self.discrepancies = max(1, round(100_000 * scale))
+        self.discrepancies = max(1, round(100_000 * min(1.0, scale * 10)))  # the 100,000 from 1/10 on
         self.today = today
         self.first = today - timedelta(days=30)  # the month: the 30 Beijing days before today
         self.now = datetime.combine(today, datetime.min.time(), tzinfo=BEIJING).astimezone(UTC)
