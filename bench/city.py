@@ -38,7 +38,7 @@ from bus.envelope import encode
 from bus.message_log import GENESIS, _row, record_hash
 from idp.identifiers import make_resident_id
 from payment_bridge.beijing_time import BEIJING
-from supervision.rollups import Histogram, case_groups, finished_rows, merge_rollup
+from supervision.rollups import RATED, Histogram, case_groups, finished_rows, merge_rollup
 
 UTC = timezone.utc
 DEFAULT_URL = os.environ.get("GOVLINK_DATABASE_URL", "postgresql://govlink:govlink@127.0.0.1:5432/govlink_test")
@@ -271,8 +271,11 @@ class City:
         # Ratings and complaints of finished cases.
         if finished and rng.random() < 0.33:
             rating = rng.choices([1, 2, 3, 4, 5], weights=[3, 4, 10, 33, 50])[0]
-            out.row("supervision_satisfaction", (case_id, rating, None, self.uid(), min(self.now, at + timedelta(days=1))))
-            for group, day in case_groups(groups).items():
+            rated_at = min(self.now, at + timedelta(days=1))
+            out.row("supervision_satisfaction", (case_id, rating, None, self.uid(), rated_at))
+            counted = case_groups(groups)
+            counted[RATED] = rated_at.astimezone(BEIJING).date()
+            for group, day in counted.items():
                 out.row("supervision_rated_groups", (case_id, *group, day, rating))
                 self.ratings[(day, *group)] += 1
                 self.rating_sums[(day, *group)] += rating
@@ -307,10 +310,10 @@ def fresh_database(url: str, name: str) -> str:
 
 
 def write_rollups(conn, city: City) -> None:
-    with conn.cursor().copy("COPY supervision_rollups (day, step, service, system, finished, overdue, failed, histogram)"
-                            " FROM STDIN") as copy:
-        for (day, step, service, system), r in city.rollups.items():
-            copy.write_row((day, step, service, system, r["finished"], r["overdue"], r["failed"],
+    with conn.cursor().copy("COPY supervision_rollups (span, day, step, service, system, finished, overdue, failed,"
+                            " histogram) FROM STDIN") as copy:
+        for (span, day, step, service, system), r in city.rollups.items():
+            copy.write_row((span, day, step, service, system, r["finished"], r["overdue"], r["failed"],
                             Histogram.of(r["histogram"]).encode()))
     with conn.cursor().copy("COPY supervision_satisfaction_rollups (day, dimension, key, ratings, rating_sum)"
                             " FROM STDIN") as copy:

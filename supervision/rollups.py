@@ -1,11 +1,14 @@
 """Rollups of the supervised steps (issue 18): what the statistics read instead of every raw step.
 
 - `supervision_rollups`: per Beijing day (of the step's start), step, service and system, the
-  finished steps' counts (finished, overdue, failed) and a histogram of their durations. The check
-  adds a step when it closes it (`add_finished`, same transaction); a finished step never changes.
+  finished steps' counts (finished, overdue, failed) and a histogram of their durations; and the
+  same per week (Monday to Sunday), so a month reads about 4 week rows and a few day rows instead
+  of 30. The check adds a step when it closes it (`add_finished`, same transaction); a finished
+  step never changes.
 - `supervision_satisfaction_rollups` + `supervision_rated_groups`: a rated case counts once in
   each group (all / service / system / step) it has a step in, on the Beijing day of its first
-  step there (`credit_rating`, called when the case is rated and when a step of a rated case starts).
+  step there (`credit_rating`, called when the case is rated and when a step of a rated case starts);
+  and once in ("rated", "all") on the day it was rated.
 
 Durations histogram: a duration under 1,024 ms is its own bucket (exact); above, buckets are 1/16
 of a doubling wide and stand for their geometric middle, so a percentile read from them is within
@@ -20,7 +23,7 @@ import sys
 from array import array
 from operator import add
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select
 
@@ -32,6 +35,7 @@ EXACT_BELOW_MS = 1024
 PER_DOUBLING = 16
 MAX_RELATIVE_ERROR = 2 ** (1 / (2 * PER_DOUBLING)) - 1  # 2.19 %
 DIMENSIONS = ("service", "system", "step")
+RATED = ("rated", "all")  # every rating, on the Beijing day it was given (the period's satisfaction)
 
 
 def bucket(ms: int) -> int:
@@ -130,29 +134,48 @@ def group_keys(step: str, service: str | None, system: str | None) -> list[tuple
 
 
 # ------------------------------------------------------------------------------ finished steps
+def week_of(day: date) -> date:
+    """The Monday of a Beijing day's week (the day of its week row)."""
+    return day - timedelta(days=day.weekday())
+
+
 def finished_rows(steps) -> dict[tuple, dict]:
     """Rollup rows (pure) from finished steps given as (started_at, step, service, system, duration_ms,
-    overdue, failed): {(day, step, service, system): {finished, overdue, failed, histogram}}."""
+    overdue, failed): {(span, day, step, service, system): {finished, overdue, failed, histogram}},
+    each step in its day's row (span "D") and its week's (span "W", day = the Monday)."""
     out: dict[tuple, dict] = {}
     for started_at, step, service, system, duration_ms, overdue, failed in steps:
-        key = (beijing_day(started_at), step, service or "", system or "")
-        row = out.get(key)
-        if row is None:
-            row = out[key] = {"finished": 0, "overdue": 0, "failed": 0, "histogram": Counter()}
-        row["finished"] += 1
-        row["overdue"] += 1 if overdue else 0
-        row["failed"] += 1 if failed else 0
-        if duration_ms is not None:
-            row["histogram"][bucket(duration_ms)] += 1
+        day = beijing_day(started_at)
+        for key in (("D", day, step, service or "", system or ""), ("W", week_of(day), step, service or "", system or "")):
+            row = out.get(key)
+            if row is None:
+                row = out[key] = {"finished": 0, "overdue": 0, "failed": 0, "histogram": Counter()}
+            row["finished"] += 1
+            row["overdue"] += 1 if overdue else 0
+            row["failed"] += 1 if failed else 0
+            if duration_ms is not None:
+                row["histogram"][bucket(duration_ms)] += 1
     return out
+
+
+def spans(first: date, end: date) -> tuple[tuple[date, date], list[tuple[date, date]]]:
+    """The days [first, end) as the whole weeks inside (one range of Mondays) and the days around them:
+    what a period reads, a week row standing for seven day rows."""
+    monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    weeks = max(0, (end - monday).days // 7)
+    if weeks == 0:
+        return (first, first), [(first, end)]
+    week_end = monday + timedelta(days=7 * weeks)
+    return (monday, week_end), [(first, monday), (week_end, end)]
 
 
 def _merge_into(session, rows: dict[tuple, dict]) -> None:
     # Only the check writes here, under its cursor lock (one writer), so read-modify-write is safe.
-    for (day, step, service, system), add in rows.items():
-        row = session.get(SupervisionRollup, (day, step, service, system))
+    for (span, day, step, service, system), add in rows.items():
+        row = session.get(SupervisionRollup, (span, day, step, service, system))
         if row is None:
-            session.add(SupervisionRollup(day=day, step=step, service=service, system=system, finished=add["finished"],
+            session.add(SupervisionRollup(span=span, day=day, step=step, service=service, system=system,
+                                          finished=add["finished"],
                                           overdue=add["overdue"], failed=add["failed"],
                                           histogram=Histogram.of(add["histogram"]).encode()))
             continue
@@ -219,7 +242,9 @@ def credit_rating(session, case_id: str | None) -> None:
     session.flush()
     steps = session.execute(select(SupervisionStep.started_at, SupervisionStep.step, SupervisionStep.service,
                                    SupervisionStep.system).where(SupervisionStep.case_id == case_id)).all()
-    for (dimension, key), day in sorted(case_groups(steps).items()):
+    groups = case_groups(steps)
+    groups[RATED] = beijing_day(rating.rated_at)  # the period's ratings, by the day they were given
+    for (dimension, key), day in sorted(groups.items()):
         if _insert_new(session, RatedGroup, {"case_id": case_id, "dimension": dimension, "key": key, "day": day,
                                              "rating": rating.rating}, ["case_id", "dimension", "key"]):
             _upsert(session, SatisfactionRollup, {"day": day, "dimension": dimension, "key": key},
@@ -248,15 +273,19 @@ def rebuild(session, batch: int = 20000) -> None:
         last = page[-1][0]
     _merge_into(session, rows)
     rated: dict[str, list] = {}
-    for case_id, rating, started_at, step, service, system in session.execute(
-            select(CaseSatisfaction.case_id, CaseSatisfaction.rating, SupervisionStep.started_at, SupervisionStep.step,
-                   SupervisionStep.service, SupervisionStep.system)
-            .join(SupervisionStep, SupervisionStep.case_id == CaseSatisfaction.case_id)):
-        rated.setdefault(case_id, [rating, []])[1].append((started_at, step, service, system))
+    for case_id, rating, rated_at, started_at, step, service, system in session.execute(
+            select(CaseSatisfaction.case_id, CaseSatisfaction.rating, CaseSatisfaction.rated_at, SupervisionStep.started_at,
+                   SupervisionStep.step, SupervisionStep.service, SupervisionStep.system)
+            .outerjoin(SupervisionStep, SupervisionStep.case_id == CaseSatisfaction.case_id)):
+        entry = rated.setdefault(case_id, [rating, rated_at, []])
+        if started_at is not None:
+            entry[2].append((started_at, step, service, system))
     totals: Counter = Counter()
     sums: Counter = Counter()
-    for case_id, (rating, steps) in rated.items():
-        for (dimension, key), day in case_groups(steps).items():
+    for case_id, (rating, rated_at, steps) in rated.items():
+        groups = case_groups(steps)
+        groups[RATED] = beijing_day(rated_at)
+        for (dimension, key), day in groups.items():
             session.add(RatedGroup(case_id=case_id, dimension=dimension, key=key, day=day, rating=rating))
             totals[(day, dimension, key)] += 1
             sums[(day, dimension, key)] += rating

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta, timezone
 
 from datetime import time as dtime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from payment_bridge.beijing_time import BEIJING
 from store.models.supervision import (CaseSatisfaction, SatisfactionRollup, SupervisionAlert, SupervisionRollup,
                                       SupervisionStep)
 from supervision.feedback import complaint_counts
-from supervision.rollups import Histogram, beijing_day, group_keys, histogram_percentile
+from supervision.rollups import RATED, Histogram, beijing_day, group_keys, histogram_percentile, spans
 
 DIMENSIONS = ("service", "system", "step")
 
@@ -118,6 +118,7 @@ def statistics(session, *, since: datetime | None = None, until: datetime | None
     if since is None or until is None:
         default_since, default_until = last_days(30)
         since, until = since or default_since, until or default_until
+    all_ratings = None
     if not (day_aligned(since) and day_aligned(until)):
         groups = _exact_groups(session, since, until, service)
     else:
@@ -127,11 +128,14 @@ def statistics(session, *, since: datetime | None = None, until: datetime | None
         if total <= exact_limit:
             groups = _exact_groups(session, since, until, service)
         else:
-            ratings = _satisfaction_rollups(session, since, until) if service is None else \
-                _satisfaction_exact(session, since, until, service)
+            rollup_ratings = _satisfaction_rollups(session, since, until)
+            ratings = rollup_ratings if service is None else _satisfaction_exact(session, since, until, service)
             groups = _rollup_groups(finished, opened, ratings)
-    all_ratings = session.execute(select(func.count(), func.avg(CaseSatisfaction.rating))
-                                  .where(CaseSatisfaction.rated_at >= since, CaseSatisfaction.rated_at < until)).one()
+            n, total = rollup_ratings.get(RATED, (0, 0))
+            all_ratings = (n, total / n if n else None)
+    if all_ratings is None:  # the exact path: the ratings given in the period, counted
+        all_ratings = session.execute(select(func.count(), func.avg(CaseSatisfaction.rating))
+                                      .where(CaseSatisfaction.rated_at >= since, CaseSatisfaction.rated_at < until)).one()
     totals = groups["all"]
     return {
         "since": since, "until": until,
@@ -169,8 +173,10 @@ def _exact_groups(session, since, until, service) -> dict[str, list[GroupStats]]
 def _finished_rollups(session, since, until, service) -> dict[tuple, dict]:
     """The finished steps of the period's days per (step, service, system), histograms merged."""
     r = SupervisionRollup
-    query = select(r.step, r.service, r.system, r.finished, r.overdue, r.failed, r.histogram).where(
-        r.day >= beijing_day(since), r.day < beijing_day(until))
+    weeks, days = spans(beijing_day(since), beijing_day(until))
+    query = select(r.step, r.service, r.system, r.finished, r.overdue, r.failed, r.histogram).where(or_(
+        and_(r.span == "W", r.day >= weeks[0], r.day < weeks[1]),
+        and_(r.span == "D", or_(*(and_(r.day >= a, r.day < b) for a, b in days)))))
     if service:
         query = query.where(r.service == service)
     merged: dict[tuple, dict] = {}

@@ -47,7 +47,8 @@ class SupervisionStep(Base):
         Index("ix_supervision_steps_started_at", "started_at"),
         # Open steps only (issue 18): the live part of the statistics and the check's due work.
         Index("ix_supervision_steps_open_started_at", "started_at", postgresql_where=text("ended_at IS NULL"),
-              sqlite_where=text("ended_at IS NULL")),
+              sqlite_where=text("ended_at IS NULL"),
+              postgresql_include=["step", "service", "system", "overdue", "warned_at"]),
         Index("ix_supervision_steps_service_started_at", "service", "started_at"),
     )
 
@@ -126,7 +127,7 @@ class Complaint(Base):
 
 
 class SupervisionRollup(Base):
-    """The finished steps of one Beijing day, per step, service and system (issue 18): counts and a
+    """The finished steps of one Beijing day (or week), per step, service and system (issue 18): counts and a
     duration histogram, added to by the check as it closes steps. A finished step never changes
     again, so a day's row only grows; open steps are counted live (see supervision/statistics.py).
     `service` and `system` are "" where the step has none. `histogram` holds the durations per bucket
@@ -134,6 +135,7 @@ class SupervisionRollup(Base):
 
     __tablename__ = "supervision_rollups"
 
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)  # D: the day; W: the week starting on `day` (Monday)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     step: Mapped[str] = mapped_column(String(60), primary_key=True)
     service: Mapped[str] = mapped_column(String(100), primary_key=True)

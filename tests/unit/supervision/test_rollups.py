@@ -114,6 +114,7 @@ def test_rollups_answer_todays_definitions(db, slow):
         exact = statistics(s, since=SINCE, until=UNTIL)  # 3,000 steps: the exact path
     _compare(from_rollups, want, exact_percentiles=not slow)
     _compare(exact, want, exact_percentiles=True)
+    assert from_rollups["satisfaction"] == exact["satisfaction"] and exact["satisfaction"]["ratings"] == len(ratings)
 
 
 def test_a_period_counts_only_its_days_and_a_service_filter_keeps_the_definitions(db):
@@ -171,7 +172,7 @@ def test_the_check_keeps_the_rollups_as_it_closes_steps_and_ratings_count_once(d
         append(s, entries[30:])
     ingest(db, engine, CheckReport())
     with db.unit_of_work() as s:
-        kept = {(r.day, r.step, r.service, r.system): (r.finished, r.overdue, r.failed, r.histogram)
+        kept = {(r.span, r.day, r.step, r.service, r.system): (r.finished, r.overdue, r.failed, r.histogram)
                 for r in s.query(SupervisionRollup)}
         since, until = datetime.combine(t0.astimezone(BEIJING).date(), time(0), tzinfo=BEIJING), None
         until = since + timedelta(days=2)
@@ -179,9 +180,10 @@ def test_the_check_keeps_the_rollups_as_it_closes_steps_and_ratings_count_once(d
         steps = s.query(SupervisionStep).all()
     with db.unit_of_work() as s:
         rollups.rebuild(s)
-        rebuilt = {(r.day, r.step, r.service, r.system): (r.finished, r.overdue, r.failed, r.histogram)
+        rebuilt = {(r.span, r.day, r.step, r.service, r.system): (r.finished, r.overdue, r.failed, r.histogram)
                    for r in s.query(SupervisionRollup)}
-    assert kept == rebuilt and sum(v[0] for v in kept.values()) == 30
+    assert kept == rebuilt and sum(v[0] for k, v in kept.items() if k[0] == "D") == 30
+    assert sum(v[0] for k, v in kept.items() if k[0] == "W") == 30
     _compare(incremental, _reference(steps, {"K9": 2, "K1": 5}), exact_percentiles=True)
     assert incremental["totals"]["ratings"] == 2 and incremental["totals"]["satisfaction"] == 3.5
 
@@ -201,3 +203,13 @@ def test_histograms_encode_decode_and_merge_like_counters():
         merged.add(rollups.Histogram.decode(stored))
     assert merged.as_dict() == want
     assert rollups.histogram_percentile(merged, 95) == rollups.histogram_percentile(want, 95)
+
+
+def test_a_period_is_read_as_its_whole_weeks_and_the_days_around_them():
+    d = date(2031, 3, 4)  # a Tuesday
+    assert rollups.spans(d, d + timedelta(days=30)) == \
+        ((date(2031, 3, 10), date(2031, 3, 31)), [(d, date(2031, 3, 10)), (date(2031, 3, 31), date(2031, 4, 3))])
+    assert rollups.spans(d, d + timedelta(days=6)) == ((d, d), [(d, d + timedelta(days=6))])
+    monday = date(2031, 3, 3)
+    assert rollups.spans(monday, monday + timedelta(days=14)) == ((monday, monday + timedelta(days=14)),
+                                                                  [(monday, monday), (monday + timedelta(days=14),) * 2])
