@@ -352,8 +352,8 @@ def generate(url: str, scale: float, seed: int, name: str = "govlink_city") -> d
     with psycopg.connect(city_url, autocommit=True) as conn:
         indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND "
                                "indexname LIKE 'ix\\_%%' AND tablename = ANY(%s)", (list(TABLES),)).fetchall()
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX "{name}"')
+        for index, _ in indexes:
+            conn.execute(f'DROP INDEX "{index}"')
     out = Copier(city_url, TABLES)
     try:
         for n, at in enumerate(city.starts()):
