@@ -41,7 +41,7 @@ TEXT = {
         "four_eyes": "不能复核自己提交的处理,请由另一位财务人员复核。", "done": "已完成:",
         "run": "批次", "counts": "分类统计", "superseded": "已被新版本取代", "none": "无", "total": "共",
         "current": "当前", "payments": "支付对账", "logistics": "物流对账", "view": "查看",
-        "field": "字段", "value": "值",
+        "field": "字段", "value": "值", "next_page": "下一页", "first_page": "第一页",
     },
     "en": {
         "title": "Reconciliation console", "runs": "Runs", "discrepancies": "Discrepancies",
@@ -60,7 +60,7 @@ TEXT = {
         "four_eyes": "You cannot approve your own resolution: another finance user must approve it.",
         "done": "Done:", "run": "Run", "counts": "Counts by category", "superseded": "superseded by a newer version",
         "none": "none", "total": "total", "current": "current", "payments": "payments", "logistics": "logistics",
-        "view": "Open", "field": "Field", "value": "Value",
+        "view": "Open", "field": "Field", "value": "Value", "next_page": "Next page", "first_page": "First page",
     },
 }
 
@@ -140,17 +140,35 @@ def chart(points: list[dict], labels: dict, *, width: int = 720, height: int = 2
             "axis_y": height - 8, "empty": not points}
 
 
+def _paged(page, db_session, **filters):
+    """A page read by keyset from `?after=` (a cursor the page before gave); a bad cursor is a 400."""
+    after = (request.args.get("after") or "").strip()[:80] or None
+    try:
+        return page(db_session, after=after, **filters)
+    except queries.BadCursor:
+        abort(400)
+
+
+def _page_links(after: str | None) -> dict:
+    """The next page's link (these filters, `after` the last row shown) and, past the first page, the first's."""
+    args = {k: v for k, v in request.args.items() if k != "after"}
+    return {"next_url": url_for(request.endpoint, **(request.view_args or {}), **args, after=after) if after else None,
+            "first_url": url_for(request.endpoint, **(request.view_args or {}), **args) if request.args.get("after")
+            else None}
+
+
 @blp.get("/")
 @console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
 def runs_page():
     """Runs by day with their counts, and the chart of amounts over time."""
     kind = _choice("kind", ("payments", "logistics"))
     with _db().unit_of_work() as db_session:
-        items = queries.list_runs(db_session, kind=kind, since=_date_arg("from"), until=_date_arg("to"), limit=100)
+        items, after = _paged(queries.page_runs, db_session, kind=kind, since=_date_arg("from"), until=_date_arg("to"),
+                              limit=100)
         open_counts = queries.open_counts(db_session, [r["id"] for r in items])
         series = queries.amounts_by_day(db_session, kind=kind, days=30)
     return render_template("finance/runs.html", runs=items, open_counts=open_counts, kind=kind,
-                           chart=chart(series, TEXT[g.lang]), user=current_staff().username)
+                           chart=chart(series, TEXT[g.lang]), user=current_staff().username, **_page_links(after))
 
 
 @blp.get("/runs/<int:run_id>")
@@ -163,10 +181,11 @@ def run_page(run_id):
         run = queries.get_run(db_session, run_id)
         if run is None:
             abort(404)
-        items, total = queries.list_discrepancies(db_session, run_id=run_id, category=category, status=status,
-                                                  limit=500)
+        items, total, after = _paged(queries.page_discrepancies, db_session, run_id=run_id, category=category,
+                                     status=status, limit=500)
     return render_template("finance/run.html", run=run, items=items, total=total, category=category, status=status,
-                           categories=CATEGORIES, statuses=queries.STATUSES, user=current_staff().username)
+                           categories=CATEGORIES, statuses=queries.STATUSES, user=current_staff().username,
+                           **_page_links(after))
 
 
 @blp.get("/discrepancies")
@@ -177,11 +196,11 @@ def discrepancies_page():
     status = _choice("status", queries.STATUSES)
     since, until = _date_arg("from"), _date_arg("to")
     with _db().unit_of_work() as db_session:
-        items, total = queries.list_discrepancies(db_session, category=category, status=status, since=since,
-                                                  until=until, limit=500)
+        items, total, after = _paged(queries.page_discrepancies, db_session, category=category, status=status,
+                                     since=since, until=until, limit=500)
     return render_template("finance/discrepancies.html", items=items, total=total, category=category, status=status,
                            since=since, until=until, categories=CATEGORIES, statuses=queries.STATUSES,
-                           user=current_staff().username)
+                           user=current_staff().username, **_page_links(after))
 
 
 @blp.get("/discrepancies/<int:discrepancy_id>")

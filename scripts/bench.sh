@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark in bench/ (each prints RESULT lines with a ratio against a
 # baseline measured in the same run). Name some to run only those: scripts/bench.sh bus auth
+# The city benches (bench/city.py, then bench/city_reads.py on its data) run at BENCH_CITY_SCALE
+# (default 0.1 = 100,000 cases; 1.0 = the whole city): BENCH_CITY_SCALE=1 scripts/bench.sh city city_reads
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"

@@ -24,6 +24,7 @@ from bus.envelope import encode, new_envelope
 from bus.topology import EVENTS
 from store.models.bus import MessageLogRecord
 from store.models.supervision import SupervisionAlert, SupervisionCursor, SupervisionStep
+from supervision import rollups
 from supervision.config import SupervisionConfig, load
 from supervision.deadlines import Clock, DeadlineEngine, StepStart, end_key, issued_at, outcome_of
 
@@ -45,6 +46,7 @@ class CheckReport:
     escalations: int = 0
     published: int = 0
     alert_ids: list[int] = field(default_factory=list)
+    closed: list = field(default_factory=list, repr=False)  # steps closed in the current batch (for the rollups)
 
     def __str__(self) -> str:
         return (f"read {self.read}, started {self.started}, ended {self.ended}, overdue {self.overdue}, "
@@ -91,6 +93,8 @@ def ingest(db, engine: DeadlineEngine, report: CheckReport) -> None:
                 envelope = _parse(body)
                 if envelope is not None:
                     _apply(session, engine, envelope, seq, report)
+            rollups.add_finished(session, report.closed)  # same transaction as the steps' ends
+            report.closed.clear()
             if rows:
                 cursor.last_seq = rows[-1][0]
             cursor.checked_at = datetime.now(timezone.utc)
@@ -133,6 +137,7 @@ def _record_start(session, start: StepStart) -> SupervisionStep | None:
                            escalate_at=start.escalate_at, overdue=False)
     session.add(step)
     session.flush()
+    rollups.credit_rating(session, step.case_id)  # a case rated before this step was read (no-op if not rated)
     return step
 
 
@@ -145,6 +150,7 @@ def _close(step: SupervisionStep, envelope: dict, report: CheckReport) -> None:
     step.outcome = outcome_of(envelope)
     step.overdue = step.overdue or ended > step.due_at
     report.ended += 1
+    report.closed.append(step)
 
 
 # ----------------------------------------------------------------------------------- 2. assess

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from store.models.supervision import CaseSatisfaction, Complaint
+from supervision.rollups import credit_rating
 from supervision.timeline import mask_actor
 
 # action -> (the statuses it may start from, the status it leads to)
@@ -60,6 +61,7 @@ def rate(session, case_id: str, subject: str, rating: int, comment: str | None, 
         session.flush()
     except IntegrityError:
         raise FeedbackError(409, "already_rated", "This case has been rated already.") from None
+    credit_rating(session, case_id)  # counted in the satisfaction rollups of the groups it has steps in
     return row
 
 

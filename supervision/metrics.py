@@ -21,7 +21,8 @@ PREFIX = "govlink_supervision"
 
 
 class SupervisionCollector:
-    """Yields the last 30 days' statistics per service and per department system."""
+    """Yields the statistics of the last 30 Beijing days (today included, as the API's default) per
+    service and per department system: whole days, so read from the rollups, never the raw history."""
 
     def __init__(self, runtime, window_days: int = 30):
         self.runtime = runtime
@@ -31,16 +32,14 @@ class SupervisionCollector:
         return []  # read at scrape time only (no database access when registering)
 
     def collect(self):
-        from datetime import datetime, timedelta, timezone
-
-        from supervision.statistics import statistics
+        from supervision.statistics import last_days, statistics
 
         up = GaugeMetricFamily(f"{PREFIX}_up", "1 if the supervision figures could be read from the database")
         try:
             started = time.monotonic()
-            now = datetime.now(timezone.utc)
+            since, until = last_days(self.window_days)
             with self.runtime.db.unit_of_work() as session:
-                stats = statistics(session, since=now - timedelta(days=self.window_days), until=now)
+                stats = statistics(session, since=since, until=until)
             elapsed = time.monotonic() - started
         except Exception as exc:  # the database is down: say so, do not break /metrics
             log.warning("supervision metrics unavailable (%s)", type(exc).__name__)

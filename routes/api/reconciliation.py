@@ -7,8 +7,10 @@ Money is integer fen; times are answered in Beijing time (`+08:00`); a business 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from urllib.parse import urlencode
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -64,8 +66,14 @@ class RunSchema(Schema):
     finished_at = fields.Function(lambda r: _time(r["finished_at"]))
 
 
+PAGING = ("Keyset paging: pass `next` of a page as `after` to read the page after it; `next` is null on the "
+          "last page. Cost does not grow with how deep the page is.")
+
+
 class RunListSchema(Schema):
     runs = fields.List(fields.Nested(RunSchema))
+    next = fields.String(allow_none=True, metadata={"description": "cursor of the next page (null: last page). " + PAGING})
+    next_url = fields.String(allow_none=True, metadata={"description": "the next page's URL (same filters), or null"})
 
 
 class RunListArgs(Schema):
@@ -74,6 +82,7 @@ class RunListArgs(Schema):
     until = fields.Date()
     all_versions = fields.Boolean(load_default=False)
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+    after = fields.String(validate=validate.Length(1, 80), metadata={"description": "`next` of the page before"})
 
 
 class StepSchema(Schema):
@@ -109,6 +118,8 @@ class DiscrepancySchema(Schema):
 class DiscrepancyListSchema(Schema):
     total = fields.Integer()
     discrepancies = fields.List(fields.Nested(DiscrepancySchema))
+    next = fields.String(allow_none=True, metadata={"description": "cursor of the next page (null: last page). " + PAGING})
+    next_url = fields.String(allow_none=True, metadata={"description": "the next page's URL (same filters), or null"})
 
 
 class DiscrepancyListArgs(Schema):
@@ -118,7 +129,9 @@ class DiscrepancyListArgs(Schema):
     since = fields.Date()
     until = fields.Date()
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0),
+                            metadata={"description": "deprecated: use `after` (keyset paging); not with `after`"})
+    after = fields.String(validate=validate.Length(1, 80), metadata={"description": "`next` of the page before"})
 
 
 class NoteSchema(Schema):
@@ -188,10 +201,11 @@ def start_run(data):
 @require_token(roles=FINANCE)
 def list_runs(args):
     """Runs, newest business day first (the current version of each day unless all_versions)."""
-    with _db().unit_of_work() as session:
-        return {"runs": queries.list_runs(session, kind=args.get("kind"), since=args.get("since"),
-                                          until=args.get("until"), current_only=not args["all_versions"],
-                                          limit=args["limit"])}
+    with _db().unit_of_work() as session, _cursor_errors():
+        items, after = queries.page_runs(session, kind=args.get("kind"), since=args.get("since"),
+                                         until=args.get("until"), current_only=not args["all_versions"],
+                                         limit=args["limit"], after=args.get("after"))
+    return {"runs": items, "next": after, "next_url": _next_url(after)}
 
 
 @blp.get("/runs/<int:run_id>")
@@ -214,11 +228,31 @@ def get_run(run_id):
 @require_token(roles=FINANCE)
 def list_discrepancies(args):
     """Discrepancies of the current runs (or of one run), filtered by category, status and day."""
-    with _db().unit_of_work() as session:
-        items, total = queries.list_discrepancies(
+    if args.get("after") and args["offset"]:
+        raise ApiError(422, "invalid_paging", "Use either after (the next page's cursor) or offset, not both.")
+    with _db().unit_of_work() as session, _cursor_errors():
+        items, total, after = queries.page_discrepancies(
             session, run_id=args.get("run_id"), category=args.get("category"), status=args.get("status"),
-            since=args.get("since"), until=args.get("until"), limit=args["limit"], offset=args["offset"])
-    return {"total": total, "discrepancies": items}
+            since=args.get("since"), until=args.get("until"), limit=args["limit"], offset=args["offset"],
+            after=args.get("after"))
+    return {"total": total, "discrepancies": items, "next": after, "next_url": _next_url(after)}
+
+
+@contextmanager
+def _cursor_errors():
+    try:
+        yield
+    except queries.BadCursor:
+        raise ApiError(422, "invalid_cursor", "after is not a cursor of this list: pass the `next` of the page before.") \
+            from None
+
+
+def _next_url(after: str | None) -> str | None:
+    """This request's URL with `after` set to the next page's cursor (and no offset)."""
+    if after is None:
+        return None
+    params = [(k, v) for k, v in request.args.items(multi=True) if k not in ("after", "offset")] + [("after", after)]
+    return f"{request.path}?{urlencode(params)}"
 
 
 @blp.get("/discrepancies/<int:discrepancy_id>")

@@ -9,13 +9,15 @@ from store.models.payment import (PaymentCodeCounter, PaymentConfirmation, Payme
 from store.models.reconciliation import (ReconciliationDiscrepancy, ReconciliationImport, ReconciliationRun,
                                          ReconciliationStep)
 from store.models.scheduler import ScheduledRun
-from store.models.supervision import CaseSatisfaction, Complaint, SupervisionAlert, SupervisionCursor, SupervisionStep
+from store.models.supervision import (CaseSatisfaction, Complaint, RatedGroup, SatisfactionRollup, SupervisionAlert,
+                                      SupervisionCursor, SupervisionRollup, SupervisionStep)
 
 __all__ = [
     "CaseSatisfaction", "CibaRequest", "Complaint", "CourierBill", "CourierBillLine", "EndedSession",
     "IdentityVerification", "MessageLogHead", "MessageLogRecord", "MessageLogSpool", "PaymentCodeCounter", "PaymentConfirmation",
     "PaymentIdempotencyKey", "PaymentNotice", "PaymentNoticeEvent", "PaymentReceipt", "PaymentRefund",
-    "PaymentStatement", "PaymentStatementLine", "ProcessedMessage", "ReconciliationDiscrepancy", "ReconciliationImport",
-    "ReconciliationRun", "ReconciliationStep", "ScheduledRun", "ServiceCall", "Shipment", "ShipmentLeg",
-    "ShipmentLegEvent", "ShipmentTrackingEvent", "SupervisionAlert", "SupervisionCursor", "SupervisionStep",
+    "PaymentStatement", "PaymentStatementLine", "ProcessedMessage", "RatedGroup", "ReconciliationDiscrepancy",
+    "ReconciliationImport", "ReconciliationRun", "ReconciliationStep", "SatisfactionRollup", "ScheduledRun",
+    "ServiceCall", "Shipment", "ShipmentLeg", "ShipmentLegEvent", "ShipmentTrackingEvent", "SupervisionAlert",
+    "SupervisionCursor", "SupervisionRollup", "SupervisionStep",
 ]

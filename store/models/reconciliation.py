@@ -86,6 +86,7 @@ class ReconciliationDiscrepancy(Base):
         UniqueConstraint("run_id", "seq", name="uq_reconciliation_discrepancies_run_id_seq"),
         Index("ix_reconciliation_discrepancies_run_category", "run_id", "category"),
         Index("ix_reconciliation_discrepancies_status", "status"),
+        Index("ix_reconciliation_discrepancies_run_status_seq", "run_id", "status", "seq"),  # a run's open ones, paged
         Index("ix_reconciliation_discrepancies_fingerprint", "fingerprint"),
     )
 

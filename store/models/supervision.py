@@ -1,8 +1,9 @@
 """Tables of electronic supervision (电子监察, R10): supervised steps, their alerts, the check's
 cursor over the message log, satisfaction ratings and complaints. Times are aware UTC."""
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String,
+                        Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.base import Base, UtcDateTime, utcnow
@@ -44,6 +45,11 @@ class SupervisionStep(Base):
         Index("ix_supervision_steps_thread", "thread"),
         Index("ix_supervision_steps_open", "ended_at", "escalated_at"),
         Index("ix_supervision_steps_started_at", "started_at"),
+        # Open steps only (issue 18): the live part of the statistics and the check's due work.
+        Index("ix_supervision_steps_open_started_at", "started_at", postgresql_where=text("ended_at IS NULL"),
+              sqlite_where=text("ended_at IS NULL"),
+              postgresql_include=["step", "service", "system", "overdue", "warned_at"]),
+        Index("ix_supervision_steps_service_started_at", "service", "started_at"),
     )
 
 
@@ -89,7 +95,8 @@ class CaseSatisfaction(Base):
     subject: Mapped[str] = mapped_column(String(200))  # the applicant's Keycloak subject
     rated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+                      Index("ix_supervision_satisfaction_rated_at", "rated_at", postgresql_include=["rating"]))
 
 
 class Complaint(Base):
@@ -117,3 +124,49 @@ class Complaint(Base):
         Index("ix_supervision_complaints_status", "status"),
         Index("ix_supervision_complaints_subject", "subject"),
     )
+
+
+class SupervisionRollup(Base):
+    """The finished steps of one Beijing day (or week), per step, service and system (issue 18): counts and a
+    duration histogram, added to by the check as it closes steps. A finished step never changes
+    again, so a day's row only grows; open steps are counted live (see supervision/statistics.py).
+    `service` and `system` are "" where the step has none. `histogram` holds the durations per bucket
+    (supervision.rollups.bucket), encoded by supervision.rollups.Histogram."""
+
+    __tablename__ = "supervision_rollups"
+
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)  # D: the day; W: the week starting on `day` (Monday)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    step: Mapped[str] = mapped_column(String(60), primary_key=True)
+    service: Mapped[str] = mapped_column(String(100), primary_key=True)
+    system: Mapped[str] = mapped_column(String(200), primary_key=True)
+    finished: Mapped[int] = mapped_column(BigInteger, default=0)
+    overdue: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    histogram: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SatisfactionRollup(Base):
+    """Ratings of the cases involved per Beijing day and group (dimension all/service/system/step):
+    a rated case counts once per group, on the day of its first step in that group."""
+
+    __tablename__ = "supervision_satisfaction_rollups"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ratings: Mapped[int] = mapped_column(BigInteger, default=0)
+    rating_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RatedGroup(Base):
+    """Which groups a rated case was already counted in (so it is counted once per group, however
+    the rating and its steps' ingestion interleave)."""
+
+    __tablename__ = "supervision_rated_groups"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    rating: Mapped[int] = mapped_column(Integer)
