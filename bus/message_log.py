@@ -476,10 +476,12 @@ class MessageLog:
     def _reject(self, segment: _Segment, lines: list[bytes], exc: Exception | None) -> None:
         REJECTED.inc(len(lines))
         path = segment.path.with_suffix(".rejected")
-        with open(path, "ab") as f:
-            f.write(b"".join(line + b"\n" for line in lines))
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # unmasked envelopes, like the spool
+        try:
+            _write_all(fd, b"".join(line + b"\n" for line in lines))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         log.error("message log: %d spooled record(s) refused for good (%s); kept in %s", len(lines),
                   type(exc).__name__ if exc else "unreadable", path)
 

@@ -271,8 +271,8 @@ def _candidates(db, jobs: dict[str, Job], now: datetime, settings) -> list[tuple
     for job in jobs.values():
         current = job.period(now)
         periods = missed_periods(job.past_periods(now, job.look_back(settings)), latest.get(job.name), current)
-        held_back = sorted(p for name, p in stale if name == job.name)
-        periods += [p for p in held_back if p not in periods]
+        held_back = {p for name, p in stale if name == job.name}
+        periods = sorted(set(periods) | held_back)  # oldest first, whatever brought them here
         if current is not None and current not in periods:
             periods.append(current)
         out.extend((job, p, p in held_back) for p in periods)
