@@ -10,7 +10,7 @@ from bus.errors import HandlerError, RequestTimeout, Unroutable
 from bus.idempotency import handle_once
 from bus.parking import ParkingLot
 from bus.publisher import Publisher
-from bus.topology import COMMANDS, WorkQueue
+from bus.topology import COMMANDS, WorkQueue, declare
 from tests.support.queues import delete_queues, work_queue_names
 
 
@@ -42,7 +42,8 @@ def _wait(predicate, timeout=20.0):
     return False
 
 
-def test_unroutable_message_fails_its_future(publisher, unique):
+def test_unroutable_message_fails_its_future(settings, publisher, unique):
+    declare(settings.amqp_url, [])  # the exchange exists (as every process declares it), only the route is missing
     with pytest.raises(Unroutable):
         publisher.publish(COMMANDS, f"nobody-{unique}.op", b"{}").result(10)
 
