@@ -311,6 +311,7 @@ def test_in_person_verification_rebinds_the_account_to_the_person_at_the_counter
     r = client.post("/api/v1/identity/verifications/in-person", headers=bearer(clerk), json={
         "resident_id": resident_id, "document": "resident_id_card", "family_name": "吴", "given_name": "真名"})
     assert r.status_code == 200, r.get_json()
+    assert r.headers["Cache-Control"] == "no-store"
     body = r.get_json()
     assert body["subject"] == squatted["subject"] and body["assurance_level"] == 3 and body["rebound"] is True
     initial = body["initial_password"]
