@@ -108,14 +108,30 @@ class Directory:
 
     # ------------------------------------------------------------------ re-binding (idp.binding)
     def session_ids(self, user_id: str) -> set[str]:
-        """The ids of the person's sessions (Keycloak lists online and offline ones; an offline session
-        keeps the id of the sign-in that created it)."""
-        return {s["id"] for s in _call("list the sessions", self.admin.get_sessions, user_id)}
+        """The ids of the person's sessions, online and offline. Offline sessions are listed per client,
+        by the client's internal id, which the consents' `Offline Token` grants name (no view-clients
+        role needed); an offline session keeps the id of the sign-in that created it."""
+        sids = {s["id"] for s in _call("list the sessions", self.admin.get_sessions, user_id)}
+        for consent in _call("list the consents", self.admin.user_consents, user_id):
+            for grant in consent.get("additionalGrants") or ():
+                client_uuid = grant.get("client")
+                if grant.get("key") != "Offline Token" or not client_uuid:
+                    continue
+                path = f"admin/realms/{self.settings.realm}/users/{user_id}/offline-sessions/{client_uuid}"
+                response = _call("list the offline sessions", self.admin.connection.raw_get, path)
+                if response.status_code == 200:
+                    sids |= {s["id"] for s in response.json()}
+                else:
+                    log.warning("could not list offline sessions (HTTP %s)", response.status_code)
+        return sids
 
     def end_all_sessions(self, user_id: str) -> None:
         """Log the person out everywhere: every session (Keycloak also sets the user's not-before, so
-        refresh tokens issued before are refused) and every offline token (consents revoked)."""
+        refresh tokens issued before are refused) and every offline token (consents revoked); forget
+        the failed sign-ins counted against the account."""
         _call("log the person out", self.admin.user_logout, user_id)
+        # Failed sign-ins of the previous holder must not lock the new one out (brute-force detection).
+        _call("clear failed sign-ins", self.admin.clear_bruteforce_attempts_for_user, user_id)
         for consent in _call("list the consents", self.admin.user_consents, user_id):
             _call("revoke an offline token", self.admin.revoke_consent, user_id, consent["clientId"])
 

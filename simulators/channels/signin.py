@@ -60,7 +60,14 @@ class Browserless:
         self._insecure_ok()
         # The login page (no SSO session yet). With organizations enabled Keycloak asks for the
         # username first and the password on a second page (identity-first login): fill what is asked.
-        for _step in range(4):
+        posted: set[str] = set()
+        for _step in range(6):
+            location = response.headers.get("Location", "")
+            if response.status_code in (302, 303) and location.startswith(self.issuer + "/login-actions/"):
+                # Keycloak moving on to its next step (e.g. after a required action): follow it.
+                response = self.http.get(location, allow_redirects=False)
+                self._insecure_ok()
+                continue
             if response.status_code != 200:
                 break
             update = _UPDATE_PASSWORD_ACTION.search(response.text)
@@ -80,6 +87,9 @@ class Browserless:
             if 'name="username"' in response.text:
                 fields["username"] = username
             if 'name="password"' in response.text:
+                if "password" in posted:  # the form again: the password was refused (don't retry into a lockout)
+                    raise SignInError("Keycloak refused the credentials")
+                posted.add("password")
                 fields["password"] = password
                 fields["credentialId"] = ""
             if not fields:
