@@ -205,6 +205,10 @@ def user_profile() -> dict:
     admin_only = {"view": ["admin", "user"], "edit": ["admin"]}
     editable = {"view": ["admin", "user"], "edit": ["admin", "user"]}
     required = {"roles": ["admin", "user"]}
+    # The name is the person's own to give at registration and to correct while unverified (L1);
+    # from L2 on it is the name a registry or a clerk vouched for: only govlink (admin) changes it
+    # (keycloak-providers VerifiedValueLockValidator; issue 15 finding 3).
+    name_locked_when_verified = {"govlink-locked-when-verified": {"level-attribute": "assurance_level", "min-level": "2"}}
     return {
         "unmanagedAttributePolicy": "ADMIN_VIEW",
         "attributes": [
@@ -215,10 +219,12 @@ def user_profile() -> dict:
             {"name": "email", "displayName": "${email}",
              "validations": {"email": {}, "length": {"max": 255}}, "permissions": editable, "multivalued": False},
             {"name": "lastName", "displayName": "姓 (family name)", "required": required,
-             "validations": {"length": {"min": 1, "max": 64}, "person-name-prohibited-characters": {}},
+             "validations": {"length": {"min": 1, "max": 64}, "person-name-prohibited-characters": {},
+                             **name_locked_when_verified},
              "permissions": editable, "multivalued": False},
             {"name": "firstName", "displayName": "名 (given name)", "required": required,
-             "validations": {"length": {"min": 1, "max": 64}, "person-name-prohibited-characters": {}},
+             "validations": {"length": {"min": 1, "max": 64}, "person-name-prohibited-characters": {},
+                             **name_locked_when_verified},
              "permissions": editable, "multivalued": False},
             {"name": "phone_number", "displayName": "手机号码 (mobile phone)",
              "validations": {"pattern": {"pattern": r"^1[3-9][0-9]{9}$", "error-message": "手机号码格式不正确"}},

@@ -4,7 +4,9 @@ Declared in `config/access.yaml`; everything not granted is denied. Client ids:
 
 - a department subsystem, X-Road style: `GOV/<USCC>/<subsystem>`, e.g.
   `GOV/11340100MB1234567X/case-system` (the member is the body's unified social credit code);
-- a service channel: `channel/<name>`, e.g. `channel/web-portal` (see CHANNELS).
+- a service channel: `channel/<name>`, e.g. `channel/web-portal` (see CHANNELS);
+- govlink's own component, `govlink/<name>`, e.g. `govlink/gateway` when it reclaims an account
+  for someone not signed in yet (issue 15 finding 4).
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ class AccessConfigError(ValueError):
 class ClientId:
     """A parsed, normalised client id."""
 
-    kind: str  # "member" (department subsystem) or "channel"
+    kind: str  # "member" (department subsystem), "channel" or "govlink" (govlink's own component)
     text: str  # normalised form, e.g. GOV/<USCC upper-cased>/<subsystem>
     member_code: str | None = None
     subsystem: str | None = None
@@ -59,13 +61,15 @@ def parse_client_id(text: str) -> ClientId:
     parts = text.strip().split("/")
     if len(parts) == 2 and parts[0] == "channel" and _CHANNEL.match(parts[1]):
         return ClientId(kind="channel", text=f"channel/{parts[1]}", channel=parts[1])
+    if len(parts) == 2 and parts[0] == "govlink" and _CHANNEL.match(parts[1]):
+        return ClientId(kind="govlink", text=f"govlink/{parts[1]}")
     if len(parts) == 3 and parts[0] in MEMBER_CLASSES and _SUBSYSTEM.match(parts[2]):
         try:
             code = validate_uscc(parts[1])
         except InvalidIdentifier as exc:
             raise ValueError(f"the member code of a client id must be a valid unified social credit code ({exc.code})") from None
         return ClientId(kind="member", text=f"{parts[0]}/{code}/{parts[2]}", member_code=code, subsystem=parts[2])
-    raise ValueError("a client id must be GOV/<USCC>/<subsystem> or channel/<name>")
+    raise ValueError("a client id must be GOV/<USCC>/<subsystem>, channel/<name> or govlink/<name>")
 
 
 class _GrantSchema(Schema):

@@ -40,10 +40,13 @@ def receive(runtime, bearer: str, body: dict) -> CibaRequest:
     """Keep Keycloak's authentication-channel request for the person its login hint names."""
     if not bearer or bearer.count(".") not in (2, 4):
         raise CibaError(401, "invalid_token", "The authentication channel needs Keycloak's bearer token.")
+    hint = str(body.get("login_hint") or "")
     try:
-        resident_id = validate_resident_id(str(body.get("login_hint") or ""))
+        resident_id = validate_resident_id(hint)
     except InvalidIdentifier as exc:
         raise CibaError(400, "invalid_login_hint", f"login_hint must be a resident ID number ({exc.code}).") from None
+    if hint not in (resident_id, resident_id.lower()):  # never normalised into someone's number (issue 15)
+        raise CibaError(400, "invalid_login_hint", "login_hint must be a resident ID number written canonically.")
     person = directory_for(runtime.settings).find_person(resident_id)
     if person is None:
         raise CibaError(404, "unknown_person", f"No account for {mask(resident_id)}.")

@@ -106,6 +106,71 @@ class Directory:
             "email": user.get("email"), "enabled": user.get("enabled", True), "attributes": attributes})
         return before, level
 
+    # ------------------------------------------------------------------ re-binding (idp.binding)
+    def session_ids(self, user_id: str) -> set[str]:
+        """The ids of the person's sessions, online and offline. Offline sessions are listed per client,
+        by the client's internal id, which the consents' `Offline Token` grants name (no view-clients
+        role needed); an offline session keeps the id of the sign-in that created it."""
+        sids = {s["id"] for s in _call("list the sessions", self.admin.get_sessions, user_id)}
+        for consent in _call("list the consents", self.admin.user_consents, user_id):
+            for grant in consent.get("additionalGrants") or ():
+                client_uuid = grant.get("client")
+                if grant.get("key") != "Offline Token" or not client_uuid:
+                    continue
+                path = f"admin/realms/{self.settings.realm}/users/{user_id}/offline-sessions/{client_uuid}"
+                response = _call("list the offline sessions", self.admin.connection.raw_get, path)
+                if response.status_code == 200:
+                    sids |= {s["id"] for s in response.json()}
+                else:
+                    log.warning("could not list offline sessions (HTTP %s)", response.status_code)
+        return sids
+
+    def end_all_sessions(self, user_id: str) -> None:
+        """Log the person out everywhere: every session (Keycloak also sets the user's not-before, so
+        refresh tokens issued before are refused) and every offline token (consents revoked); forget
+        the failed sign-ins counted against the account."""
+        _call("log the person out", self.admin.user_logout, user_id)
+        # Failed sign-ins of the previous holder must not lock the new one out (brute-force detection).
+        _call("clear failed sign-ins", self.admin.clear_bruteforce_attempts_for_user, user_id)
+        for consent in _call("list the consents", self.admin.user_consents, user_id):
+            _call("revoke an offline token", self.admin.revoke_consent, user_id, consent["clientId"])
+
+    def replace_credentials(self, user_id: str, password: str, *, temporary: bool) -> int:
+        """Set `password` (temporary: Keycloak asks for a new one at the next sign-in), then remove
+        every other credential (OTP, passkeys, password history) and identity-provider link. The
+        password goes first so that one the realm's policy refuses leaves the account as it was.
+        Returns how many credentials and links were removed (the replaced password counts as one)."""
+        had_password = any(c.get("type") == "password"
+                           for c in _call("list the credentials", self.admin.get_credentials, user_id))
+        _call("set the new password", self.admin.set_user_password, user_id, password, temporary)
+        removed = int(had_password)
+        for credential in _call("list the credentials", self.admin.get_credentials, user_id):
+            if credential.get("type") != "password":
+                _call("remove a credential", self.admin.delete_credential, user_id, credential["id"])
+                removed += 1
+        for link in _call("list the identity-provider links", self.admin.get_user_social_logins, user_id):
+            _call("remove an identity-provider link", self.admin.delete_user_social_login, user_id,
+                  link["identityProvider"])
+            removed += 1
+        return removed
+
+    def rebind_profile(self, user_id: str, *, level: int, family_name: str | None, given_name: str | None,
+                       phone: str | None, required_actions: list[str]) -> None:
+        """The account's profile for its new holder: the verified level and name; the previous holder's
+        contact points (e-mail, phone) and pending required actions replaced; the new holder's phone
+        (unverified) if given."""
+        user = self.person(user_id)
+        attributes = {k: v for k, v in (user.get("attributes") or {}).items()
+                      if k not in ("phone_number", "phone_number_verified")}
+        attributes[LEVEL_ATTRIBUTE] = [str(level)]
+        if phone:
+            attributes["phone_number"] = [phone]
+            attributes["phone_number_verified"] = ["false"]
+        _call("re-bind the account", self.admin.update_user, user_id, {
+            "username": user["username"], "firstName": given_name or user.get("firstName"),
+            "lastName": family_name or user.get("lastName"), "email": "", "emailVerified": False,
+            "enabled": True, "requiredActions": required_actions, "attributes": attributes})
+
     # ------------------------------------------------------------------ enterprises
     def enterprise(self, uscc: str) -> dict | None:
         """The organization of this USCC, or None."""

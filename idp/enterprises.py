@@ -1,7 +1,9 @@
 """Enterprises (legal persons, 法人) as Keycloak organizations keyed on the USCC (R1).
 
 An enterprise is registered online by its legal representative (法定代表人), a person at L2 or
-more, after the enterprise registry confirms the USCC and that representative. Members may act
+more, after the enterprise registry confirms that the registrant's resident ID number (from their
+token, canonical) is the representative's. The name is never the key: namesakes exist, and a name
+is only what the account says (issue 15 finding 3). Members may act
 for the enterprise: a token requested with the `organization` scope then carries its USCC.
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from idp.directory import directory_for
 from idp.identifiers import mask
 from idp.principal import USCC_ATTRIBUTE
-from idp.realname import NotVerified, full_name
+from idp.realname import NotVerified
 from idp.verification import verify_enterprise
 
 log = logging.getLogger(__name__)
@@ -23,19 +25,20 @@ class EnterpriseError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def register(runtime, principal, uscc: str, name: str, legal_representative: str) -> dict:
-    """Verify with the enterprise registry, create the organization, make the registrant a member."""
+def register(runtime, principal, uscc: str, name: str) -> dict:
+    """Verify with the enterprise registry that the registrant is the legal representative (by
+    resident ID number), create the organization, make the registrant a member."""
+    if principal.resident_id is None:
+        raise EnterpriseError(403, "not_a_person", "Only a person signed in with a resident ID number can register an enterprise.")
     directory = directory_for(runtime.settings)
     person = directory.person(principal.subject)
-    if full_name(person) != legal_representative.strip():
-        raise EnterpriseError(403, "not_legal_representative",
-                              "Only the legal representative can register the enterprise online; others go to a counter.")
     if directory.enterprise(uscc) is not None:
         raise EnterpriseError(409, "already_registered", f"The enterprise {mask(uscc)} is already registered.")
-    answer = verify_enterprise(runtime, principal, uscc, legal_representative.strip())
+    answer = verify_enterprise(runtime, principal, uscc, principal.resident_id)
     if not answer["match"]:
         raise NotVerified(answer["reason"], answer["call_id"])
-    org_id = directory.create_enterprise(uscc, name.strip(), legal_representative.strip())
+    representative = f"{person.get('lastName') or ''}{person.get('firstName') or ''}"
+    org_id = directory.create_enterprise(uscc, name.strip(), representative)
     directory.add_member(org_id, principal.subject)
     log.info("enterprise %s registered by %s", mask(uscc), mask(principal.resident_id or ""))
     return {"uscc": uscc, "name": name.strip(), "verification_call_id": answer["call_id"]}

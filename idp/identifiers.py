@@ -28,6 +28,7 @@ Choices made where the standards leave room:
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Literal
 
@@ -36,7 +37,10 @@ __all__ = [
     "USCC_AUTHORITIES",
     "USCC_CATEGORIES",
     "InvalidIdentifier",
+    "canonical_resident_id",
+    "canonical_uscc",
     "identifier_kind",
+    "looks_like_identifier",
     "make_resident_id",
     "make_uscc",
     "mask",
@@ -227,6 +231,51 @@ def validate_uscc(text: str) -> str:
     if uscc_check_char(code[:17]) != code[17]:
         raise InvalidIdentifier("checksum", f"{label} {masked} has a wrong check character")
     return code
+
+
+def canonical_resident_id(text: object, *, today: date | None = None) -> str:
+    """A resident ID number given exactly in its canonical form (17 ASCII digits, then a digit or
+    upper-case X), returned unchanged; anything else raises InvalidIdentifier.
+
+    For identity claims and other values that must not be normalised: unlike
+    `validate_resident_id`, nothing is stripped and ``x`` is not upper-cased (a value that only
+    becomes the ID number after normalising is someone else's: issue 15).
+    """
+    normalised = validate_resident_id(text, today=today)  # type and rule checks, masked messages
+    if text != normalised:
+        raise InvalidIdentifier("not_canonical", f"resident ID number {mask(normalised)} is not written canonically")
+    return normalised
+
+
+def canonical_uscc(text: object) -> str:
+    """A USCC given exactly in its canonical form (18 upper-case characters of the alphabet),
+    returned unchanged; anything else (spaces, lower case) raises InvalidIdentifier."""
+    normalised = validate_uscc(text)
+    if text != normalised:
+        raise InvalidIdentifier("not_canonical", f"unified social credit code {mask(normalised)} is not written canonically")
+    return normalised
+
+
+def looks_like_identifier(text: object) -> bool:
+    """True if `text` becomes a valid resident ID number or USCC once Unicode-normalised (NFKC:
+    full-width digits), stripped of every space, control and format character and upper-cased.
+
+    Used to tell a disguised identifier (refuse it) from an ordinary non-identifier name such as a
+    staff username (let it be).
+    """
+    if not isinstance(text, str) or len(text) > 4 * IDENTIFIER_LENGTH:
+        return False
+    folded = "".join(c for c in unicodedata.normalize("NFKC", text)
+                      if not unicodedata.category(c).startswith(("Z", "C"))).upper()
+    if len(folded) != IDENTIFIER_LENGTH:
+        return False
+    for validator in (validate_resident_id, validate_uscc):
+        try:
+            validator(folded)
+            return True
+        except InvalidIdentifier:
+            continue
+    return False
 
 
 def identifier_kind(text: str, *, today: date | None = None) -> IdentifierKind:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from idp.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
+from idp.identifiers import InvalidIdentifier, canonical_uscc, looks_like_identifier, validate_resident_id
+from idp.tokens import TokenError
 
 # Keycloak client id -> channel name (R2: 服务大厅窗口, 政府网站, 移动客户端, 自助终端, 服务热线).
 CHANNEL_CLIENTS = {name: name for name in ("service-hall", "web-portal", "mobile-app", "kiosk", "hotline")}
@@ -17,6 +18,16 @@ CALLER_CLAIM = "govlink_client"
 LEVEL_CLAIM = "assurance_level"
 ORGANIZATION_CLAIM = "organization"
 USCC_ATTRIBUTE = "uscc"
+
+
+class NonCanonicalClaim(TokenError):
+    """An identity claim names a resident ID number or USCC in a form other than the canonical one
+    (padded, full-width, other case): the token is refused, never normalised into someone else's
+    identity (issue 15 finding 1)."""
+
+    def __init__(self, claim: str):
+        super().__init__(f"the token's {claim} claim is not a canonical identifier")
+        self.claim = claim
 
 
 @dataclass(frozen=True)
@@ -69,13 +80,25 @@ def caller_of(client_id: str, claims: dict) -> str:
 
 
 def resident_id_of(username) -> str | None:
-    """The resident ID number a person's username is (usernames are stored lower-case), or None."""
+    """The resident ID number a person's username is, or None for a username that is no ID number
+    (staff, service accounts).
+
+    Keycloak stores usernames lower-case, so the only accepted form is the canonical ID number
+    lower-cased (a check character ``X`` reads ``x``), character for character. A username that
+    is an ID number only after stripping, case-folding or NFKC (``<ID>\u3000``, full-width digits,
+    an upper-case ``X`` Keycloak never stores) raises NonCanonicalClaim.
+    """
     if not isinstance(username, str):
         return None
     try:
-        return validate_resident_id(username)
+        resident_id = validate_resident_id(username)
     except InvalidIdentifier:
-        return None
+        resident_id = None
+    if resident_id is not None and username == resident_id.lower():
+        return resident_id
+    if resident_id is not None or looks_like_identifier(username):
+        raise NonCanonicalClaim("preferred_username")
+    return None
 
 
 def enterprise_of(claims: dict) -> str | None:
@@ -83,14 +106,16 @@ def enterprise_of(claims: dict) -> str | None:
 
     Keycloak's organization mappers give `{"<alias>": {"uscc": [...], ...}}` (with attributes), a
     list of aliases, or (two mappers) a list of both; our organizations' alias is the USCC.
-    None unless exactly one enterprise is named.
+    None unless exactly one enterprise is named. A USCC in any but its canonical form (padded,
+    lower case) raises NonCanonicalClaim; organizations that are no USCC at all are ignored.
     """
     found = set()
     for item in _organization_items(claims.get(ORGANIZATION_CLAIM)):
         try:
-            found.add(validate_uscc(item))
+            found.add(canonical_uscc(item))
         except InvalidIdentifier:
-            continue
+            if looks_like_identifier(item):
+                raise NonCanonicalClaim(ORGANIZATION_CLAIM) from None
     return found.pop() if len(found) == 1 else None
 
 

@@ -3,12 +3,18 @@
 Each raise is written to Keycloak (the `assurance_level` attribute the tokens carry) and recorded
 in `identity_verifications` with who vouched for it. Tokens issued before still show the old level:
 the channel gets a new token (refresh) to step up.
+
+The in-person check also re-binds the account to the person at the counter (`idp.binding`): their
+ID document proves they hold the number, not that they hold the account's password. A registration
+for an ID number whose account is still L1 reclaims it when the population registry confirms the
+registrant's name (`reclaim`).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+from idp import binding
 from idp.directory import directory_for
 from idp.identifiers import mask
 from idp.verification import verify_identity
@@ -26,12 +32,29 @@ class NotVerified(Exception):
         self.call_id = call_id
 
 
+class NotReclaimable(Exception):
+    """An account exists for the ID number and this request may not take it (see `reclaim`)."""
+
+
+@dataclass(frozen=True)
+class RegistryCaller:
+    """Who asks the registry when nobody is signed in yet (a registration): govlink itself."""
+
+    caller: str
+    subject: str
+
+
+GATEWAY_CALLER = "govlink/gateway"
+
+
 @dataclass(frozen=True)
 class Outcome:
     level_before: int
     level_after: int
     method: str
     reference: str | None
+    rebound: bool = False
+    initial_password: str | None = None  # handed over once at the counter; never stored or logged
 
     @property
     def raised(self) -> bool:
@@ -57,16 +80,51 @@ def verify_with_registry(runtime, principal) -> Outcome:
     return Outcome(before, after, "population_registry", answer["call_id"])
 
 
-def verify_in_person(runtime, clerk, resident_id: str, document: str) -> tuple[str, Outcome]:
-    """A clerk has checked the person's document at the counter: raise to L3. Returns (subject, outcome)."""
+def verify_in_person(runtime, clerk, resident_id: str, document: str, *, family_name: str | None = None,
+                     given_name: str | None = None, ended_sessions=None) -> tuple[str, Outcome]:
+    """A clerk has checked the person's ID document at the counter: the account of that ID number is
+    re-bound to them (`idp.binding`) at L3, with the name on the document if given. Returns
+    (subject, outcome); the outcome carries the one-time password for the person."""
     directory = directory_for(runtime.settings)
     user = directory.find_person(resident_id)
     if user is None:
         raise LookupError(resident_id)
-    before, after = directory.raise_level(user["id"], 3)
-    _record(runtime, user["id"], resident_id, "in_person", before, after, clerk.subject, clerk.caller, document)
-    log.info("%s verified in person by clerk %s: L%s -> L%s", mask(resident_id), clerk.username, before, after)
-    return user["id"], Outcome(before, after, "in_person", document)
+    password = binding.initial_password()
+    rebound = binding.rebind(runtime, user, resident_id, trigger=binding.IN_PERSON, level=3, by=clerk.subject,
+                             client=clerk.caller, reference=document, password=password, temporary=True,
+                             family_name=family_name, given_name=given_name, ended_sessions=ended_sessions)
+    _record(runtime, user["id"], resident_id, "in_person", rebound.level_before, rebound.level_after,
+            clerk.subject, clerk.caller, document)
+    log.info("%s verified in person by clerk %s: L%s -> L%s", mask(resident_id), clerk.username,
+             rebound.level_before, rebound.level_after)
+    return user["id"], Outcome(rebound.level_before, rebound.level_after, "in_person", document, rebound=True,
+                               initial_password=password)
+
+
+def reclaim(runtime, resident_id: str, family_name: str, given_name: str, password: str,
+            phone: str | None = None, ended_sessions=None) -> tuple[str, Outcome]:
+    """A registration for an ID number that already has an account: re-bind that account to the
+    registrant if it is still unverified (L1) and the population registry confirms the registrant's
+    name for the number; they get it at L2 with their password. Otherwise NotReclaimable (nothing
+    changes). RegistryUnavailable if the registry cannot answer."""
+    directory = directory_for(runtime.settings)
+    user = directory.find_person(resident_id)
+    if user is None or not binding.reclaimable(directory.level_of(user)):
+        raise NotReclaimable(resident_id)
+    answer = verify_identity(runtime, RegistryCaller(GATEWAY_CALLER, user["id"]), f"{family_name}{given_name}",
+                             resident_id)
+    if not answer["match"]:
+        log.info("registration for the existing account of %s not confirmed by the registry: %s",
+                 mask(resident_id), answer["reason"])
+        raise NotReclaimable(resident_id)
+    rebound = binding.rebind(runtime, user, resident_id, trigger=binding.REGISTRATION_RECLAIM, level=2,
+                             by="population-registry", client=GATEWAY_CALLER, reference=answer["call_id"],
+                             password=password, temporary=False, family_name=family_name, given_name=given_name,
+                             phone=phone, ended_sessions=ended_sessions)
+    _record(runtime, user["id"], resident_id, "population_registry", rebound.level_before, rebound.level_after,
+            "population-registry", GATEWAY_CALLER, answer["call_id"])
+    return user["id"], Outcome(rebound.level_before, rebound.level_after, "population_registry", answer["call_id"],
+                               rebound=True)
 
 
 def _record(runtime, subject, resident_id, method, before, after, verified_by, client, reference) -> None:

@@ -1,7 +1,7 @@
 """Asking the department registries on a person's behalf: the one switch between bus and connector.
 
 L2 (R4) checks name + resident ID number with the population registry, and enterprise registration
-checks USCC + legal representative with the enterprise registry. Both go through the message bus
+checks USCC + the legal representative's resident ID number with the enterprise registry. Both go through the message bus
 as `service.call` request-reply (flow 3, with access rights, the message log and retries of the
 connector worker), with the channel the person uses as the envelope's client.
 """
@@ -33,10 +33,14 @@ def verify_identity(runtime, principal, name: str, resident_id: str) -> dict:
                  {"name": name, "id_number": resident_id})
 
 
-def verify_enterprise(runtime, principal, uscc: str, legal_representative: str) -> dict:
-    """`{"match": bool, "reason": str, "call_id": str}` from the enterprise registry's VerifyEnterprise."""
+def verify_enterprise(runtime, principal, uscc: str, legal_representative_id: str) -> dict:
+    """`{"match": bool, "reason": str, "call_id": str}` from the enterprise registry's VerifyEnterprise:
+    is the person with this (canonical) resident ID number the legal representative of `uscc`?
+
+    By ID number, never by name: names are not unique, and an account's name is only as good as
+    the level that vouched for it (issue 15 finding 3)."""
     return _call(runtime, principal, "enterprise-registry", "verify-enterprise",
-                 {"uscc": uscc, "legal_representative": legal_representative})
+                 {"uscc": uscc, "legal_representative_id": legal_representative_id})
 
 
 def _call(runtime, principal, service: str, operation: str, payload: dict) -> dict:

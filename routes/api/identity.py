@@ -43,9 +43,18 @@ def _identifier(validator, value: str, field: str) -> str:
         raise ApiError(422, "invalid_identifier", str(exc), {"field": field, "rule": exc.code}) from None
 
 
+RECLAIM_HINT = ("An account with this resident ID number exists. If it is yours, sign in. If not: an unverified "
+                "account is re-bound to you when you register with your name exactly as the population registry "
+                "holds it; otherwise verify in person at a service-hall counter, which re-binds the account to you.")
+
+
+def _already_registered() -> ApiError:
+    return ApiError(409, "already_registered", RECLAIM_HINT, {"reclaim": ["in_person"]})
+
+
 def _directory_error(exc: DirectoryError) -> ApiError:
     if exc.status == 409:
-        return ApiError(409, "already_registered", "An account with this resident ID number exists; sign in instead.")
+        return _already_registered()
     if exc.status == 400:
         return ApiError(422, "refused_by_identity_provider", "The identity provider refused the data.",
                         {"keycloak": exc.details.get("keycloak", "")})
@@ -90,6 +99,8 @@ class RegisteredSchema(Schema):
     subject = fields.String(required=True)
     resident_id = fields.String(required=True, metadata={"description": "masked"})
     assurance_level = fields.Integer(required=True)
+    rebound = fields.Boolean(metadata={"description": "true: an unverified (L1) account of this ID number was "
+                                                     "reclaimed (re-bound to you, L2, registry-confirmed name)"})
 
 
 class VerificationSchema(Schema):
@@ -99,18 +110,26 @@ class VerificationSchema(Schema):
     method = fields.String(required=True)
     reference = fields.String(allow_none=True)
     next_step = fields.String(metadata={"description": "what the channel does to use the new level"})
+    rebound = fields.Boolean(metadata={"description": "the account was re-bound to the verified person: previous "
+                                                     "credentials, sessions and contact points removed"})
+    initial_password = fields.String(allow_none=True, metadata={
+        "description": "in person only: one-time password to hand to the person (a new one is asked at first "
+                       "sign-in); shown once, never stored"})
 
 
 class InPersonSchema(Schema):
     resident_id = fields.String(required=True)
     document = fields.String(load_default="resident_id_card",
                              validate=validate.OneOf(["resident_id_card", "temporary_id_card", "residence_permit"]))
+    family_name = fields.String(validate=validate.Length(1, 32), metadata={"description": "as on the document"})
+    given_name = fields.String(validate=validate.Length(1, 32), metadata={"description": "as on the document"})
 
 
 class EnterpriseRegistrationSchema(Schema):
     uscc = fields.String(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 100))
-    legal_representative = fields.String(required=True, validate=validate.Length(1, 32))
+    legal_representative = fields.String(validate=validate.Length(1, 32), metadata={
+        "description": "deprecated, ignored: the registry matches the signed-in person's resident ID number"})
 
 
 class EnterpriseRegisteredSchema(EnterpriseSchema):
@@ -162,16 +181,40 @@ def me_body(p) -> dict:
 @blp.post("/identity/registrations")
 @blp.arguments(RegistrationSchema)
 @blp.response(201, RegisteredSchema)
-@blp.alt_response(409, response="CONFLICT", description="already_registered")
+@blp.alt_response(409, response="CONFLICT", description="already_registered: the account is verified (or the registry "
+                                                          "did not confirm the name); `details.reclaim` says how")
+@blp.alt_response(504, response="GATEWAY_TIMEOUT", description="registry_unavailable (reclaiming an L1 account)")
 def register(body):
-    """Register a person (L1) keyed on their resident ID number; they then sign in with it."""
+    """Register a person (L1) keyed on their resident ID number; they then sign in with it.
+
+    If an unverified (L1) account already holds the number, the population registry is asked for the
+    registrant's name: when it confirms it, that account is re-bound to the registrant (L2, their
+    password; the previous holder's credentials and sessions removed) and `rebound` is true.
+    """
     resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
+    family, given = body["family_name"].strip(), body["given_name"].strip()
     try:
         subject = directory_for(_runtime().settings).register_person(
-            resident_id, body["family_name"].strip(), body["given_name"].strip(), body["password"], body.get("phone"))
+            resident_id, family, given, body["password"], body.get("phone"))
+    except DirectoryError as exc:
+        if exc.status != 409:
+            raise _directory_error(exc) from None
+        return _reclaim(resident_id, family, given, body)
+    return {"subject": subject, "resident_id": mask(resident_id), "assurance_level": 1, "rebound": False}
+
+
+def _reclaim(resident_id: str, family: str, given: str, body: dict) -> dict:
+    try:
+        subject, outcome = realname.reclaim(_runtime(), resident_id, family, given, body["password"], body.get("phone"),
+                                            ended_sessions=ended_sessions_for(current_app))
+    except realname.NotReclaimable:
+        raise _already_registered() from None
+    except RegistryUnavailable as exc:
+        raise _registry_error(exc) from None
     except DirectoryError as exc:
         raise _directory_error(exc) from None
-    return {"subject": subject, "resident_id": mask(resident_id), "assurance_level": 1}
+    return {"subject": subject, "resident_id": mask(resident_id), "assurance_level": outcome.level_after,
+            "rebound": True}
 
 
 @blp.post("/identity/verifications/population-registry")
@@ -204,24 +247,35 @@ def verify_with_registry():
 @blp.doc(security=BEARER)
 @require_token(roles=("clerk",))
 def verify_in_person(body):
-    """A counter clerk records that they checked the person's document in person: the person becomes L3."""
+    """A counter clerk records that they checked the person's ID document in person: the account of that ID
+    number becomes theirs at L3 (re-bound: every previous credential, session and contact point removed; the
+    one-time `initial_password` in the answer is handed to the person, who sets their own at first sign-in)."""
     clerk = current_principal()
     if clerk.client_id != "service-hall":
         raise ApiError(403, "wrong_channel", "In-person verification is recorded from the service-hall counter.")
     resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
     try:
-        subject, outcome = realname.verify_in_person(_runtime(), clerk, resident_id, body["document"])
+        subject, outcome = realname.verify_in_person(
+            _runtime(), clerk, resident_id, body["document"], family_name=body.get("family_name", "").strip() or None,
+            given_name=body.get("given_name", "").strip() or None, ended_sessions=ended_sessions_for(current_app))
     except LookupError:
         raise ApiError(404, "unknown_person", f"No account for {mask(resident_id)}; register first.") from None
     except DirectoryError as exc:
         raise _directory_error(exc) from None
-    return _verification(subject, outcome)
+    # The answer carries a one-time password: no cache may keep it.
+    return _verification(subject, outcome), {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _verification(subject, outcome) -> dict:
+    if outcome.rebound:
+        next_step = "sign in with the one-time password and choose a new one (all earlier sessions have ended)"
+    elif outcome.raised:
+        next_step = "refresh the token (or sign in again) to carry the new level"
+    else:
+        next_step = "none"
     return {"subject": subject, "level_before": outcome.level_before, "assurance_level": outcome.level_after,
-            "method": outcome.method, "reference": outcome.reference,
-            "next_step": "refresh the token (or sign in again) to carry the new level" if outcome.raised else "none"}
+            "method": outcome.method, "reference": outcome.reference, "next_step": next_step,
+            "rebound": outcome.rebound, "initial_password": outcome.initial_password}
 
 
 # ---------------------------------------------------------------- enterprises
@@ -245,14 +299,16 @@ def my_enterprises():
 @blp.doc(security=BEARER)
 @require_token(level=2)
 def register_enterprise(body):
-    """The legal representative (L2+) registers an enterprise, verified with the enterprise registry (via the bus)."""
+    """The legal representative (L2+) registers an enterprise: the enterprise registry (via the bus) confirms
+    that the signed-in person's resident ID number is the representative's."""
     uscc = _identifier(validate_uscc, body["uscc"], "uscc")
     try:
-        return enterprises.register(_runtime(), current_principal(), uscc, body["name"], body["legal_representative"])
+        return enterprises.register(_runtime(), current_principal(), uscc, body["name"])
     except enterprises.EnterpriseError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     except realname.NotVerified as exc:
-        raise ApiError(422, "not_verified", "The enterprise registry did not confirm the USCC and legal representative.",
+        raise ApiError(422, "not_verified", "The enterprise registry does not name you (by your resident ID number) "
+                       "as this enterprise's legal representative; others register it at a counter.",
                        {"reason": exc.reason, "call_id": exc.call_id}) from None
     except RegistryUnavailable as exc:
         raise _registry_error(exc) from None

@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from connectors.http import http_session
 
 _FORM_ACTION = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', re.S)
+# Keycloak's required action UPDATE_PASSWORD (after a temporary password, e.g. one issued at a counter).
+_UPDATE_PASSWORD_ACTION = re.compile(r'<form[^>]*id="kc-passwd-update-form"[^>]*action="([^"]+)"', re.S)
 
 
 class SignInError(RuntimeError):
@@ -43,8 +45,13 @@ class Browserless:
                 cookie.secure = False
 
     def sign_in(self, client_id: str, redirect_uri: str, *, username: str | None = None, password: str | None = None,
-                client_secret: str | None = None, scope: str = "openid", extra: dict | None = None) -> dict:
-        """Run the authorization-code flow; log in with the form if there is no SSO session yet. Returns tokens."""
+                client_secret: str | None = None, scope: str = "openid", extra: dict | None = None,
+                new_password: str | None = None) -> dict:
+        """Run the authorization-code flow; log in with the form if there is no SSO session yet. Returns tokens.
+
+        If Keycloak then asks for a new password (a temporary one was used), `new_password` is set;
+        without it the sign-in fails with SignInError.
+        """
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(16)
         params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code", "scope": scope,
@@ -53,9 +60,24 @@ class Browserless:
         self._insecure_ok()
         # The login page (no SSO session yet). With organizations enabled Keycloak asks for the
         # username first and the password on a second page (identity-first login): fill what is asked.
-        for _step in range(3):
+        posted: set[str] = set()
+        for _step in range(6):
+            location = response.headers.get("Location", "")
+            if response.status_code in (302, 303) and location.startswith(self.issuer + "/login-actions/"):
+                # Keycloak moving on to its next step (e.g. after a required action): follow it.
+                response = self.http.get(location, allow_redirects=False)
+                self._insecure_ok()
+                continue
             if response.status_code != 200:
                 break
+            update = _UPDATE_PASSWORD_ACTION.search(response.text)
+            if update:
+                if new_password is None:
+                    raise SignInError("Keycloak asks for a new password (the password was temporary)")
+                response = self.http.post(html.unescape(update.group(1)), allow_redirects=False,
+                                          data={"password-new": new_password, "password-confirm": new_password})
+                self._insecure_ok()
+                continue
             if username is None:
                 raise SignInError("no SSO session and no credentials given")
             match = _FORM_ACTION.search(response.text)
@@ -65,6 +87,9 @@ class Browserless:
             if 'name="username"' in response.text:
                 fields["username"] = username
             if 'name="password"' in response.text:
+                if "password" in posted:  # the form again: the password was refused (don't retry into a lockout)
+                    raise SignInError("Keycloak refused the credentials")
+                posted.add("password")
                 fields["password"] = password
                 fields["credentialId"] = ""
             if not fields:

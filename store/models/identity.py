@@ -1,4 +1,5 @@
-"""Tables of the identity area: real-name verifications (audit), CIBA requests, ended sessions."""
+"""Tables of the identity area: real-name verifications and account re-bindings (audit), CIBA requests,
+ended sessions."""
 from datetime import datetime
 
 from sqlalchemy import Index, Integer, String, Text
@@ -64,3 +65,29 @@ class EndedSession(Base):
     forget_after: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (Index("ix_ended_sessions_ended_at", "ended_at"),)
+
+
+class AccountRebinding(Base):
+    """An account re-bound to the person a stronger check proved to hold its ID number (issue 15 finding 4).
+
+    Written when an in-person check (L3) or a registry-backed registration reclaims an account: the
+    previous holder's credentials, sessions and contact points were removed. The ID number is kept
+    masked only; no password is ever stored here.
+    """
+
+    __tablename__ = "account_rebindings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(64))  # the Keycloak user (kept: its history stays)
+    resident_id_masked: Mapped[str] = mapped_column(String(32))
+    trigger: Mapped[str] = mapped_column(String(32))  # in_person | registration_reclaim
+    level_before: Mapped[int] = mapped_column(Integer)
+    level_after: Mapped[int] = mapped_column(Integer)
+    by: Mapped[str] = mapped_column(String(200))  # the clerk's subject, or the registry's service
+    client: Mapped[str] = mapped_column(String(200))  # the channel (or govlink itself) the request came through
+    reference: Mapped[str | None] = mapped_column(String(200))  # document checked, or the bus call id
+    credentials_removed: Mapped[int] = mapped_column(Integer)
+    sessions_ended: Mapped[int] = mapped_column(Integer)
+    rebound_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_account_rebindings_subject", "subject"),)

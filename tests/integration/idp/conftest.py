@@ -94,11 +94,11 @@ class Channels:
         return None if client_id == "mobile-app" else derived_secret(self.settings, client_id)
 
     def sign_in(self, client_id: str, person: dict | None = None, *, agent: Browserless | None = None,
-                username=None, password=None, scope="openid") -> dict:
+                username=None, password=None, scope="openid", new_password=None) -> dict:
         agent = agent or self.agent()
         return agent.sign_in(client_id, REDIRECT[client_id], username=username or (person or {}).get("resident_id"),
                              password=password or (person or {}).get("password"), client_secret=self.secret(client_id),
-                             scope=scope)
+                             scope=scope, new_password=new_password)
 
     def refresh(self, client_id: str, tokens: dict, agent: Browserless | None = None) -> dict:
         return (agent or self.agent()).refresh(client_id, tokens["refresh_token"], self.secret(client_id))

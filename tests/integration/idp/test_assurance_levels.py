@@ -1,6 +1,9 @@
 """Assurance levels against the real Keycloak, bus and population-registry simulator (R4, flow 2)."""
 from __future__ import annotations
 
+import pytest
+
+from simulators.channels.signin import SignInError
 
 
 def bearer(tokens: dict) -> dict:
@@ -64,7 +67,14 @@ def test_clerk_in_person_verification_raises_to_l3(client, people, channels, db)
     done = client.post("/api/v1/identity/verifications/in-person", json=body, headers=bearer(clerk))
     assert done.status_code == 200, done.json
     assert done.json["assurance_level"] == 3 and done.json["method"] == "in_person"
-    assert client.get("/api/v1/me", headers=bearer(channels.refresh("mobile-app", citizen))).json["assurance_level"] == 3
+    # The account is re-bound to the person at the counter (issue 15): earlier sessions are over, and
+    # they sign in with the one-time password from the counter, then choose their own.
+    assert done.json["rebound"] is True
+    with pytest.raises(SignInError):
+        channels.refresh("mobile-app", citizen)
+    again = channels.sign_in("mobile-app", username=person["resident_id"], password=done.json["initial_password"],
+                             new_password="Hefei-Mine-2026x")
+    assert client.get("/api/v1/me", headers=bearer(again)).json["assurance_level"] == 3
     with db.unit_of_work() as session:
         record = session.scalars(select(IdentityVerification).where(IdentityVerification.subject == person["id"])).one()
         assert record.level_after == 3 and record.client == "channel/service-hall" and "*" in record.resident_id_masked

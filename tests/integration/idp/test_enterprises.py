@@ -26,7 +26,8 @@ def test_legal_representative_registers_and_a_member_acts_for_the_enterprise(cli
     rep = people.create("周", "法人", level=2)
     colleague = people.create("吴", "员工", level=2)
     uscc = _new_uscc()
-    workers.admin("/enterprise/_admin/enterprises", {"uscc": uscc, "name": "合肥测试科技有限公司", "legalRepresentative": "周法人"})
+    workers.admin("/enterprise/_admin/enterprises", {"uscc": uscc, "name": "合肥测试科技有限公司", "legalRepresentative": "周法人",
+                                                     "legalRepresentativeIdNumber": rep["resident_id"]})
     try:
         rep_tokens = channels.sign_in("web-portal", rep)
         calls = workers.calls("enterprise", "VerifyEnterprise")
@@ -57,7 +58,8 @@ def test_legal_representative_registers_and_a_member_acts_for_the_enterprise(cli
 def test_registry_refuses_the_wrong_legal_representative(client, settings, people, channels, workers):
     rep = people.create("郑", "冒名", level=2)
     uscc = _new_uscc()
-    workers.admin("/enterprise/_admin/enterprises", {"uscc": uscc, "name": "合肥真实有限公司", "legalRepresentative": "郑真人"})
+    workers.admin("/enterprise/_admin/enterprises", {"uscc": uscc, "name": "合肥真实有限公司", "legalRepresentative": "郑真人",
+                                                     "legalRepresentativeIdNumber": people.new_resident_id()})
     tokens = channels.sign_in("web-portal", rep)
     r = client.post("/api/v1/identity/enterprises", headers=bearer(tokens),
                     json={"uscc": uscc, "name": "合肥真实有限公司", "legal_representative": "郑冒名"})

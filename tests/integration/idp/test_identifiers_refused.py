@@ -26,7 +26,7 @@ def test_govlink_registration_refuses_a_bad_checksum(client):
     assert bad not in r.get_data(as_text=True)
 
 
-def test_govlink_registration_creates_an_l1_person_who_can_sign_in(client, settings, channels, people):
+def test_govlink_registration_creates_an_l1_person_who_can_sign_in(client, settings, channels, people, workers):
     resident_id = people.new_resident_id()
     r = client.post("/api/v1/identity/registrations", json={
         "resident_id": resident_id, "family_name": "孙", "given_name": "注册", "phone": "13900001234",
@@ -36,7 +36,7 @@ def test_govlink_registration_creates_an_l1_person_who_can_sign_in(client, setti
     assert r.json["assurance_level"] == 1 and resident_id not in r.get_data(as_text=True)
     again = client.post("/api/v1/identity/registrations", json={
         "resident_id": resident_id, "family_name": "孙", "given_name": "注册", "password": "Hefei-Test-2026x"})
-    assert again.status_code == 409
+    assert again.status_code == 409  # an L1 account is reclaimed only with the registry's name for the number
     tokens = channels.sign_in("mobile-app", username=resident_id, password="Hefei-Test-2026x")
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}).json["assurance_level"] == 1
 

@@ -9,10 +9,16 @@ import java.util.Set;
  * Validation of the resident ID number (居民身份证号码, GB 11643-1999) and the unified social
  * credit code (统一社会信用代码, GB 32100-2015).
  *
- * <p>A line-for-line port of {@code idp/identifiers.py}; change both together. Choices the
- * standards leave open (province 83 for Taiwan residence permits, USCC division 100000,
- * the registration-authority list and its category table, no lower bound on birth dates) are
- * documented there.
+ * <p>A port of the strict checks of {@code idp/identifiers.py} ({@code canonical_resident_id},
+ * {@code canonical_uscc}); change both together. Choices the standards leave open (province 83
+ * for Taiwan residence permits, USCC division 100000, the registration-authority list, category
+ * code not checked) are documented there.
+ *
+ * <p>Only the exact canonical form passes: nothing is stripped or case-folded (issue 15: a
+ * username of an ID number padded with U+3000 was accepted here, stored raw by Keycloak and read
+ * as the victim by a gateway that stripped it again). The one exception is the resident ID's check
+ * character, which may be {@code x}: Keycloak lower-cases every username before validating and
+ * storing it, so {@code X} and {@code x} are one and the same username there.
  */
 public final class Identifiers {
 
@@ -53,12 +59,6 @@ public final class Identifiers {
 
     private static final int[] ORG_WEIGHTS = {3, 7, 9, 10, 5, 8, 4, 2};
     private static final String ORG_BODY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-
-    /** Exactly the characters Python's {@code str.isspace()} accepts, so both sides strip alike. */
-    private static final String WHITESPACE =
-            "\t\n\u000b\f\r\u001c\u001d\u001e\u001f \u0085\u00a0\u1680"
-            + "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-            + "\u2028\u2029\u202f\u205f\u3000";
 
     private Identifiers() {
     }
@@ -114,7 +114,7 @@ public final class Identifiers {
      * @param today the latest acceptable birth date
      */
     public static Optional<Problem> residentIdProblem(String text, LocalDate today) {
-        String id = strip(text);
+        String id = text;
         if (id.isEmpty()) {
             return Optional.of(Problem.EMPTY);
         }
@@ -139,27 +139,22 @@ public final class Identifiers {
 
     /** Check a unified social credit code; empty when valid. */
     public static Optional<Problem> usccProblem(String text) {
-        String stripped = strip(text);
-        if (stripped.isEmpty()) {
+        String code = text;
+        if (code.isEmpty()) {
             return Optional.of(Problem.EMPTY);
         }
-        if (stripped.codePointCount(0, stripped.length()) != LENGTH) {
+        if (code.codePointCount(0, code.length()) != LENGTH) {
             return Optional.of(Problem.LENGTH);
         }
-        if (stripped.length() != LENGTH) {
+        if (code.length() != LENGTH) {
             return Optional.of(Problem.CHARSET);
         }
-        StringBuilder upper = new StringBuilder(LENGTH);
         for (int i = 0; i < LENGTH; i++) {
-            char c = stripped.charAt(i);
-            // ASCII only: upper-casing other scripts could map into the alphabet.
-            char u = c < 128 ? Character.toUpperCase(c) : c;
-            if (c >= 128 || USCC_ALPHABET.indexOf(u) < 0) {
+            // Upper-case ASCII of the alphabet only: no case folding, no other scripts.
+            if (USCC_ALPHABET.indexOf(code.charAt(i)) < 0) {
                 return Optional.of(Problem.CHARSET);
             }
-            upper.append(u);
         }
-        String code = upper.toString();
         int authority = USCC_AUTHORITIES.indexOf(code.charAt(0));
         if (authority < 0) {
             return Optional.of(Problem.AUTHORITY);
@@ -194,19 +189,6 @@ public final class Identifiers {
             }
         }
         return out.toString();
-    }
-
-    /** Strip the characters Python's {@code str.strip()} strips. */
-    static String strip(String text) {
-        int start = 0;
-        int end = text.length();
-        while (start < end && WHITESPACE.indexOf(text.charAt(start)) >= 0) {
-            start++;
-        }
-        while (end > start && WHITESPACE.indexOf(text.charAt(end - 1)) >= 0) {
-            end--;
-        }
-        return text.substring(start, end);
     }
 
     private static boolean validBirthDate(String yyyymmdd, LocalDate today) {

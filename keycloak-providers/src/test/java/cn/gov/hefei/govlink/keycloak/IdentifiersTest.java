@@ -60,11 +60,13 @@ class IdentifiersTest {
     @ParameterizedTest
     @CsvSource({
         "11010519491231002X, valid",
-        "' \t11010519491231002x\n', valid",
-        "'\u300011010519491231002X\u3000', valid",
+        "11010519491231002x, valid",
+        "' \t11010519491231002x\n', length",
+        "'\u300011010519491231002X\u3000', length",
+        "'11010519491231002\u3000', charset",
         "340104199001011239, valid",
         "'', empty",
-        "'   ', empty",
+        "'   ', length",
         "11010519491231002, length",
         "11010519491231002X0, length",
         "11010519491231002Y, charset",
@@ -76,6 +78,34 @@ class IdentifiersTest {
     })
     void residentIdExamples(String text, String expected) {
         assertEquals(expected, residentProblem(text));
+    }
+
+    /** Issue 15: the victim's ID number or USCC with any space or format character, before or after. */
+    @ParameterizedTest
+    @ValueSource(strings = {"\u3000", "\u00a0", "\u2003", "\u2009", "\u2028", "\u2029", "\u0085", "\u1680",
+        "\u202f", "\u205f", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", " ", "\t", "\n", "\r",
+        "\u000b", "\f", "\u001c", "\u0000"})
+    void paddedIdentifiersAreRefusedNotStripped(String pad) {
+        for (String id : List.of(SAMPLE_ID, "340104199001011239")) {
+            assertFalse(Identifiers.residentIdProblem(id + pad, TODAY).isEmpty());
+            assertFalse(Identifiers.residentIdProblem(pad + id, TODAY).isEmpty());
+            assertFalse(Identifiers.residentIdProblem(id.substring(0, 9) + pad + id.substring(9), TODAY).isEmpty());
+        }
+        assertFalse(Identifiers.usccProblem(SAMPLE_USCC + pad).isEmpty());
+        assertFalse(Identifiers.usccProblem(pad + SAMPLE_USCC).isEmpty());
+    }
+
+    @Test
+    void fullWidthAndOtherDigitsAreRefused() {
+        StringBuilder fullWidth = new StringBuilder();
+        for (char c : "340104199001011239".toCharArray()) {
+            fullWidth.append((char) (c - '0' + '\uff10'));
+        }
+        assertEquals("charset", residentProblem(fullWidth.toString()));
+        assertEquals("charset", residentProblem("34010419900101123\uff19"));
+        assertEquals("charset", residentProblem("3401041990010112\u0663" + "9")); // Arabic-Indic three
+        assertEquals("charset", residentProblem("11010519491231002\uff38")); // full-width X
+        assertEquals("charset", usccProblem("91350100M000100Y4\uff13"));
     }
 
     @ParameterizedTest
@@ -123,7 +153,9 @@ class IdentifiersTest {
     @ParameterizedTest
     @CsvSource({
         "91350100M000100Y43, valid",
-        "'  91350100m000100y43 ', valid",
+        "'  91350100M000100Y43 ', length",
+        "91350100m000100y43, charset",
+        "91350100M000100y43, charset",
         "9134010070491234X2, valid",
         "'', empty",
         "91350100M000100Y4, length",
