@@ -1,7 +1,7 @@
 """City scale (issue 18): supervision rollups, open-step and ratings indexes, paging indexes.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op

@@ -1,15 +1,15 @@
 """Identity: account re-bindings (issue 15 finding 4), the audit of accounts reclaimed by their owner.
 
-Revision ID: 0008_sec_binding
-Revises: 0007
+Revision ID: 0011
+Revises: 0010
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.base import UtcDateTime
 
-revision = "0008_sec_binding"
-down_revision = "0007"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
