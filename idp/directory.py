@@ -106,6 +106,25 @@ class Directory:
             "email": user.get("email"), "enabled": user.get("enabled", True), "attributes": attributes})
         return before, level
 
+    def session_ids(self, user_id: str) -> list[str]:
+        """The ids of the person's Keycloak sessions (the `sid` their tokens carry)."""
+        return [s["id"] for s in _call("list the person's sessions", self.admin.get_sessions, user_id)]
+
+    def disable(self, user_id: str) -> list[str]:
+        """Disable the account and end every session of it; returns the ended sessions' ids.
+
+        Keycloak refuses a disabled account's refresh tokens, but not its access tokens: the caller
+        records the returned sessions as ended (idp.sessions) so the gateway refuses those at once.
+        """
+        sids = self.session_ids(user_id)
+        user = self.person(user_id)
+        # The whole representation: with the declarative profile, missing attributes would be dropped.
+        _call("disable the person", self.admin.update_user, user_id, {
+            "username": user["username"], "firstName": user.get("firstName"), "lastName": user.get("lastName"),
+            "email": user.get("email"), "enabled": False, "attributes": user.get("attributes") or {}})
+        _call("end the person's sessions", self.admin.user_logout, user_id)  # back-channel logout to every client
+        return sids
+
     # ------------------------------------------------------------------ enterprises
     def enterprise(self, uscc: str) -> dict | None:
         """The organization of this USCC, or None."""

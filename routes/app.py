@@ -135,8 +135,8 @@ def _security_headers(response) -> None:
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", PAGE_CSP)
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.path.startswith("/console/"):
-            headers.setdefault("Cache-Control", "no-store")  # staff data stays out of shared caches
+        if g.get("staff_principal") is not None:
+            headers.setdefault("Cache-Control", "no-store")  # staff pages stay out of caches
 
 
 def correlation_id_from(incoming: str | None) -> str:
