@@ -16,7 +16,6 @@ from config.realm import GATEWAY_REALM_MANAGEMENT_ROLES
 from connectors.http import http_session
 from idp.directory import directory_for
 from idp.keycloak import admin_client
-from idp.sessions import console_sessions_for, disable_account, ended_sessions_for
 from simulators.channels.signin import SignInError
 from tests.conftest import client_credentials_token
 from tests.integration.idp.conftest import channels, people  # noqa: F401
@@ -32,6 +31,8 @@ def _me(client, tokens):
 
 
 def test_disabling_an_account_ends_its_tokens_at_once(app, client, settings, people, channels):  # noqa: F811
+    from idp.sessions import console_sessions_for, disable_account, ended_sessions_for
+
     person = people.create("冯", "停用")
     agent = channels.agent()
     mobile = channels.sign_in("mobile-app", person, agent=agent)
