@@ -218,7 +218,10 @@ def login():
 @blp.get("/callback")
 def callback():
     token = _client().authorize_access_token()
-    principal = principal_of(token["access_token"])  # verified before anything is kept
+    try:
+        principal = principal_of(token["access_token"])  # verified before anything is kept
+    except TokenError as exc:
+        abort(401, description=f"The sign-in could not be verified ({exc.description}); sign in again.")
     store = console_sessions_for(current_app)
     store.close(session.pop(SESSION_KEY, None))
     session.pop(CSRF_KEY, None)  # a new sign-in, a new CSRF secret
