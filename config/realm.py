@@ -25,6 +25,15 @@ REALM_ROLES = [
 ]
 
 
+# Session lifetimes of the realm (seconds). A token of a session can be valid at most until the
+# session's maximum plus one access-token lifetime: the gateway remembers ended sessions that long.
+ACCESS_TOKEN_LIFESPAN = 300
+SSO_SESSION_IDLE_TIMEOUT = 1800
+SSO_SESSION_MAX_LIFESPAN = 36000
+# Offline sessions (only clients that keep the `offline_access` scope: no channel nor console does).
+OFFLINE_SESSION_IDLE_TIMEOUT = 7 * 24 * 3600
+OFFLINE_SESSION_MAX_LIFESPAN = 30 * 24 * 3600
+
 GOVLINK_SCOPE = "govlink"
 DEFAULT_AUDIENCE = "govlink"  # the `aud` every token for the gateway carries (idp.tokens)
 STAFF_USERNAME_PATTERN = r"^[a-z][a-z0-9._-]{2,63}$"
@@ -32,8 +41,12 @@ STAFF_USERNAME_PATTERN = r"^[a-z][a-z0-9._-]{2,63}$"
 DEPARTMENT_CLIENTS = {
     "case-system": ("GOV/11340100002987128A/case-system", "政务服务中心 办件系统 (case-handling subsystem)"),
 }
-# What govlink's own service account may do in the realm (least privilege): people and enterprises.
-GATEWAY_REALM_MANAGEMENT_ROLES = ("view-users", "query-users", "manage-users", "view-realm", "manage-realm")
+# What govlink's own service account may do in the realm (least privilege): people (find, register,
+# raise the level, end sessions) and enterprises (Keycloak organizations). Not manage-realm: realm
+# settings, clients and flows are `govlink realm apply`'s, with the master realm's admin.
+# view-realm: reading the `citizen` role to assign it at registration.
+GATEWAY_REALM_MANAGEMENT_ROLES = ("view-users", "query-users", "manage-users", "view-realm",
+                                  "view-organizations", "query-organizations", "manage-organizations")
 
 
 def derived_secret(settings, client_id: str) -> str:
@@ -265,9 +278,16 @@ def realm_definition(settings) -> dict:
         "waitIncrementSeconds": 60,
         "maxFailureWaitSeconds": 900,
         "passwordPolicy": "length(10) and digits(1) and lowerCase(1) and upperCase(1) and notUsername() and passwordHistory(3)",
-        "accessTokenLifespan": 300,
-        "ssoSessionIdleTimeout": 1800,
-        "ssoSessionMaxLifespan": 36000,
+        "accessTokenLifespan": ACCESS_TOKEN_LIFESPAN,
+        "ssoSessionIdleTimeout": SSO_SESSION_IDLE_TIMEOUT,
+        "ssoSessionMaxLifespan": SSO_SESSION_MAX_LIFESPAN,
+        "offlineSessionIdleTimeout": OFFLINE_SESSION_IDLE_TIMEOUT,
+        "offlineSessionMaxLifespanEnabled": True,
+        "offlineSessionMaxLifespan": OFFLINE_SESSION_MAX_LIFESPAN,
+        # A refresh token is good for one use: a stolen one that was used already is refused, and
+        # its reuse by the thief after the owner refreshed is refused too (rotation).
+        "revokeRefreshToken": True,
+        "refreshTokenMaxReuse": 0,
         "sslRequired": "external",
         "editUsernameAllowed": False,
         "registrationEmailAsUsername": False,

@@ -22,6 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-change-me"
 
 
+# Secrets the gateway needs at start whose development default is not DEV_SECRET: refused in production too.
+GATEWAY_DEV_SECRETS = ("metrics_token",)
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
@@ -55,6 +59,8 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = 1_048_576
+    # Bearer token of Prometheus' scrape of /metrics and of /readyz's details (targets, errors).
+    metrics_token: str = _secret("dev-metrics-token")
     token_cache_seconds: float = 60.0  # how long a verified token's principal is kept (0: verify every request)
     supervision_file: str = str(REPO_ROOT / "config" / "supervision.yaml")  # deadlines and the holiday calendar
     # The message log's local spool (one folder per database below it; keep it on a persistent disk).
@@ -136,6 +142,7 @@ class Settings:
             raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.env == "production":
             weak = [f.name for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name) in (DEV_SECRET, "admin")]
+            weak += [n for n in GATEWAY_DEV_SECRETS if n not in weak and getattr(self, n) == Settings.__dataclass_fields__[n].default]
             if weak:
                 raise SettingsError("production needs real secrets; set " + ", ".join(PREFIX + n.upper() for n in weak))
 

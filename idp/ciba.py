@@ -2,8 +2,11 @@
 
 1. The hotline agent's system asks Keycloak (`/protocol/openid-connect/ext/ciba/auth`) for the
    caller's consent, naming them by resident ID number (`login_hint`).
-2. Keycloak posts the request here (`POST /idp/ciba/auth-channel`) with a bearer token that only
-   Keycloak can read (a JWE); `receive` keeps it as a pending request for that person.
+2. Keycloak posts the request here (`POST /idp/ciba/auth-channel`) with a bearer token it signs
+   with the realm's key (issuer = audience = the realm, `azp` the CIBA client, `sub` the person);
+   `receive` verifies it (idp.tokens) and keeps a pending request for the token's `sub`. Nothing
+   but that token decides who is prompted: a forged or missing token gets the same 401 whoever the
+   login hint names, so the channel tells nobody whether an ID number has an account.
 3. The person sees it in the mobile app and approves or denies (`decide`): govlink answers
    Keycloak's callback endpoint with that bearer token, and the hotline's poll gets its tokens.
 """
@@ -16,12 +19,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from connectors.http import http_session
-from idp.directory import directory_for
-from idp.identifiers import InvalidIdentifier, mask, validate_resident_id
+from idp.tokens import TokenError, verifier_for
 from store.models.identity import CibaRequest
 
 log = logging.getLogger(__name__)
 
+CIBA_CLIENTS = ("hotline",)  # the realm's clients with the CIBA grant (config/realm.py)
 DECISIONS = {"approve": "SUCCEED", "deny": "UNAUTHORIZED", "cancel": "CANCELLED"}
 LIFETIME = timedelta(seconds=120)  # the realm's cibaExpiresIn
 
@@ -37,28 +40,27 @@ def _now() -> datetime:
 
 
 def receive(runtime, bearer: str, body: dict) -> CibaRequest:
-    """Keep Keycloak's authentication-channel request for the person its login hint names."""
-    if not bearer or bearer.count(".") not in (2, 4):
-        raise CibaError(401, "invalid_token", "The authentication channel needs Keycloak's bearer token.")
-    hint = str(body.get("login_hint") or "")
+    """Keep Keycloak's authentication-channel request for the person its signed bearer token names."""
     try:
-        resident_id = validate_resident_id(hint)
-    except InvalidIdentifier as exc:
-        raise CibaError(400, "invalid_login_hint", f"login_hint must be a resident ID number ({exc.code}).") from None
-    if hint not in (resident_id, resident_id.lower()):  # never normalised into someone's number (issue 15)
-        raise CibaError(400, "invalid_login_hint", "login_hint must be a resident ID number written canonically.")
-    person = directory_for(runtime.settings).find_person(resident_id)
-    if person is None:
-        raise CibaError(404, "unknown_person", f"No account for {mask(resident_id)}.")
-    request = CibaRequest(id=str(uuid.uuid4()), subject=person["id"], client_id=str(body.get("client_id") or "hotline"),
-                          scope=str(body.get("scope") or "openid")[:500],
-                          binding_message=(str(body["binding_message"])[:200] if body.get("binding_message") else None),
-                          callback_token=bearer, status="pending", created_at=_now(), expires_at=_now() + LIFETIME)
+        claims = verifier_for(runtime.settings).verify_auth_channel_token(bearer, CIBA_CLIENTS)
+    except TokenError:
+        raise CibaError(401, "invalid_token", "The authentication channel takes only Keycloak's signed bearer "
+                        "token for a CIBA request.") from None
+    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{runtime.settings.issuer}#ciba/{claims['jti']}"))
+    expires_at = min(datetime.fromtimestamp(int(claims["exp"]), timezone.utc), _now() + LIFETIME)
     with runtime.db.unit_of_work() as session:
+        existing = session.get(CibaRequest, request_id)
+        if existing is not None:  # the same request posted again (a retry or a replay): keep one prompt
+            session.expunge(existing)
+            return existing
+        request = CibaRequest(id=request_id, subject=str(claims["sub"]), client_id=str(claims["azp"]),
+                              scope=str(body.get("scope") or "openid")[:500],
+                              binding_message=(str(body["binding_message"])[:200] if body.get("binding_message") else None),
+                              callback_token=bearer, status="pending", created_at=_now(), expires_at=expires_at)
         session.add(request)
         session.flush()
         session.expunge(request)
-    log.info("CIBA request %s for %s pending", request.id, mask(resident_id))
+    log.info("CIBA request %s pending", request.id)
     return request
 
 

@@ -11,6 +11,10 @@ log = logging.getLogger(__name__)
 # Client scopes every channel client gets by default, besides Keycloak's own defaults.
 CHANNEL_DEFAULT_SCOPES = (GOVLINK_SCOPE,)
 CHANNEL_OPTIONAL_SCOPES = ("organization",)
+# Scopes no client of the realm gets: offline tokens would outlive every logout (issue 15 #9).
+WITHHELD_SCOPES = ("offline_access",)
+# Keycloak's built-in clients whose password grant is switched off in the realm (issue 15 #12).
+NO_PASSWORD_GRANT = ("admin-cli",)
 
 
 def apply_realm(settings) -> dict:
@@ -43,6 +47,9 @@ def apply_realm(settings) -> dict:
                 or _attr(client, "oidc.ciba.grant.enabled"):
             _ensure_scopes(admin, internal_id, [scope_ids.get(n) or all_scopes.get(n) for n in CHANNEL_DEFAULT_SCOPES],
                            [all_scopes.get(n) for n in CHANNEL_OPTIONAL_SCOPES])
+        _withhold_scopes(admin, internal_id, [all_scopes.get(n) for n in WITHHELD_SCOPES])
+    _withhold_realm_default_scopes(admin, settings.realm, [all_scopes.get(n) for n in WITHHELD_SCOPES])
+    _no_password_grant(admin)
     _grant_gateway_realm_management(admin, settings)
     return {"realm": settings.realm, "created": created, "clients": [c["clientId"] for c in clients],
             "roles": [r["name"] for r in roles]}
@@ -105,16 +112,47 @@ def _ensure_scopes(admin, client_id: str, default_ids: list, optional_ids: list)
             admin.add_client_optional_client_scope(client_id, scope_id, {})
 
 
+def _withhold_scopes(admin, client_id: str, scope_ids: list) -> None:
+    """Take `scope_ids` off the client, default and optional (e.g. offline_access)."""
+    for scope_id in filter(None, scope_ids):
+        if scope_id in {s["id"] for s in admin.get_client_optional_client_scopes(client_id)}:
+            admin.delete_client_optional_client_scope(client_id, scope_id)
+        if scope_id in {s["id"] for s in admin.get_client_default_client_scopes(client_id)}:
+            admin.delete_client_default_client_scope(client_id, scope_id)
+
+
+def _withhold_realm_default_scopes(admin, realm: str, scope_ids: list) -> None:
+    """New clients (Keycloak's own included) do not get `scope_ids` either."""
+    optional = {s["id"] for s in admin.get_default_optional_client_scopes()}
+    default = {s["id"] for s in admin.get_default_default_client_scopes()}
+    for scope_id in filter(None, scope_ids):
+        if scope_id in optional:
+            admin.delete_default_optional_client_scope(scope_id)
+        if scope_id in default:
+            admin.delete_default_default_client_scope(scope_id)
+
+
+def _no_password_grant(admin) -> None:
+    for client_id in NO_PASSWORD_GRANT:
+        internal_id = admin.get_client_id(client_id)
+        if internal_id and admin.get_client(internal_id).get("directAccessGrantsEnabled"):
+            admin.update_client(internal_id, {"clientId": client_id, "directAccessGrantsEnabled": False})
+
+
 def _grant_gateway_realm_management(admin, settings) -> None:
-    """Let the gateway's service account manage people and enterprises in its realm (and nothing else)."""
+    """Give the gateway's service account exactly the realm-management roles it needs (least privilege:
+    roles granted by hand or by an older version are taken away)."""
     gateway_id = admin.get_client_id(settings.gateway_client_id)
     user = admin.get_client_service_account_user(gateway_id)
     management_id = admin.get_client_id("realm-management")
-    assigned = {r["name"] for r in admin.get_client_roles_of_user(user["id"], management_id)}
+    assigned = {r["name"]: r for r in admin.get_client_roles_of_user(user["id"], management_id)}
     missing = [admin.get_client_role(management_id, name) for name in GATEWAY_REALM_MANAGEMENT_ROLES
                if name not in assigned]
     if missing:
         admin.assign_client_role(user["id"], management_id, missing)
+    extra = [role for name, role in assigned.items() if name not in GATEWAY_REALM_MANAGEMENT_ROLES]
+    if extra:
+        admin.delete_client_roles_of_user(user["id"], management_id, extra)
 
 
 def ensure_demo_users(settings) -> list[dict]:

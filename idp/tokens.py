@@ -120,6 +120,23 @@ class TokenVerifier:
             raise TokenError("the logout token names neither a session nor a subject")
         return claims
 
+    def verify_auth_channel_token(self, token: str, clients: tuple[str, ...]) -> dict:
+        """Claims of the bearer token Keycloak's HTTP authentication channel (CIBA) sends.
+
+        Keycloak 26 (HttpAuthenticationChannelProvider.createBearerToken) signs it with the realm's
+        key like an access token: `typ` Bearer, issuer and audience both the realm's issuer URL,
+        `azp` the CIBA client that asked, `sub` the person, `jti` the request's id, `exp` the
+        request's expiry. A person's own access token has another audience and is refused.
+        """
+        claims = self._decode(token)
+        self._validate(claims, aud={"essential": True, "value": self.issuer}, sub={"essential": True},
+                       jti={"essential": True})
+        if claims.get("typ") != "Bearer":
+            raise TokenError("the token is not Keycloak's authentication-channel token")
+        if claims.get("azp") not in clients:
+            raise TokenError("the token was not issued for a CIBA client of this realm")
+        return claims
+
     def _decode(self, token: str) -> dict:
         if not token or token.count(".") != 2:
             raise TokenError("the token is not a signed JWT")

@@ -112,7 +112,7 @@ def _install_request_hooks(app: Flask) -> None:
     @app.after_request
     def _finish(response):
         response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        _security_headers(response)
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         record_request(request.method, endpoint, request.path, response.status_code,
                        time.monotonic() - g.get("started", time.monotonic()))
@@ -123,6 +123,23 @@ def _install_request_hooks(app: Flask) -> None:
         token = g.pop("correlation_token", None)
         if token is not None:
             correlation_id.reset(token)
+
+
+# Every answer may not be framed (clickjacking) nor sniffed; pages also get a CSP that forbids framing
+# and plugins and pins <base>, and keep no referrer across sites (sign-in codes live in our URLs).
+PAGE_CSP = "frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+
+
+def _security_headers(response) -> None:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if g.get("staff_principal") is not None:
+            headers.setdefault("Cache-Control", "no-store")  # staff pages stay out of caches
 
 
 def correlation_id_from(incoming: str | None) -> str:

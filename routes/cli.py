@@ -95,6 +95,23 @@ def realm_demo_users(show):
     click.echo("demo accounts: " + ", ".join(u["username"] if "citizen" not in u["roles"] else "citizen" for u in users))
 
 
+@realm.command("disable-user")
+@click.argument("username")
+def realm_disable_user(username):
+    """Disable an account and end its sessions at once (its tokens are refused from now on)."""
+    from flask import current_app as app
+
+    from idp.directory import directory_for
+    from idp.sessions import console_sessions_for, disable_account, ended_sessions_for
+
+    directory = directory_for(_ctx().settings)
+    users = directory.admin.get_users({"username": username.lower(), "exact": True})
+    if not users:
+        raise click.ClickException("no such account in the realm")
+    ended = disable_account(directory, ended_sessions_for(app), console_sessions_for(app), users[0]["id"])
+    click.echo(f"disabled; {ended} session(s) ended")
+
+
 # --------------------------------------------------------------------------- preflight
 @main.command("preflight")
 @click.option("--wait", "wait_seconds", default=0, show_default=True, help="Keep trying this many seconds.")

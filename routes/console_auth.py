@@ -1,9 +1,11 @@
 """Sign-in for the staff pages (finance console, supervision, ...): one shared module.
 
 OpenID Connect against Keycloak (realm from Settings) with authlib's Flask client, authorization
-code + PKCE, as the confidential client ``staff-console`` (config/realm.py). The access and
-refresh tokens live in Flask's signed session cookie (the ID token is not kept: it would push the
-cookie past 4 KB). Every protected page checks the access token as the API does
+code + PKCE, as the confidential client ``staff-console`` (config/realm.py). The sign-in is kept
+server-side (:class:`idp.sessions.ConsoleSessions`: access, refresh and ID token, encrypted); the
+signed cookie carries only its random id, so logout (which sends ``id_token_hint`` to Keycloak) and
+Keycloak's back-channel logout end it for every copy of the cookie. Every protected page checks the
+access token as the API does
 (:func:`routes.auth.principal_of`: signature, issuer, audience ``govlink``, expiry; sessions ended
 by back-channel logout refused), refreshes it once when it expired, and checks the realm roles:
 
@@ -24,7 +26,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, abort, current_app, g, redirect, render_template_string, request, session, url_for
@@ -33,10 +35,11 @@ from markupsafe import Markup, escape
 from config.realm import derived_secret
 from idp.principal import Principal
 from idp.tokens import TokenError
+from idp.sessions import console_sessions_for, ended_sessions_for
 from routes.auth import SessionEnded, principal_of
 
 CLIENT_ID = "staff-console"
-TOKEN_KEY = "staff_token"
+SESSION_KEY = "staff_session"  # the id of the server-side console session
 NEXT_KEY = "staff_next"
 CSRF_KEY = "staff_csrf"
 EXTENSION = "console_oauth"
@@ -118,7 +121,9 @@ def signed_in_principal() -> Principal | None:
     """The signed-in person, refreshing the access token once if it expired; None if signed out."""
     if "staff_principal" in g:
         return g.staff_principal
-    token = session.get(TOKEN_KEY)
+    store = console_sessions_for(current_app)
+    session_id = session.get(SESSION_KEY)
+    token = store.tokens(session_id)
     principal = None
     if token:
         for attempt in (1, 2):
@@ -135,12 +140,14 @@ def signed_in_principal() -> Principal | None:
                 except Exception:  # noqa: BLE001 - an expired or revoked refresh token: sign in again
                     break
                 token = {"access_token": fresh["access_token"],
-                         "refresh_token": fresh.get("refresh_token", token["refresh_token"])}
-                session[TOKEN_KEY] = token
+                         "refresh_token": fresh.get("refresh_token", token["refresh_token"]),
+                         "id_token": fresh.get("id_token", token.get("id_token"))}
+                store.update(session_id, token)
                 continue
             break
-        if principal is None:
-            session.pop(TOKEN_KEY, None)
+    if principal is None and session_id:
+        store.close(session_id)
+        session.pop(SESSION_KEY, None)
     g.staff_principal = principal
     return principal
 
@@ -179,11 +186,26 @@ def console_login_required(roles: tuple[str, ...] = (), *, forbidden_template: s
     return decorator
 
 
+# What a browser drops or reads differently in a URL (WHATWG URL parsing): C0 controls and space
+# (trimmed at the ends, tab and newlines removed anywhere), DEL, and the backslash (a slash in http URLs).
+_UNSAFE_IN_NEXT = frozenset(map(chr, range(0x21))) | {"\x7f", "\\"}
+
+
 def _safe_next(target: str | None) -> str:
-    # Only a path on this site: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """`target` if a browser reads it as a path on this site, else "/" (never an open redirect).
+
+    Refuses the value as a whole rather than cleaning it: anything the browser would strip or
+    reinterpret (``/\t/evil.example`` becomes ``//evil.example``), any scheme or authority, and
+    anything longer than a URL should be. The result is also safe in a Location header (no newline).
+    """
+    if not target or len(target) > 2048 or not _UNSAFE_IN_NEXT.isdisjoint(target):
+        return "/"
+    if not target.startswith("/") or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 @blp.get("/login")
@@ -196,17 +218,33 @@ def login():
 @blp.get("/callback")
 def callback():
     token = _client().authorize_access_token()
-    session[TOKEN_KEY] = {k: token[k] for k in ("access_token", "refresh_token") if k in token}
+    try:
+        principal = principal_of(token["access_token"])  # verified before anything is kept
+    except TokenError as exc:
+        abort(401, description=f"The sign-in could not be verified ({exc.description}); sign in again.")
+    store = console_sessions_for(current_app)
+    store.close(session.pop(SESSION_KEY, None))
     session.pop(CSRF_KEY, None)  # a new sign-in, a new CSRF secret
+    session[SESSION_KEY] = store.open({k: token[k] for k in ("access_token", "refresh_token", "id_token") if k in token},
+                                      sid=principal.claims.get("sid"), subject=principal.subject)
     return redirect(_safe_next(session.pop(NEXT_KEY, None)))
 
 
 @blp.get("/logout")
 def logout():
-    session.pop(TOKEN_KEY, None)
-    session.pop(CSRF_KEY, None)
-    end = _client().load_server_metadata()["end_session_endpoint"]
+    tokens = console_sessions_for(current_app).close(session.pop(SESSION_KEY, None)) or {}
+    session.clear()
     params = {"client_id": CLIENT_ID, "post_logout_redirect_uri": url_for(".signed_out", _external=True)}
+    if tokens.get("id_token"):
+        # With the hint Keycloak ends the session without asking, and tells every client (back-channel).
+        params["id_token_hint"] = tokens["id_token"]
+        try:
+            principal = principal_of(tokens["access_token"])
+        except TokenError:
+            principal = None
+        if principal is not None and principal.claims.get("sid"):  # refused here at once, whatever Keycloak does
+            ended_sessions_for(current_app).end(principal.claims["sid"], principal.subject, CLIENT_ID)
+    end = _client().load_server_metadata()["end_session_endpoint"]
     return redirect(f"{end}?{urlencode(params)}")
 
 

@@ -1,9 +1,17 @@
-"""Liveness, readiness (which backing service is down) and Prometheus metrics."""
+"""Liveness, readiness (which backing service is down) and Prometheus metrics.
+
+`/metrics` (supervision statistics among them) answers only with the scrape token
+(`Authorization: Bearer $GOVLINK_METRICS_TOKEN`); `/readyz` tells anyone ready or not and which
+service is down, and shows where each service is and why it failed only with that token.
+"""
 from __future__ import annotations
 
+import hmac
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from routes.errors import ApiError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from routes import readiness
@@ -35,12 +43,17 @@ def readyz():
         "calendar": calendar,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
     }
+    detailed = _has_scrape_token()
     if down:
         body["down"] = down
-        body["message"] = "Not ready: " + ", ".join(f"{n} is down ({checks[n]['error']})" for n in down)
+        body["message"] = "Not ready: " + ", ".join(
+            f"{n} is down ({checks[n]['error']})" if detailed else f"{n} is down" for n in down)
     elif degraded:
         body["degraded"] = degraded
-        body["message"] = f"Degraded: calendar: {calendar['message']} ({calendar['file']})"
+        body["message"] = f"Degraded: calendar: {calendar['message']}" + (f" ({calendar['file']})" if detailed else "")
+    if not detailed:  # targets (database path, AMQP user), errors and file paths only for the operator's token
+        body["checks"] = {name: {"status": result["status"]} for name, result in checks.items()}
+        body["calendar"] = {k: v for k, v in calendar.items() if k != "file"}
     return jsonify(body), (200 if not down else 503)
 
 
@@ -55,10 +68,20 @@ def _calendar() -> dict:
     return {**result.describe(), "file": source}
 
 
+def _has_scrape_token() -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = current_app.extensions["govlink"].settings.metrics_token
+    return scheme.lower() == "bearer" and bool(token) and hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
 @blp.get("/metrics")
 def metrics():
     """Prometheus text exposition: this process's (or all gunicorn workers') metrics, then the
-    registries areas add with `add_metrics_registry` (figures read from the database per scrape)."""
+    registries areas add with `add_metrics_registry` (figures read from the database per scrape).
+    Only for the scrape token: the supervision figures are supervisors' information."""
+    if not _has_scrape_token():
+        raise ApiError(401, "invalid_token", "Send the scrape token: Authorization: Bearer $GOVLINK_METRICS_TOKEN.",
+                       headers={"WWW-Authenticate": 'Bearer realm="govlink-metrics"'})
     body = generate_latest(readiness.metrics_registry())
     for registry in current_app.extensions.get("govlink_metric_registries", []):
         body += generate_latest(registry)

@@ -50,7 +50,8 @@ class TokenReads:
         try:
             body = self._body(token, principal)
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                                      ("X-Correlation-ID", cid), ("X-Content-Type-Options", "nosniff")])
+                                      ("X-Correlation-ID", cid), ("X-Content-Type-Options", "nosniff"),
+                                      ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")])
             record_request("GET", PATH, PATH, 200, time.monotonic() - started)
             return [body]
         finally:

@@ -5,6 +5,7 @@
 #   scripts/stack.sh up      install + start + wait until healthy (default)
 #   scripts/stack.sh down    stop what this script started
 #   scripts/stack.sh status  one line per service
+#   scripts/stack.sh rabbitmq only the broker: loopback listeners and users
 #   scripts/stack.sh browser Debian's Chromium for the browser tests
 set -euo pipefail
 
@@ -71,20 +72,67 @@ postgres_down() {
 # ---------------------------------------------------------------- RabbitMQ
 rabbit_ping() { as_root rabbitmq-diagnostics -q check_running; }
 
+rabbitmq_config() {
+  # Loopback only: AMQP and management listeners, the Erlang distribution port and epmd.
+  local conf=/etc/rabbitmq/rabbitmq.conf env=/etc/rabbitmq/rabbitmq-env.conf
+  local want="# written by govlink scripts/stack.sh
+listeners.tcp.default = $BIND_HOST:$RABBIT_PORT
+management.tcp.ip = $BIND_HOST
+management.tcp.port = 15672"
+  if [ -s "$conf" ] && ! head -1 "$conf" | grep -q "govlink"; then
+    log "keeping $conf (not govlink's): make it listen on $BIND_HOST yourself"
+  elif [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+    printf '%s\n' "$want" | as_root tee "$conf" >/dev/null; RABBIT_RESTART=1
+  fi
+  # epmd and the distribution port too, if the node's host name (rabbit@<host>) resolves to loopback:
+  # the CLI tools reach the node through that name.
+  local erl="SERVER_ADDITIONAL_ERL_ARGS=\"-kernel inet_dist_use_interface {${BIND_HOST//./,}}\" # govlink
+export ERL_EPMD_ADDRESS=$BIND_HOST # govlink"
+  if ! getent hosts "$(hostname -s)" | grep -qE '^(127\.|::1)'; then
+    log "$(hostname -s) does not resolve to loopback: epmd and the Erlang distribution keep every interface"
+    return 0
+  fi
+  RABBIT_EPMD_ADDRESS=$BIND_HOST
+  if ! grep -q "# govlink" "$env" 2>/dev/null || [ "$(grep "# govlink" "$env")" != "$erl" ]; then
+    { grep -v "# govlink" "$env" 2>/dev/null || true; printf '%s\n' "$erl"; } | as_root tee "$env.new" >/dev/null
+    as_root mv "$env.new" "$env"; RABBIT_RESTART=1
+  fi
+}
+
 rabbitmq_up() {
   apt_install rabbitmq-server
+  RABBIT_RESTART=0 RABBIT_EPMD_ADDRESS=
+  rabbitmq_config
+  if [ "$RABBIT_RESTART" = 1 ] && rabbit_ping >/dev/null 2>&1; then
+    log "restarting RabbitMQ to listen on $BIND_HOST only"
+    as_root rabbitmqctl -q stop >/dev/null 2>&1 || true
+    wait_for rabbitmq-stop 60 bash -c "! rabbitmq-diagnostics -q check_running" || true
+  fi
+  if [ "$RABBIT_RESTART" = 1 ]; then as_root epmd -kill >/dev/null 2>&1 || true; fi
   if ! rabbit_ping >/dev/null 2>&1; then
     log "starting RabbitMQ"
     as_root rabbitmq-plugins -q enable --offline rabbitmq_management >/dev/null
-    as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+    as_root env ${RABBIT_EPMD_ADDRESS:+ERL_EPMD_ADDRESS=$RABBIT_EPMD_ADDRESS} rabbitmq-server -detached >/dev/null 2>&1 || true
   fi
   wait_for rabbitmq 90 rabbit_ping || die "RabbitMQ did not answer a ping within 90 s; see /var/log/rabbitmq/"
-  # The guest user may only connect from localhost; govlink gets its own user.
-  as_root rabbitmqctl -q list_users | grep -q "^$RABBIT_USER\b" || {
+  rabbitmq_users
+}
+
+rabbitmq_users() {
+  # The guest user may only connect from localhost. govlink's own user is not an administrator (its
+  # rights are set_permissions per vhost); an admin user is kept for scripts and the management UI.
+  local users; users=$(as_root rabbitmqctl -q list_users)
+  echo "$users" | grep -q "^$RABBIT_USER\b" || {
     as_root rabbitmqctl -q add_user "$RABBIT_USER" "$RABBIT_PASSWORD" >/dev/null
-    as_root rabbitmqctl -q set_user_tags "$RABBIT_USER" administrator >/dev/null
     as_root rabbitmqctl -q set_permissions -p / "$RABBIT_USER" ".*" ".*" ".*" >/dev/null
   }
+  # shellcheck disable=SC2086  # no tags at all when RABBIT_USER_TAGS is empty
+  as_root rabbitmqctl -q set_user_tags "$RABBIT_USER" $RABBIT_USER_TAGS >/dev/null
+  echo "$users" | grep -q "^$RABBIT_ADMIN\b" || {
+    as_root rabbitmqctl -q add_user "$RABBIT_ADMIN" "$RABBIT_ADMIN_PASSWORD" >/dev/null
+    as_root rabbitmqctl -q set_permissions -p / "$RABBIT_ADMIN" ".*" ".*" ".*" >/dev/null
+  }
+  as_root rabbitmqctl -q set_user_tags "$RABBIT_ADMIN" administrator >/dev/null
 }
 
 rabbitmq_down() { rabbit_ping >/dev/null 2>&1 && { log "stopping RabbitMQ"; as_root rabbitmqctl -q stop; }; return 0; }
@@ -123,20 +171,27 @@ keycloak_providers() {
   fi
 }
 
+KC_OPTIONS_STAMP="$GOVLINK_CACHE/keycloak.options"
+kc_options_hash() { echo "bind=$BIND_HOST port=$KC_PORT mgmt=$KC_MGMT_PORT features=$KC_FEATURES ciba=$KC_CIBA_CHANNEL_URI" | sha256sum | cut -c1-16; }
+
 keycloak_up() {
   keycloak_install
   KC_RESTART=0
   keycloak_providers
+  # Started with other options (e.g. before it listened on loopback only): restart with these.
+  [ "$(cat "$KC_OPTIONS_STAMP" 2>/dev/null)" = "$(kc_options_hash)" ] || KC_RESTART=1
   if [ "$KC_RESTART" = 1 ] && [ -f "$KC_PIDFILE" ] && kill -0 "$(cat "$KC_PIDFILE")" 2>/dev/null; then
-    log "restarting Keycloak to load new providers"; keycloak_down
+    log "restarting Keycloak (new providers or options)"; keycloak_down
   fi
   if ! kc_ready 2>/dev/null; then
     if ! { [ -f "$KC_PIDFILE" ] && kill -0 "$(cat "$KC_PIDFILE")" 2>/dev/null; }; then
       [ -d "$KC_JAVA_HOME" ] || die "Keycloak needs the JDK at $KC_JAVA_HOME (set GOVLINK_KC_JAVA_HOME)"
       log "starting Keycloak $KC_VERSION on :$KC_PORT (management :$KC_MGMT_PORT, log $KC_LOG)"
       mkdir -p "$(dirname "$KC_LOG")"
+      echo "$(kc_options_hash)" >"$KC_OPTIONS_STAMP"
       JAVA_HOME="$KC_JAVA_HOME" KC_BOOTSTRAP_ADMIN_USERNAME="$KC_ADMIN" KC_BOOTSTRAP_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
         setsid nohup "$KC_HOME/bin/kc.sh" start-dev \
+        --http-host "$BIND_HOST" --http-management-host "$BIND_HOST" \
         --http-port "$KC_PORT" --http-management-port "$KC_MGMT_PORT" --health-enabled true --metrics-enabled true \
         --db postgres --db-url "jdbc:postgresql://127.0.0.1:$PG_PORT/keycloak" \
         --db-username "$PG_USER" --db-password "$PG_PASSWORD" \
@@ -178,9 +233,10 @@ case "${1:-up}" in
     apt_install curl ca-certificates
     postgres_up; rabbitmq_up; keycloak_up
     log "services ready: PostgreSQL :$PG_PORT, RabbitMQ :$RABBIT_PORT (management :15672), Keycloak :$KC_PORT" ;;
+  rabbitmq) rabbitmq_up ;;  # only the broker (listeners, users), e.g. after changing stack.env
   browser) chromium_install ;;  # only the test suite needs it (make test)
   bench-tools) apt_install wrk ;;  # the HTTP load generator of bench/auth.py (make bench)
   down) keycloak_down; rabbitmq_down; postgres_down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status|browser|bench-tools" ;;
+  *) die "usage: $0 up|down|status|rabbitmq|browser|bench-tools" ;;
 esac

@@ -16,11 +16,14 @@ from idp.directory import DirectoryError, directory_for
 from idp.identifiers import InvalidIdentifier, mask, validate_resident_id, validate_uscc
 from idp.levels import DESCRIPTIONS, acr_value
 from idp.principal import CHANNEL_CLIENTS
-from idp.sessions import ended_sessions_for
+from idp.sessions import console_sessions_for, ended_sessions_for
 from idp.tokens import TokenError, verifier_for
 from idp.verification import RegistryUnavailable
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
+
+# Whose back-channel logout tokens are taken: the channels' and the staff consoles' (routes.console_auth).
+LOGOUT_AUDIENCES = (*CHANNEL_CLIENTS, "staff-console")
 
 log = logging.getLogger(__name__)
 
@@ -381,12 +384,13 @@ def backchannel_logout():
     """OIDC back-channel logout: verify Keycloak's logout token and end the session for every channel."""
     token = request.form.get("logout_token", "")
     try:
-        claims = verifier_for(_runtime().settings).verify_logout_token(token, tuple(CHANNEL_CLIENTS))
+        claims = verifier_for(_runtime().settings).verify_logout_token(token, LOGOUT_AUDIENCES)
     except TokenError as exc:
         raise ApiError(400, "invalid_request", f"The logout token was refused: {exc.description}.") from None
     sid = claims.get("sid")
     if not sid:
         raise ApiError(400, "invalid_request", "govlink ends sessions by sid; the logout token has none.")
     ended_sessions_for(current_app).end(sid, claims.get("sub"), claims.get("aud") if isinstance(claims.get("aud"), str) else None)
+    console_sessions_for(current_app).close_sid(sid)  # the staff consoles' server-side sign-ins too
     log.info("session ended by back-channel logout from Keycloak")
     return ""

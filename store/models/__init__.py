@@ -1,6 +1,6 @@
 """Every table, imported here so that Alembic and the tests see the whole schema."""
 from store.models.bus import MessageLogHead, MessageLogRecord, MessageLogSpool, ProcessedMessage, ServiceCall
-from store.models.identity import CibaRequest, EndedSession, IdentityVerification
+from store.models.identity import AccountRebinding, CibaRequest, ConsoleSession, EndedSession, IdentityVerification
 from store.models.logistics import (CourierBill, CourierBillLine, Shipment, ShipmentLeg, ShipmentLegEvent,
                                     ShipmentTrackingEvent)
 from store.models.payment import (PaymentCodeCounter, PaymentConfirmation, PaymentIdempotencyKey, PaymentNotice,
@@ -13,7 +13,7 @@ from store.models.supervision import (CaseSatisfaction, Complaint, RatedGroup, S
                                       SupervisionCursor, SupervisionRollup, SupervisionStep)
 
 __all__ = [
-    "CaseSatisfaction", "CibaRequest", "Complaint", "CourierBill", "CourierBillLine", "EndedSession",
+    "CaseSatisfaction", "CibaRequest", "Complaint", "ConsoleSession", "CourierBill", "CourierBillLine", "EndedSession",
     "IdentityVerification", "MessageLogHead", "MessageLogRecord", "MessageLogSpool", "PaymentCodeCounter", "PaymentConfirmation",
     "PaymentIdempotencyKey", "PaymentNotice", "PaymentNoticeEvent", "PaymentReceipt", "PaymentRefund",
     "PaymentStatement", "PaymentStatementLine", "ProcessedMessage", "RatedGroup", "ReconciliationDiscrepancy",

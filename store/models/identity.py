@@ -91,3 +91,23 @@ class AccountRebinding(Base):
     rebound_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_account_rebindings_subject", "subject"),)
+
+
+class ConsoleSession(Base):
+    """A staff member's sign-in to the consoles (routes/console_auth.py), kept server-side.
+
+    The browser's cookie carries only `id` (random, signed by Flask); the tokens stay here,
+    encrypted with a key derived from the gateway secret. The row goes at logout and when Keycloak's
+    back-channel logout names its `sid`, so a copied cookie stops working at once.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sid: Mapped[str | None] = mapped_column(String(64))  # the Keycloak session (`sid` claim)
+    subject: Mapped[str] = mapped_column(String(64))
+    tokens: Mapped[str] = mapped_column(Text)  # Fernet token of {"access_token", "refresh_token", "id_token"}
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_console_sessions_sid", "sid"), Index("ix_console_sessions_expires_at", "expires_at"))

@@ -52,7 +52,8 @@ def test_degraded_in_december_when_next_years_holidays_are_missing(settings, tmp
 ])
 def test_unreachable_service_is_named(settings, service, override):
     app = create_app(settings.replace(**override))
-    r = app.test_client().get("/readyz")
+    # the details (targets, errors) are for the operator's scrape token (issue 15 #13)
+    r = app.test_client().get("/readyz", headers={"Authorization": f"Bearer {settings.metrics_token}"})
     body = r.get_json()
     assert r.status_code == 503
     assert body["down"] == [service]

@@ -36,7 +36,8 @@ def test_swagger_ui_is_served_without_a_cdn(client):
 
 def test_metrics_are_prometheus_text(client):
     client.get("/healthz")
-    r = client.get("/metrics")
+    assert client.get("/metrics").status_code == 401  # only for the scrape token (issue 15 #13)
+    r = client.get("/metrics", headers={"Authorization": "Bearer dev-metrics-token"})
     assert r.status_code == 200 and r.mimetype == "text/plain"
     assert "govlink_http_requests_total" in r.get_data(as_text=True)
 

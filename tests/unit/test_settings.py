@@ -27,8 +27,11 @@ def test_bad_values_name_the_variable(name, value):
 def test_production_refuses_development_secrets():
     with pytest.raises(SettingsError, match="GOVLINK_GATEWAY_CLIENT_SECRET"):
         Settings.from_env({"GOVLINK_ENV": "production"})
+    with pytest.raises(SettingsError, match="GOVLINK_METRICS_TOKEN"):
+        Settings.from_env({"GOVLINK_ENV": "production", "GOVLINK_GATEWAY_CLIENT_SECRET": "s3cr3t-from-vault",
+                           "GOVLINK_KEYCLOAK_ADMIN_PASSWORD": "another-secret"})
     ok = Settings.from_env({"GOVLINK_ENV": "production", "GOVLINK_GATEWAY_CLIENT_SECRET": "s3cr3t-from-vault",
-                            "GOVLINK_KEYCLOAK_ADMIN_PASSWORD": "another-secret"})
+                            "GOVLINK_KEYCLOAK_ADMIN_PASSWORD": "another-secret", "GOVLINK_METRICS_TOKEN": "scrape-secret"})
     assert ok.env == "production"
 
 

@@ -75,7 +75,7 @@ def test_held_back_step_warns_then_escalates_once_each(stack, citizen, superviso
     one = stack.client.get(f"/api/v1/supervision/statistics?service={stack.held}", headers=auth(supervisor)).get_json()
     assert [g["key"] for g in one["by_service"]] == [stack.held]
     assert stack.client.get("/api/v1/supervision/statistics", headers=auth(token)).status_code == 403
-    metrics = stack.client.get("/metrics").get_data(as_text=True)
+    metrics = stack.client.get("/metrics", headers={"Authorization": f"Bearer {stack.app.extensions['govlink'].settings.metrics_token}"}).get_data(as_text=True)
     assert f'govlink_supervision_overdue_ratio{{dimension="system",key="{stack.held}"}} 1.0' in metrics
     assert "govlink_supervision_up 1.0" in metrics and "govlink_http_requests_total" in metrics
 
