@@ -1,15 +1,15 @@
 """Console sessions kept server-side (issue 15 #9): the cookie carries only a random id.
 
-Revision ID: 0008_sec_sessions
-Revises: 0007
+Revision ID: 0012
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.base import UtcDateTime
 
-revision = "0008_sec_sessions"
-down_revision = "0007"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
