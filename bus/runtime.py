@@ -45,7 +45,8 @@ class Runtime:
     def access(self):
         from connectors.access import AccessRights
 
-        return AccessRights.load(self.settings.access_file, catalogue=self.connectors.catalogue())
+        return AccessRights.load(self.settings.access_file, catalogue=self.connectors.catalogue(),
+                                 fields=self.connectors.fields())
 
     def close(self) -> None:
         for name in ("publisher", "message_log"):

@@ -162,8 +162,9 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
 
     @staticmethod
     def _lock(session, leg_id: str) -> ShipmentLeg:
-        leg = session.execute(select(ShipmentLeg).where(ShipmentLeg.id == leg_id)
-                              .with_for_update()).scalar_one_or_none()
+        # populate_existing: the locked row's current state (and version), never a copy loaded earlier
+        leg = session.execute(select(ShipmentLeg).where(ShipmentLeg.id == leg_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
         if leg is None:
             raise Refused(404, "not_found", "No such delivery leg.")
         return leg

@@ -112,13 +112,13 @@ class DiscrepancyListSchema(Schema):
 
 
 class DiscrepancyListArgs(Schema):
-    run_id = fields.Integer()
+    run_id = fields.Integer(validate=validate.Range(1, 2**63 - 1))
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     status = fields.String(validate=validate.OneOf(queries.STATUSES))
     since = fields.Date()
     until = fields.Date()
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
 
 
 class NoteSchema(Schema):
