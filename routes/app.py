@@ -102,7 +102,7 @@ def _install_request_hooks(app: Flask) -> None:
             # Refuse before any view reads the body (Werkzeug would only stop at the first read).
             raise ApiError(413, "body_too_large", f"The request body is larger than {limit} bytes.")
         view = app.view_functions.get(request.endpoint)
-        if getattr(view, "_govlink_auth", None) is not None:
+        if getattr(view, "_govlink_auth", None) is not None and request.method != "OPTIONS":
             # A protected route checks the token before anything reads the body: an anonymous
             # caller learns nothing of the body's rules (issue 15). Scopes, roles, level: the view.
             from routes.auth import authenticate

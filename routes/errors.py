@@ -107,6 +107,13 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(422, "out_of_range", "A value in the request is out of the range this service "
                               "accepts (an id, an offset or a date); use a smaller one.")
 
+    @app.errorhandler(sa_exc.StatementError)
+    def _statement_error(exc: sa_exc.StatementError):
+        # A bound value SQLAlchemy could not convert (e.g. a date beyond the calendar in UTC).
+        if isinstance(exc.orig, OverflowError):
+            return _out_of_range(exc)
+        return _unexpected(exc)
+
     @app.errorhandler(orm_exc.StaleDataError)
     def _concurrent_update(exc: Exception):
         log.info("request refused: concurrent update of the same record")

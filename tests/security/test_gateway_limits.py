@@ -12,12 +12,15 @@ import random
 import re
 import threading
 import uuid
+from datetime import date
 
 import pytest
 
+from idp.identifiers import make_resident_id
 from store.ratelimit import limit_of
 from tests.security.conftest import assert_error
 from tests.support.addresses import ADDRESS
+from tests.support.gateway_server import gateway_with_simulators
 from tests.support.keycloak_users import DEMO_PASSWORD, People, sign_in
 
 PASSWORD = "Limits-Test-2026x"
@@ -36,6 +39,11 @@ def staff(settings):
 
 def _ip() -> str:
     return f"198.51.100.{random.randint(1, 254)}"
+
+
+def _wrong_check_character(resident_id: str) -> str:
+    """The ID number with a wrong check character: the registration is refused (422), no account is made."""
+    return resident_id[:17] + ("0" if resident_id[17] != "0" else "1")
 
 
 def test_notice_creation_is_rate_limited_per_subject(sec, settings):
@@ -62,7 +70,8 @@ def test_registrations_are_rate_limited_per_address(sec):
     for n in range(limit.max_hits + 1):
         # Refused later for the check character: the attempt still counts, no account is made.
         r = client.post("/api/v1/identity/registrations", environ_base={"REMOTE_ADDR": ip}, json={
-            "resident_id": "11010119900307000" + str(n % 9), "family_name": "测", "given_name": "试",
+            "resident_id": _wrong_check_character(make_resident_id("110101", date(1990, 3, 7), 100 + n)),
+            "family_name": "测", "given_name": "试",
             "password": "Registration-2026x"})
         codes.append(r.status_code)
         if r.status_code == 429:
@@ -71,7 +80,7 @@ def test_registrations_are_rate_limited_per_address(sec):
     assert_error(r, 429, "rate_limited")
     assert int(r.headers["Retry-After"]) >= 1
     other = client.post("/api/v1/identity/registrations", environ_base={"REMOTE_ADDR": _ip()}, json={
-        "resident_id": "110101199003070001", "family_name": "测", "given_name": "试", "password": "Registration-2026x"})
+        "resident_id": _wrong_check_character(make_resident_id("110101", date(1990, 3, 7), 99)), "family_name": "测", "given_name": "试", "password": "Registration-2026x"})
     assert other.status_code != 429  # another address is not throttled
 
 
@@ -79,8 +88,9 @@ def test_registrations_are_rate_limited_per_address(sec):
     ("supervisor", "/api/v1/supervision/statistics?until=9999-12-31"),
     ("supervisor", "/api/v1/supervision/statistics?since=0001-01-01&until=0001-01-02"),
     ("finance", "/api/v1/reconciliation/discrepancies?offset=99999999999999999999"),
-    ("finance", "/api/v1/reconciliation/discrepancies?run_id=99999999999999"),
-    ("finance", "/api/v1/reconciliation/runs?offset=9223372036854775808"),
+    ("finance", "/api/v1/reconciliation/discrepancies?run_id=9223372036854775808"),
+    ("finance", "/api/v1/reconciliation/discrepancies?since=9999-12-31"),
+    ("finance", "/api/v1/reconciliation/runs?until=9999-12-31"),
     ("finance", "/api/v1/reconciliation/runs/99999999999999"),
     ("finance", "/api/v1/reconciliation/runs/99999999999999/export"),
     ("finance", "/api/v1/reconciliation/discrepancies/99999999999999"),
@@ -91,8 +101,25 @@ def test_out_of_range_query_values_are_a_clear_4xx(sec, staff, role, path):
     assert r.get_json()["code"] and r.get_json()["message"]
 
 
-def test_forty_concurrent_pickup_tries_answer_cleanly(sec, clerk, citizen):
-    created = sec.client.post("/api/v1/logistics/legs", headers={"Authorization": f"Bearer {clerk}"}, json={
+@pytest.fixture(scope="module")
+def sqlite_gateway(settings, tmp_path_factory):
+    """The gateway on the default database of `make run` (SQLite, where the tester saw StaleDataError:
+    SQLite has no row locks, so concurrent updates of one leg collide on its version column)."""
+    from store import migrate
+    from store.db import Database
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite-gateway') / 'govlink.sqlite3'}"
+    database = Database(url)
+    migrate.upgrade(database)
+    database.dispose()
+    with gateway_with_simulators(settings, database_url=url) as (app, _gateway_url, _sim_url):
+        yield app
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_forty_concurrent_pickup_tries_answer_cleanly(sec, request, clerk, citizen, backend):
+    app = sec.app if backend == "postgresql" else request.getfixturevalue("sqlite_gateway")
+    created = app.test_client().post("/api/v1/logistics/legs", headers={"Authorization": f"Bearer {clerk}"}, json={
         "case_id": f"CASE-PU-{uuid.uuid4().hex[:10]}", "service_code": "340100-GA-JSZ-01", "kind": "results",
         "carrier": "sf", "address": ADDRESS, "applicant_key": citizen[0]})
     assert created.status_code == 201, created.get_json()
@@ -101,7 +128,7 @@ def test_forty_concurrent_pickup_tries_answer_cleanly(sec, clerk, citizen):
     statuses, start = [], threading.Barrier(40)
 
     def attempt():
-        client = sec.app.test_client()
+        client = app.test_client()
         start.wait()
         r = client.post(f"/api/v1/logistics/legs/{leg['id']}/pickup", json={"code": wrong},
                         headers={"Authorization": f"Bearer {clerk}"})
@@ -113,10 +140,10 @@ def test_forty_concurrent_pickup_tries_answer_cleanly(sec, clerk, citizen):
     for t in threads:
         t.join(60)
     assert len(statuses) == 40
-    assert all(status in (409, 422, 423) for status, _code in statuses), statuses
+    assert all(status in (409, 422, 423, 503) for status, _code in statuses), statuses
     assert sum(1 for status, _ in statuses if status == 422) <= 5  # the attempts limit held
-    right = sec.client.post(f"/api/v1/logistics/legs/{leg['id']}/pickup", json={"code": leg["pickup_code"]},
-                            headers={"Authorization": f"Bearer {clerk}"})
+    right = app.test_client().post(f"/api/v1/logistics/legs/{leg['id']}/pickup", json={"code": leg["pickup_code"]},
+                                   headers={"Authorization": f"Bearer {clerk}"})
     assert right.status_code == 423  # locked after the wrong tries
 
 
