@@ -172,7 +172,7 @@ def call(body, service, operation):
         retry_after = (err.get("details") or {}).get("retry_after") if err.get("code") == "rate_limited" else None
         raise ApiError(ERROR_STATUS.get(err.get("code"), 502), err.get("code", "department_error"), err.get("message", ""),
                        {"call_id": envelope["message_id"], **({"department": err["details"]} if err.get("details") else {})},
-                       {**headers, **({"Retry-After": str(int(retry_after))} if retry_after else {})})
+                       {"Retry-After": str(int(retry_after))} if retry_after else None)
     result = _filtered(grant, payload.get("result"), principal, envelope["message_id"])
     return _view(envelope["message_id"], "succeeded", service, operation, result=result), 200, headers
 
