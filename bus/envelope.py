@@ -2,7 +2,8 @@
 
 Every message on the bus says who sends it (`client`, X-Road style `GOV/<USCC>/<subsystem>` or a
 channel `channel/<name>`), what it is (`type`), what is called (`service`, `operation`), on whose
-behalf (`user`), for which case, and carries a `message_id` that is also its idempotency key.
+behalf (`user`, and for a service call the verified `principal` its grant conditions are checked
+against), for which case, and carries a `message_id` that is also its idempotency key.
 Replies echo the request's identity (`correlation_id`, `causation_id` = the request's id) and add
 the SHA-256 of the request body (`request_hash`).
 """
@@ -29,6 +30,19 @@ class InvalidEnvelope(ValueError):
         self.reason = reason
 
 
+class PrincipalSchema(Schema):
+    """Who a service call is made for, from the verified access token (set by the gateway, never by
+    the caller): what the connector worker checks grant conditions against (connectors/access.py)."""
+
+    class Meta:
+        unknown = RAISE
+
+    subject = fields.String(required=True, validate=validate.Length(1, 200))
+    id_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 18))
+    acting_for = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 18))
+    level = fields.Integer(load_default=0, validate=validate.Range(0, 3))
+
+
 class EnvelopeSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -42,6 +56,7 @@ class EnvelopeSchema(Schema):
     operation = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"))
     user = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
     case_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    principal = fields.Nested(PrincipalSchema, load_default=None, allow_none=True)
     issued_at = fields.AwareDateTime(required=True, format="iso")
     request_hash = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
     payload = fields.Dict(required=True)
@@ -52,8 +67,9 @@ _schema = EnvelopeSchema()
 
 def new_envelope(type: str, payload: dict, *, client: str, service: str | None = None, operation: str | None = None,
                  user: str | None = None, case_id: str | None = None, correlation_id: str | None = None,
-                 causation_id: str | None = None, message_id: str | None = None) -> dict:
-    """A fresh envelope (as the plain dict that travels), validated."""
+                 causation_id: str | None = None, message_id: str | None = None,
+                 principal: dict | None = None) -> dict:
+    """A fresh envelope (as the plain dict that travels), validated. `principal` only when given."""
     mid = message_id or str(uuid.uuid4())
     envelope = {
         "message_id": mid,
@@ -69,6 +85,8 @@ def new_envelope(type: str, payload: dict, *, client: str, service: str | None =
         "request_hash": None,
         "payload": payload,
     }
+    if principal is not None:
+        envelope["principal"] = principal
     validate_envelope(envelope)
     return envelope
 

@@ -81,7 +81,8 @@ class Runtime:
         from connectors.registry import Registry
 
         registry = Registry.load(self.settings.connectors_dir, previous=previous)
-        return registry, AccessRights.load(self.settings.access_file, catalogue=registry.catalogue())
+        return registry, AccessRights.load(self.settings.access_file, catalogue=registry.catalogue(),
+                                          fields=registry.fields())
 
     def config_fingerprint(self) -> tuple:
         """Names, sizes and modification times of the declarations and the access file."""

@@ -21,6 +21,7 @@ from bus.errors import HandlerError
 from bus.idempotency import handle_once
 from bus.topology import service_queue
 from config.logging import mask_identifiers
+from store.ratelimit import RateLimited, hit, limit_of
 from store.models.bus import ServiceCall
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,15 @@ class ServiceCallHandler:
         service, operation = env.get("service"), env.get("operation")
         if env["type"] != REQUEST_TYPE or not service or not operation:
             raise HandlerError("invalid_request", "a service call needs type service.call, a service and an operation")
-        self.runtime.access.check(env["client"], service, operation)
+        # Again here, not only in the gateway: from the principal the envelope carries (set by
+        # the gateway from the verified token), never from anything the caller could set.
+        grant = self.runtime.access.authorize(env["client"], service, operation, env["payload"], env.get("principal"))
         connector = self._connector(service)
         self._ensure_recorded(env)
         started = time.monotonic()
         try:
             first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
-                                        lambda session: self._call(session, connector, delivery))
+                                        lambda session: self._call(session, connector, delivery, grant))
         except Exception as exc:
             # After the effect's transaction rolled back (and released the row lock).
             if not getattr(exc, "transient", True) or delivery.retries >= self.max_retries:
@@ -85,7 +88,19 @@ class ServiceCallHandler:
         except IntegrityError:
             pass  # a concurrent copy of the same message recorded it
 
-    def _call(self, session, connector, delivery: Delivery) -> dict:
+    def _rate_limit(self, grant, env: dict) -> None:
+        """Count this call against the grant's rate limits (HandlerError `rate_limited` if over)."""
+        principal = env.get("principal") or {}
+        for name in grant.rate_limits:
+            limit = limit_of(name)
+            key = env["client"] if limit.key == "client" else (principal.get("subject") or env.get("user") or env["client"])
+            try:
+                hit(self.runtime.db, limit, key)
+            except RateLimited as exc:
+                raise HandlerError("rate_limited", f"Too many calls; try again in {exc.retry_after} s.",
+                                   details={"retry_after": exc.retry_after}) from None
+
+    def _call(self, session, connector, delivery: Delivery, grant) -> dict:
         env = delivery.envelope
         # Copies of one message handled at the same moment queue up on this row lock; the ones
         # that come second find the call done and answer from the stored result.
@@ -93,8 +108,11 @@ class ServiceCallHandler:
                                .with_for_update()).scalar_one()
         if call.status == "succeeded":
             return json.loads(call.result) if call.result else None
+        self._rate_limit(grant, env)
         started = time.monotonic()
-        result = connector.call(env["operation"], env["payload"])
+        # A result about someone other than the caller is never kept nor answered.
+        result = self.runtime.access.filter_result(grant, connector.call(env["operation"], env["payload"]),
+                                                   env.get("principal"))
         call.status = "succeeded"
         call.result = json.dumps(result, ensure_ascii=False, default=str)
         call.completed_at = _now()

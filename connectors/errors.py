@@ -11,6 +11,7 @@ ERROR_CODES: dict[str, tuple[bool, int]] = {
     "invalid_request": (False, 422),  # the payload does not fit the operation (or the department said so)
     "not_found": (False, 404),  # the department has no such record
     "forbidden": (False, 403),  # the caller may not call this service/operation (access rights)
+    "condition_not_met": (False, 403),  # a grant's condition: a payload field is not the caller's own
     "fault": (False, 502),  # the department answered with a SOAP fault
     "rejected": (False, 502),  # the department refused govlink's own credentials (HTTP 401/403)
     "bad_response": (False, 502),  # the answer could not be understood (bad XML/JSON, unexpected status)

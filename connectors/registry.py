@@ -74,6 +74,16 @@ class Registry:
         """Service -> its operation names: what access rules may refer to."""
         return {name: c.operations() for name, c in sorted(self._connectors.items())}
 
+    def fields(self) -> dict[tuple[str, str], tuple[list[str], list[str]]]:
+        """(service, operation) -> (canonical request fields, canonical response fields): what
+        the conditions of access rules may name."""
+        out = {}
+        for name, connector in sorted(self._connectors.items()):
+            for op_name, op in connector.declaration.operations.items():
+                inputs = sorted(set((op.request or {}).keys()) | set(op.path_fields))
+                out[(name, op_name)] = (inputs, sorted(set((op.response or {}).values())))
+        return out
+
     def __iter__(self) -> Iterator[Connector]:
         return iter(self._connectors[name] for name in self.services())
 

@@ -49,6 +49,12 @@ class Principal:
     def is_service_account(self) -> bool:
         return self.assurance_level == 0 and self.resident_id is None and CALLER_CLAIM in self.claims
 
+    def envelope_claims(self) -> dict:
+        """What a bus envelope carries of this principal (`principal`, bus/envelope.py): grant
+        conditions are checked against it by the connector worker. Unmasked: never log it."""
+        return {"subject": self.subject, "id_number": self.resident_id, "acting_for": self.enterprise_uscc,
+                "level": self.assurance_level}
+
     @classmethod
     def from_claims(cls, claims: dict) -> "Principal":
         """Build the principal of verified `claims` (see module doc for `caller`)."""

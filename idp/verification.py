@@ -3,7 +3,9 @@
 L2 (R4) checks name + resident ID number with the population registry, and enterprise registration
 checks USCC + the legal representative's resident ID number with the enterprise registry. Both go through the message bus
 as `service.call` request-reply (flow 3, with access rights, the message log and retries of the
-connector worker), with the channel the person uses as the envelope's client.
+connector worker), with the channel the person uses as the envelope's client and the person's
+verified principal in the envelope: the grant conditions (the ID number checked is the caller's own)
+and rate limits of config/access.yaml apply to this path too, in the worker.
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ log = logging.getLogger(__name__)
 class RegistryUnavailable(Exception):
     """The registry could not answer (bus down, timeout, department fault); `code` says which."""
 
-    def __init__(self, code: str, message: str, call_id: str | None = None):
+    def __init__(self, code: str, message: str, call_id: str | None = None, retry_after: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.call_id = call_id
+        self.retry_after = retry_after  # seconds, when code is rate_limited
 
 
 def verify_identity(runtime, principal, name: str, resident_id: str) -> dict:
@@ -45,7 +48,7 @@ def verify_enterprise(runtime, principal, uscc: str, legal_representative_id: st
 
 def _call(runtime, principal, service: str, operation: str, payload: dict) -> dict:
     envelope = new_envelope(REQUEST_TYPE, payload, client=principal.caller, service=service, operation=operation,
-                            user=principal.subject)
+                            user=principal.subject, principal=principal.envelope_claims())
     call_id = envelope["message_id"]
     with runtime.db.unit_of_work() as session:
         record_accepted(session, envelope, owner=principal.subject)
@@ -63,6 +66,10 @@ def _call(runtime, principal, service: str, operation: str, payload: dict) -> di
     runtime.message_log.record(reply, "in")
     if "error" in reply["payload"]:
         error = reply["payload"]["error"]
+        if error.get("code") == "rate_limited":
+            retry_after = int((error.get("details") or {}).get("retry_after") or 60)
+            raise RegistryUnavailable("rate_limited", f"Too many checks with the {service}; try again in {retry_after} s.",
+                                      call_id, retry_after)
         raise RegistryUnavailable(error.get("code", "department_error"),
                                   f"The {service} could not check this ({error.get('code', 'error')}).", call_id)
     result = reply["payload"].get("result") or {}

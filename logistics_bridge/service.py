@@ -10,6 +10,8 @@ transaction rolls back and the call is retried (SF answers 8016 to a second book
 from __future__ import annotations
 
 import logging
+import random
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from store.models.payment import PaymentNotice, PaymentRefund
 log = logging.getLogger("govlink.logistics")
 
 CONSUMER = "logistics"  # the idempotent receiver's name for payment.paid
+PICKUP_TRIES = 8  # a pickup check colliding with another (no row locks on SQLite) is tried again this often
 LIVE_STATES = ("awaiting_payment", "booked", "closed")  # a case has at most one such leg of each kind
 PAID_STATES = frozenset({"paid", "refund_pending", "partly_refunded", "refunded"})
 REFUNDABLE_POSTAGE = ("paid", "paid_after_close")  # paid in full, nothing refunded yet
@@ -162,8 +165,9 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
 
     @staticmethod
     def _lock(session, leg_id: str) -> ShipmentLeg:
-        leg = session.execute(select(ShipmentLeg).where(ShipmentLeg.id == leg_id)
-                              .with_for_update()).scalar_one_or_none()
+        # populate_existing: the locked row's current state (and version), never a copy loaded earlier
+        leg = session.execute(select(ShipmentLeg).where(ShipmentLeg.id == leg_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
         if leg is None:
             raise Refused(404, "not_found", "No such delivery leg.")
         return leg
@@ -314,7 +318,20 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
 
     # ================================================================== pickup code
     def verify_pickup(self, leg_id: str, code: str, *, actor: str) -> bool:
-        """Check the recipient's pickup code at the handover; locked after too many wrong codes."""
+        """Check the recipient's pickup code at the handover; locked after too many wrong codes.
+
+        Concurrent tries on one leg queue on its row lock (PostgreSQL). Where there is none (SQLite),
+        they collide on the leg's version: each is tried again on the current row, a few times,
+        then answered 409 `concurrent_update`, so every wrong code counts and none is lost.
+        """
+        for _attempt in range(PICKUP_TRIES):
+            try:
+                return self._verify_pickup_once(leg_id, code, actor=actor)
+            except StaleDataError:
+                time.sleep(random.uniform(0.01, 0.05))
+        raise Refused(409, "concurrent_update", "Other pickup checks of this leg are under way; try again.")
+
+    def _verify_pickup_once(self, leg_id: str, code: str, *, actor: str) -> bool:
         with self.db.unit_of_work() as session:
             leg = self._lock(session, leg_id)
             if leg.pickup_attempts >= self.profiles.pickup_code_attempts:

@@ -104,7 +104,14 @@ def _install_request_hooks(app: Flask) -> None:
         if request.content_length is not None and request.content_length > limit:
             # Refuse before any view reads the body (Werkzeug would only stop at the first read).
             raise ApiError(413, "body_too_large", f"The request body is larger than {limit} bytes.")
-        if _has_body() and not request.is_json and _takes_json(app.view_functions.get(request.endpoint)):
+        view = app.view_functions.get(request.endpoint)
+        if getattr(view, "_govlink_auth", None) is not None and request.method != "OPTIONS":
+            # A protected route checks the token before anything reads the body: an anonymous
+            # caller learns nothing of the body's rules (issue 15). Scopes, roles, level: the view.
+            from routes.auth import authenticate
+
+            authenticate()
+        if _has_body() and not request.is_json and _takes_json(view):
             # Without this a form or XML body reads as "no JSON" and the caller only hears "field missing".
             raise ApiError(415, "unsupported_media_type", "This endpoint takes a JSON body: send "
                            "Content-Type: application/json.", {"content_type": (request.mimetype or "")[:100]})

@@ -9,6 +9,7 @@ import logging
 
 from flask import Flask, jsonify
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import exc as orm_exc
 from werkzeug.exceptions import HTTPException
 
 from config.logging import correlation_id
@@ -96,6 +97,28 @@ def register_error_handlers(app: Flask) -> None:
         log.warning("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
         return error_response(503, "database_unavailable", "The database is not available right now; try again shortly.",
                               headers={"Retry-After": "5"})
+
+    @app.errorhandler(sa_exc.DataError)
+    @app.errorhandler(OverflowError)
+    def _out_of_range(exc: Exception):
+        # A number or date the database (or datetime) cannot hold, e.g. a run id beyond 64 bits or
+        # `until=9999-12-31` plus a day: the caller's value, not a bug. No SQL or value echoed.
+        log.info("request refused: value out of range (%s)", type(getattr(exc, "orig", None) or exc).__name__)
+        return error_response(422, "out_of_range", "A value in the request is out of the range this service "
+                              "accepts (an id, an offset or a date); use a smaller one.")
+
+    @app.errorhandler(sa_exc.StatementError)
+    def _statement_error(exc: sa_exc.StatementError):
+        # A bound value SQLAlchemy could not convert (e.g. a date beyond the calendar in UTC).
+        if isinstance(exc.orig, OverflowError):
+            return _out_of_range(exc)
+        return _unexpected(exc)
+
+    @app.errorhandler(orm_exc.StaleDataError)
+    def _concurrent_update(exc: Exception):
+        log.info("request refused: concurrent update of the same record")
+        return error_response(409, "concurrent_update", "The record was changed by another request at the same "
+                              "moment; read it again and retry.", headers={"Retry-After": "1"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -32,6 +32,8 @@ def pytest_collection_modifyitems(config, items):
 # tests/zz_logs/ scans what was written during the run for unmasked identifiers. Other logs it scans
 # (Keycloak's, gunicorn's under var/) are read from the size they had when the session started.
 REPO = Path(__file__).resolve().parent.parent
+# Rate limits per address are raised for the suite: every in-process test client calls from 127.0.0.1.
+os.environ.setdefault("GOVLINK_RATE_LIMITS", str(REPO / "tests" / "support" / "rate_limits.yaml"))
 LOG_DIR = Path(os.environ.get("GOVLINK_TEST_LOG_DIR") or REPO / "var" / "test-logs")
 SESSION_STARTED = time.time()
 _log_handler: logging.Handler | None = None

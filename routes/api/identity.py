@@ -21,6 +21,7 @@ from idp.tokens import TokenError, verifier_for
 from idp.verification import RegistryUnavailable
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
+from routes.ratelimits import enforce
 
 # Whose back-channel logout tokens are taken: the channels' and the staff consoles' (routes.console_auth).
 LOGOUT_AUDIENCES = (*CHANNEL_CLIENTS, "staff-console")
@@ -65,6 +66,9 @@ def _directory_error(exc: DirectoryError) -> ApiError:
 
 
 def _registry_error(exc: RegistryUnavailable) -> ApiError:
+    if exc.code == "rate_limited":
+        return ApiError(429, "rate_limited", exc.message, {"call_id": exc.call_id, "retry_after": exc.retry_after},
+                        {"Retry-After": str(exc.retry_after)})
     return ApiError(503 if exc.code != "timeout" else 504, "registry_unavailable", exc.message,
                     {"cause": exc.code, "call_id": exc.call_id})
 
@@ -187,6 +191,8 @@ def me_body(p) -> dict:
 @blp.alt_response(409, response="CONFLICT", description="already_registered: the account is verified (or the registry "
                                                           "did not confirm the name); `details.reclaim` says how")
 @blp.alt_response(504, response="GATEWAY_TIMEOUT", description="registry_unavailable (reclaiming an L1 account)")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS", description="rate_limited: too many registrations from this "
+                  "address; see the Retry-After header")
 def register(body):
     """Register a person (L1) keyed on their resident ID number; they then sign in with it.
 
@@ -194,6 +200,7 @@ def register(body):
     registrant's name: when it confirms it, that account is re-bound to the registrant (L2, their
     password; the previous holder's credentials and sessions removed) and `rebound` is true.
     """
+    enforce("registration/ip")  # every attempt that reaches here counts (config/rate_limits.yaml)
     resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
     family, given = body["family_name"].strip(), body["given_name"].strip()
     try:
@@ -224,6 +231,7 @@ def _reclaim(resident_id: str, family: str, given: str, body: dict) -> dict:
 @blp.response(200, VerificationSchema)
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="not_verified: the registry did not confirm")
 @blp.alt_response(504, response="GATEWAY_TIMEOUT", description="registry_unavailable: the registry did not answer in time")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS", description="rate_limited: too many registry checks; see Retry-After")
 @blp.doc(security=BEARER)
 @require_token(level=1)
 def verify_with_registry():

@@ -27,6 +27,7 @@ from logistics_bridge.wiring import logistics_service
 from payment_bridge.beijing_time import to_beijing
 from payment_bridge.errors import PaymentError
 from routes.auth import current_principal, require_token
+from routes.cases import claim_case_or_refuse
 from routes.errors import ApiError
 
 blp = Blueprint("logistics", __name__, url_prefix="/api/v1/logistics",
@@ -245,6 +246,7 @@ def quote(data):
 @blp.post("/legs")
 @blp.arguments(LegCreateSchema)
 @blp.response(201, LegSchema)
+@blp.alt_response(404, response="NOT_FOUND", description="case_not_found: the case_id is someone else's")
 @blp.alt_response(409, description="leg_exists: the case already has a live leg of this kind")
 @blp.doc(security=[{"bearer": []}])
 @require_token()
@@ -258,6 +260,8 @@ def create_leg(data):
         raise ApiError(422, "applicant_key_required", "Name the applicant: applicant_key (resident ID number or USCC).")
     if not (may_act_for_others or applicant in own):
         raise ApiError(403, "forbidden", "You may arrange deliveries only for yourself or your enterprise.")
+    with current_app.extensions["govlink"].db.unit_of_work() as session:  # the case is the caller's, or new
+        claim_case_or_refuse(session, data["case_id"], principal, applicant_key=applicant)
     request = LegRequest(case_id=data["case_id"], service_code=data["service_code"], kind=data["kind"],
                          carrier=data["carrier"], address=data["address"], applicant_key=applicant,
                          weight_g=data.get("weight_g"), platform=data.get("platform"))

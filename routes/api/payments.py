@@ -2,9 +2,13 @@
 refund, fetch the fiscal e-receipt.
 
 Who may do what:
-- create a notice: a service-hall clerk (role `clerk`) or a department/agency service account, for
-  any payer; a signed-in citizen or enterprise member only for themselves (payer key = their own
-  resident ID number or their enterprise's USCC), e.g. postage in one-stop payment;
+- create a notice: a service-hall clerk (role `clerk`) or a department/agency service account, any
+  declared agency, items and payer; a signed-in citizen or enterprise member only the self-service
+  items of `config/fees.yaml` (e.g. postage in one-stop payment), for themselves: they send item
+  codes and quantities, the server sets agency, names, units and prices from the catalogue, and the
+  payer is the caller (their resident ID number, or the USCC of the enterprise they act for). A
+  quoted `case_id` must be the caller's own case or a new one (supervision/cases.py). People are
+  rate-limited (config/rate_limits.yaml: notice-create/*);
 - read notices, their history and e-receipt: the payer (the person, or a member acting for the
   enterprise), staff (`clerk`, `finance`, `supervisor`), and the service account that created it.
   Anyone else gets 404, as if the notice did not exist;
@@ -24,12 +28,15 @@ from marshmallow import Schema, fields, validate
 
 from payment_bridge.beijing_time import to_beijing
 from payment_bridge.errors import PaymentError
+from payment_bridge.fees import fee_catalogue
 from payment_bridge.money import MAX_FEN
 from payment_bridge.platforms.base import PlatformUnavailable
 from payment_bridge.service import PAID_STATES, Item, NoticeRequest, Refused, request_hash
 from payment_bridge.wiring import payment_service
 from routes.auth import current_principal, require_token
+from routes.cases import claim_case_or_refuse
 from routes.errors import ApiError
+from routes.ratelimits import enforce
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments",
                 description="Payment notices (缴款通知书): create, status and history, refunds, e-receipts")
@@ -46,21 +53,27 @@ IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": Tru
                       "schema": {"type": "string"}}
 
 
+SERVER_SET = "staff and department accounts only: for a citizen the server sets it (config/fees.yaml)"
+
+
 class ItemSchema(Schema):
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"),
-                         metadata={"description": "收费项目编码"})
-    name = fields.String(required=True, validate=validate.Length(1, 60))
-    unit = fields.String(load_default="项", validate=validate.Length(1, 10))
-    unit_price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_FEN),
-                                    metadata={"description": "unit price in fen (分)"})
+                         metadata={"description": "收费项目编码; a citizen: a self-service code of config/fees.yaml"})
+    name = fields.String(validate=validate.Length(1, 60), metadata={"description": f"required for staff; {SERVER_SET}"})
+    unit = fields.String(validate=validate.Length(1, 10), metadata={"description": f"default 项; {SERVER_SET}"})
+    unit_price_fen = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_FEN),
+                                    metadata={"description": f"unit price in fen (分), required for staff; {SERVER_SET}"})
     quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 1_000_000))
     amount_fen = fields.Integer(dump_only=True)
 
 
 class NoticeCreateSchema(Schema):
-    agency_code = fields.String(required=True, validate=validate.Length(1, 32), metadata={"description": "执收单位编码"})
-    payer_key = fields.String(required=True, metadata={"description": "the payer's resident ID number or USCC"})
-    payer_name = fields.String(required=True, validate=validate.Length(1, 100))
+    agency_code = fields.String(validate=validate.Length(1, 32),
+                                metadata={"description": f"执收单位编码, required for staff; {SERVER_SET}"})
+    payer_key = fields.String(metadata={"description": "the payer's resident ID number or USCC; required for staff; "
+                                                       "a citizen may name only their own (default: their ID number)"})
+    payer_name = fields.String(validate=validate.Length(1, 100),
+                               metadata={"description": f"required for staff; {SERVER_SET} (the caller's name)"})
     items = fields.List(fields.Nested(ItemSchema), required=True, validate=validate.Length(1, 100))
     case_id = fields.String(validate=validate.Length(1, 64))
     due_at = fields.AwareDateTime(metadata={"description": "payment deadline (default: in 7 days)"})
@@ -212,7 +225,11 @@ def _readable_notice(notice_id: str):
 @blp.post("")
 @blp.arguments(NoticeCreateSchema)
 @blp.response(201, NoticeSchema)
+@blp.alt_response(403, response="FORBIDDEN", description="not_self_service: a citizen sent a price, name, agency or "
+                  "an item outside config/fees.yaml; forbidden: a payer other than the caller")
+@blp.alt_response(404, response="NOT_FOUND", description="case_not_found: the case_id is someone else's")
 @blp.alt_response(409, description="idempotency_key_reused: the key was used with another body")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS", description="rate_limited: see the Retry-After header")
 @blp.alt_response(502, response="BAD_GATEWAY", description="the payment platform refused the notice")
 @blp.doc(parameters=[IDEMPOTENCY_HEADER], security=[{"bearer": []}])
 @require_token()
@@ -223,14 +240,15 @@ def create_notice(data):
     if not _KEY.match(key):
         raise ApiError(400, "idempotency_key_required",
                        "Send an Idempotency-Key header of 8-200 printable ASCII characters.")
-    payer = data["payer_key"].strip().upper()
-    if not (principal.roles & CREATOR_ROLES or principal.is_service_account or payer in _own_keys(principal)):
-        raise ApiError(403, "forbidden", "You may create payment notices only for yourself or your enterprise.")
+    staff = bool(principal.roles & CREATOR_ROLES) or principal.is_service_account
+    if not principal.is_service_account:  # people: citizens and clerks (department systems are not limited)
+        enforce("notice-create/subject", principal)
+        enforce("notice-create/ip")
+    notice_request = _staff_request(data) if staff else _self_service_request(principal, data)
+    if notice_request.case_id:
+        with current_app.extensions["govlink"].db.unit_of_work() as session:
+            claim_case_or_refuse(session, notice_request.case_id, principal, applicant_key=notice_request.payer_key)
     body_hash = request_hash(request.get_json(silent=True))
-    notice_request = NoticeRequest(
-        agency_code=data["agency_code"], payer_key=payer, payer_name=data["payer_name"],
-        items=tuple(Item(i["code"], i["name"], i["unit"], i["unit_price_fen"], i["quantity"]) for i in data["items"]),
-        case_id=data.get("case_id"), due_at=data.get("due_at"), platform=data.get("platform"))
     try:
         notice, stored, replayed = _service().create_notice(
             notice_request, caller=principal.subject, actor=_creator_id(principal), idempotency_key=key,
@@ -243,6 +261,84 @@ def create_notice(data):
     body = render(notice, history=_service().history(notice.id))
     _service().store_response(principal.subject, key, 201, body)
     return body, 201, {"Location": f"/api/v1/payments/{notice.id}"}
+
+
+def _staff_request(data) -> NoticeRequest:
+    """A clerk's or department's notice: every field from the body (the service checks agency and amounts)."""
+    missing = {name: ["Missing data for required field."] for name in ("agency_code", "payer_key", "payer_name")
+               if not data.get(name)}
+    for index, item in enumerate(data["items"]):
+        for name in ("name", "unit_price_fen"):
+            if item.get(name) is None:
+                missing.setdefault("items", {}).setdefault(str(index), {})[name] = ["Missing data for required field."]
+    if missing:
+        raise ApiError(422, "validation_failed", "The request did not pass validation; see details.fields.",
+                       {"fields": {"json": missing}})
+    return NoticeRequest(
+        agency_code=data["agency_code"], payer_key=data["payer_key"].strip().upper(), payer_name=data["payer_name"],
+        items=tuple(Item(i["code"], i["name"], i.get("unit") or "项", i["unit_price_fen"], i["quantity"])
+                    for i in data["items"]),
+        case_id=data.get("case_id"), due_at=data.get("due_at"), platform=data.get("platform"))
+
+
+def _self_service_request(principal, data) -> NoticeRequest:
+    """A citizen's notice: catalogue items only, at the catalogue's price, the caller as payer."""
+    server_sets = [name for name in ("agency_code", "payer_name") if name in data]
+    server_sets += sorted({f"items[].{name}" for item in data["items"] for name in ("name", "unit", "unit_price_fen")
+                           if name in item})
+    catalogue = fee_catalogue()
+    items = [catalogue.get(i["code"]) for i in data["items"]]
+    unknown = [i["code"] for i, found in zip(data["items"], items) if found is None]
+    if server_sets or unknown:
+        raise ApiError(403, "not_self_service",
+                       "Citizens create notices only for the self-service items of the fee catalogue: send item codes "
+                       "and quantities; the agency, names, prices and payer are set by the server. Other notices are "
+                       "issued by a clerk or the department.",
+                       {"server_sets": server_sets or ["agency_code", "payer_name", "items[].name", "items[].unit",
+                                                       "items[].unit_price_fen"],
+                        "unknown_items": unknown, "self_service_items": catalogue.codes()})
+    own = _own_keys(principal)
+    payer = (data.get("payer_key") or "").strip().upper() or (own[0] if own else "")
+    if not payer or payer not in own:
+        raise ApiError(403, "forbidden", "You may create payment notices only for yourself or your enterprise.")
+    creator = "person" if payer == principal.resident_id else "enterprise"
+    not_for_you = [item.code for item in items if creator not in item.creators]
+    if not_for_you:
+        raise ApiError(403, "not_self_service", f"These items are not self-service for a {creator} payer: "
+                       f"{', '.join(not_for_you)}.", {"server_sets": [], "unknown_items": not_for_you,
+                                                      "self_service_items": catalogue.codes()})
+    agencies = {item.agency_code for item in items}
+    if len(agencies) > 1:
+        raise ApiError(422, "one_agency_per_notice", "One notice collects for one agency: create one notice per agency.",
+                       {"agencies": sorted(agencies)})
+    return NoticeRequest(
+        agency_code=agencies.pop(), payer_key=payer, payer_name=_payer_name(principal, payer),
+        items=tuple(Item(item.code, item.name, item.unit, item.price_fen, i["quantity"])
+                    for item, i in zip(items, data["items"])),
+        case_id=data.get("case_id"), due_at=data.get("due_at"), platform=data.get("platform"))
+
+
+def _payer_name(principal, payer: str) -> str:
+    """The caller's name from the token (a person: family + given name; an enterprise: its name)."""
+    claims = principal.claims
+    if payer == principal.enterprise_uscc:
+        name = _organization_name(claims.get("organization"), payer)
+        if name:
+            return name
+    name = f"{claims.get('family_name') or ''}{claims.get('given_name') or ''}".strip() or claims.get("name")
+    if not name:
+        raise ApiError(422, "payer_name_unknown", "Your account has no name to put on the notice; complete your "
+                       "profile (real-name verification) first.")
+    return str(name)[:100]
+
+
+def _organization_name(claim, uscc: str) -> str | None:
+    if isinstance(claim, dict):
+        for alias, data in claim.items():
+            if isinstance(data, dict) and (alias == uscc or uscc in (data.get("uscc") or [])):
+                names = data.get("name")
+                return (names[0] if isinstance(names, list) and names else names) or None
+    return None
 
 
 @blp.get("")

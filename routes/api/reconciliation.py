@@ -6,6 +6,8 @@ Money is integer fen; times are answered in Beijing time (`+08:00`); a business 
 """
 from __future__ import annotations
 
+from datetime import date
+
 import logging
 from contextlib import contextmanager
 from urllib.parse import urlencode
@@ -23,6 +25,9 @@ from routes.auth import current_principal, require_token
 from routes.errors import ApiError
 
 log = logging.getLogger(__name__)
+
+# Dates a query may name (issue 15: 9999-12-31 plus a day overflowed into a 500).
+DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
 
 blp = Blueprint("reconciliation", __name__, url_prefix="/api/v1/reconciliation",
                 description="Reconciliation (对账): runs, discrepancies, resolution with a second approver, exports")
@@ -78,8 +83,8 @@ class RunListSchema(Schema):
 
 class RunListArgs(Schema):
     kind = fields.String(validate=validate.OneOf(["payments", "logistics"]))
-    since = fields.Date()
-    until = fields.Date()
+    since = fields.Date(validate=DATE_RANGE)
+    until = fields.Date(validate=DATE_RANGE)
     all_versions = fields.Boolean(load_default=False)
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
     after = fields.String(validate=validate.Length(1, 80), metadata={"description": "`next` of the page before"})
@@ -123,13 +128,13 @@ class DiscrepancyListSchema(Schema):
 
 
 class DiscrepancyListArgs(Schema):
-    run_id = fields.Integer()
+    run_id = fields.Integer(validate=validate.Range(1, 2**63 - 1))
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     status = fields.String(validate=validate.OneOf(queries.STATUSES))
-    since = fields.Date()
-    until = fields.Date()
+    since = fields.Date(validate=DATE_RANGE)
+    until = fields.Date(validate=DATE_RANGE)
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0),
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000),
                             metadata={"description": "deprecated: use `after` (keyset paging); not with `after`"})
     after = fields.String(validate=validate.Length(1, 80), metadata={"description": "`next` of the page before"})
 

@@ -4,6 +4,12 @@ Synchronous by default: the gateway publishes a `service.call` envelope and wait
 up to `GOVLINK_SERVICE_CALL_TIMEOUT_SECONDS`. With `Prefer: respond-async` (RFC 7240) it answers
 `202 Accepted` at once with a status URL. Either way the call is recorded first, so a caller who
 timed out can still read its outcome at the status URL.
+
+Grant conditions (config/access.yaml, issue 15) are checked here before publishing, against the
+verified token's principal, which the envelope carries for the connector worker to check again;
+the answer is filtered here too (a result about someone else: 404). A `case_id` must be the
+caller's own case, or a new one they then own (supervision/cases.py); staff and department service
+accounts may quote any.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from bus.errors import BusError, RequestTimeout
 from bus.service_worker import REQUEST_TYPE, record_accepted
 from bus.topology import COMMANDS
 from routes.auth import current_principal, require_token
+from routes.cases import claim_case_or_refuse
 from routes.errors import ApiError
 from store.models.bus import ServiceCall
 
@@ -29,7 +36,8 @@ NAME = validate.Regexp(r"^[a-z][a-z0-9-]{0,62}$")
 # How a department failure reaches the API caller.
 ERROR_STATUS = {
     "forbidden": 403, "unknown_service": 404, "not_found": 404, "invalid_request": 422, "fault": 502,
-    "bad_response": 502, "timeout": 504, "unavailable": 503, "circuit_open": 503,
+    "bad_response": 502, "timeout": 504, "unavailable": 503, "circuit_open": 503, "condition_not_met": 403,
+    "rate_limited": 429,
     "misconfigured": 500,  # the declaration does not fit the department's WSDL: the integrator's to fix
 }
 
@@ -64,8 +72,9 @@ def _status_url(call_id: str) -> str:
     return url_for("services.call_status", call_id=call_id)
 
 
-def _check_access(principal, service: str, operation: str) -> None:
-    from connectors.access import AccessDenied
+def _check_access(principal, service: str, operation: str, payload: dict):
+    """The grant that allows the call (ApiError 403/404 otherwise)."""
+    from connectors.access import AccessDenied, ConditionNotMet
 
     runtime = _runtime()
     if service not in runtime.connectors.services():
@@ -76,6 +85,20 @@ def _check_access(principal, service: str, operation: str) -> None:
         raise ApiError(403, "forbidden", f"{principal.caller} may not call {service}/{operation}.") from None
     if operation not in runtime.connectors.get(service).operations():
         raise ApiError(404, "unknown_operation", f"{service} has no operation {operation!r}.")
+    try:
+        return runtime.access.authorize(principal.caller, service, operation, payload, principal.envelope_claims())
+    except ConditionNotMet as exc:
+        raise ApiError(403, "condition_not_met", exc.message, dict(exc.details)) from None
+
+
+def _filtered(grant, result, principal, call_id: str):
+    """The gateway's own check of the answer: nothing about someone other than the caller."""
+    from connectors.access import ResultWithheld
+
+    try:
+        return _runtime().access.filter_result(grant, result, principal.envelope_claims())
+    except ResultWithheld as exc:
+        raise ApiError(404, "not_found", exc.message, {"call_id": call_id}) from None
 
 
 @blp.get("")
@@ -101,17 +124,24 @@ def catalogue():
 @blp.alt_response(202, schema=CallResultSchema, description="Accepted (Prefer: respond-async); poll status_url")
 @blp.alt_response(502, response="BAD_GATEWAY", description="fault / bad_response: the department answered with a fault or nonsense")
 @blp.alt_response(504, response="GATEWAY_TIMEOUT", description="timeout: no answer in time; the call goes on, see details.status_url")
+@blp.alt_response(403, response="FORBIDDEN", description="forbidden: no grant; condition_not_met: a payload field the "
+                  "grant binds to the caller (e.g. holder_id, id_number) is someone else's")
+@blp.alt_response(404, response="NOT_FOUND", description="unknown_service / unknown_operation; not_found: the answer "
+                  "is about someone else (withheld); case_not_found: the case_id is not yours")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS", description="rate_limited: see the Retry-After header")
 @blp.doc(security=[{"bearer": []}])
 @require_token()
 def call(body, service, operation):
     """Call a department operation; synchronous, or asynchronous with `Prefer: respond-async`."""
     principal = current_principal()
-    _check_access(principal, service, operation)
+    grant = _check_access(principal, service, operation, body["payload"])
     runtime = _runtime()
     envelope = new_envelope(REQUEST_TYPE, body["payload"], client=principal.caller, service=service, operation=operation,
                             user=principal.subject, case_id=body.get("case_id"),
-                            correlation_id=g.correlation_id)
+                            correlation_id=g.correlation_id, principal=principal.envelope_claims())
     with runtime.db.unit_of_work() as session:
+        if body.get("case_id"):
+            claim_case_or_refuse(session, body["case_id"], principal)
         record_accepted(session, envelope, owner=principal.subject)
     runtime.message_log.record(envelope, "out")
     wire = encode(envelope)
@@ -140,9 +170,12 @@ def call(body, service, operation):
     payload = reply["payload"]
     if "error" in payload:
         err = payload["error"]
+        retry_after = (err.get("details") or {}).get("retry_after") if err.get("code") == "rate_limited" else None
         raise ApiError(ERROR_STATUS.get(err.get("code"), 502), err.get("code", "department_error"), err.get("message", ""),
-                       {"call_id": envelope["message_id"], **({"department": err["details"]} if err.get("details") else {})})
-    return _view(envelope["message_id"], "succeeded", service, operation, result=payload.get("result")), 200, headers
+                       {"call_id": envelope["message_id"], **({"department": err["details"]} if err.get("details") else {})},
+                       {"Retry-After": str(int(retry_after))} if retry_after else None)
+    result = _filtered(grant, payload.get("result"), principal, envelope["message_id"])
+    return _view(envelope["message_id"], "succeeded", service, operation, result=result), 200, headers
 
 
 @blp.get("/calls/<string:call_id>")

@@ -10,7 +10,7 @@ Times are answered in Beijing time (`+08:00`).
 """
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from flask_smorest import Blueprint
@@ -25,6 +25,9 @@ from supervision.access import SUPERVISOR_ROLE, is_applicant, may_see_case
 from supervision.config import load as load_config
 from supervision.statistics import open_warnings, statistics
 from supervision.timeline import case_timeline
+
+# Dates a query may name (issue 15: 9999-12-31 plus a day overflowed into a 500).
+DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
 
 blp = Blueprint("supervision", __name__, url_prefix="/api/v1/supervision",
                 description="Electronic supervision (电子监察): case timelines, warnings, satisfaction, complaints, statistics")
@@ -128,8 +131,8 @@ class WarningListSchema(Schema):
 
 
 class StatisticsArgsSchema(Schema):
-    since = fields.Date(metadata={"description": "first Beijing date (default: 30 days ago)"})
-    until = fields.Date(metadata={"description": "last Beijing date, included (default: today)"})
+    since = fields.Date(validate=DATE_RANGE, metadata={"description": "first Beijing date (default: 30 days ago)"})
+    until = fields.Date(validate=DATE_RANGE, metadata={"description": "last Beijing date, included (default: today)"})
     service = fields.String(validate=validate.Length(1, 100))
 
 

@@ -1,4 +1,5 @@
 """Every table, imported here so that Alembic and the tests see the whole schema."""
+from store.models.guard import Case, RateLimitBucket
 from store.models.bus import MessageLogHead, MessageLogRecord, MessageLogSpool, ProcessedMessage, ServiceCall
 from store.models.identity import AccountRebinding, CibaRequest, ConsoleSession, EndedSession, IdentityVerification
 from store.models.logistics import (CourierBill, CourierBillLine, Shipment, ShipmentLeg, ShipmentLegEvent,
@@ -13,10 +14,10 @@ from store.models.supervision import (CaseSatisfaction, Complaint, RatedGroup, S
                                       SupervisionCursor, SupervisionRollup, SupervisionStep)
 
 __all__ = [
-    "CaseSatisfaction", "CibaRequest", "Complaint", "ConsoleSession", "CourierBill", "CourierBillLine", "EndedSession",
+    "Case", "CaseSatisfaction", "CibaRequest", "Complaint", "ConsoleSession", "CourierBill", "CourierBillLine", "EndedSession",
     "IdentityVerification", "MessageLogHead", "MessageLogRecord", "MessageLogSpool", "PaymentCodeCounter", "PaymentConfirmation",
     "PaymentIdempotencyKey", "PaymentNotice", "PaymentNoticeEvent", "PaymentReceipt", "PaymentRefund",
-    "PaymentStatement", "PaymentStatementLine", "ProcessedMessage", "RatedGroup", "ReconciliationDiscrepancy",
+    "PaymentStatement", "PaymentStatementLine", "ProcessedMessage", "RateLimitBucket", "RatedGroup", "ReconciliationDiscrepancy",
     "ReconciliationImport", "ReconciliationRun", "ReconciliationStep", "SatisfactionRollup", "ScheduledRun",
     "ServiceCall", "Shipment", "ShipmentLeg", "ShipmentLegEvent", "ShipmentTrackingEvent", "SupervisionAlert",
     "SupervisionCursor", "SupervisionRollup", "SupervisionStep",

@@ -3,6 +3,7 @@ HTTP on a free port, and the gateway served by a real werkzeug server (the platf
 from __future__ import annotations
 
 import random
+import uuid
 import time
 
 import pytest
@@ -99,7 +100,16 @@ def agency_token(settings):
     return client_credentials_token(settings, "case-system")
 
 
+def self_service_body(*, code="GA-0101", qty=3, case_id=None, platform=None):
+    """A citizen's notice: a self-service item of config/fees.yaml (GA-0101: 1000 fen) for themselves, a new case."""
+    body = {"case_id": case_id or f"CASE-{uuid.uuid4().hex[:10]}", "items": [{"code": code, "quantity": qty}]}
+    if platform:
+        body["platform"] = platform
+    return body
+
+
 def notice_body(payer_key, *, platform=None, price=1500, qty=2, case_id="CASE-2026-0001"):
+    """A clerk's or department's notice (any declared agency, item and price)."""
     body = {"agency_code": "340100-GA-JJ", "payer_key": payer_key, "payer_name": "王测试", "case_id": case_id,
             "items": [{"code": "GA-0101", "name": "驾驶证工本费", "unit": "本", "unit_price_fen": price,
                        "quantity": qty}]}

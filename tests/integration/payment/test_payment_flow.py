@@ -22,7 +22,7 @@ from payment_bridge.statements import parse_nontax_statement, parse_wechat_bill,
     write_wechat_bill
 from store.models.payment import PaymentConfirmation, PaymentStatementLine
 from idp.identifiers import make_uscc
-from tests.integration.payment.conftest import notice_body
+from tests.integration.payment.conftest import notice_body, self_service_body
 
 ENTERPRISE = make_uscc(org_body="MA2N0Q8X")  # the payer of the agency-created notices
 
@@ -33,7 +33,7 @@ def _auth(token):
 
 def test_citizen_creates_pays_and_gets_receipt(pay_stack, events, citizen):
     resident_id, token = citizen
-    body = notice_body(resident_id, case_id=f"CASE-{uuid.uuid4().hex[:8]}")
+    body = self_service_body(qty=3)
     key = f"portal-{uuid.uuid4().hex}"
     created = pay_stack.create(token, body, key)
     assert created.status_code == 201, created.get_json()
@@ -46,7 +46,7 @@ def test_citizen_creates_pays_and_gets_receipt(pay_stack, events, citizen):
     again = pay_stack.create(token, body, key)  # same key, same body: the original answer
     assert again.status_code == 201 and again.get_json()["id"] == notice["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
-    reused = pay_stack.create(token, {**body, "payer_name": "别人"}, key)
+    reused = pay_stack.create(token, {**body, "items": [{"code": "GA-0101", "quantity": 2}]}, key)
     assert reused.status_code == 409 and reused.get_json()["code"] == "idempotency_key_reused"
 
     pay_stack.pay(notice)
@@ -67,10 +67,14 @@ def test_citizen_creates_pays_and_gets_receipt(pay_stack, events, citizen):
 
 
 def test_citizen_may_not_create_for_someone_else(pay_stack, citizen, other_citizen):
-    r = pay_stack.create(citizen[1], notice_body(other_citizen[0]))
-    assert r.status_code == 403
-    bad = pay_stack.create(citizen[1], notice_body(citizen[0][:17] + ("0" if citizen[0][17] != "0" else "1")))
+    r = pay_stack.create(citizen[1], {**self_service_body(), "payer_key": other_citizen[0]})
+    assert r.status_code == 403 and r.get_json()["code"] == "forbidden"
+    bad = pay_stack.create(citizen[1], {**self_service_body(),
+                                        "payer_key": citizen[0][:17] + ("0" if citizen[0][17] != "0" else "1")})
     assert bad.status_code in (403, 422)
+    # Nor an official notice of their own making (issue 15): only catalogue items, at the server's price.
+    own = pay_stack.create(citizen[1], notice_body(citizen[0], case_id=f"CASE-{uuid.uuid4().hex[:8]}"))
+    assert own.status_code == 403 and own.get_json()["code"] == "not_self_service"
 
 
 def test_agency_validation_errors(pay_stack, agency_token):
@@ -83,7 +87,7 @@ def test_agency_validation_errors(pay_stack, agency_token):
 
 
 def test_another_user_cannot_read_the_notice(pay_stack, citizen, other_citizen):
-    notice = pay_stack.create(citizen[1], notice_body(citizen[0])).get_json()
+    notice = pay_stack.create(citizen[1], self_service_body()).get_json()
     theirs = pay_stack.get(other_citizen[1], f"/{notice['id']}")
     assert theirs.status_code == 404 and theirs.get_json()["code"] == "not_found"
     missing = pay_stack.get(other_citizen[1], f"/{uuid.uuid4()}")
@@ -298,7 +302,7 @@ def test_a_closed_nontax_notice_paid_anyway_is_refused_recorded_and_refundable(p
 
 
 def test_a_paid_notice_is_not_closed_and_strangers_may_not_close(pay_stack, agency_token, finance_token, citizen):
-    notice = pay_stack.create(citizen[1], notice_body(citizen[0])).get_json()
+    notice = pay_stack.create(citizen[1], self_service_body(qty=3)).get_json()
     by_agency = _close(pay_stack, agency_token, notice["id"])
     assert by_agency.status_code == 404  # neither payer, creator nor staff: it does not exist for them
     pay_stack.pay(notice)
