@@ -43,6 +43,12 @@ class RegistryCaller:
     caller: str
     subject: str
 
+    def envelope_claims(self) -> dict:
+        """The envelope's `principal`: the account being reclaimed, vouching for nothing (no ID number,
+        level 0), so a grant condition bound to the caller's own number can never hold for it; govlink's
+        own grant (`govlink/gateway`, config/access.yaml) is unconditioned."""
+        return {"subject": self.subject, "id_number": None, "acting_for": None, "level": 0}
+
 
 GATEWAY_CALLER = "govlink/gateway"
 

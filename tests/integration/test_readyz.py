@@ -30,19 +30,23 @@ def test_degraded_in_december_when_next_years_holidays_are_missing(settings, tmp
     path.write_text("rules: []\ncalendar:\n  holidays:\n    - 2026-10-01..2026-10-07\n", encoding="utf-8")
     app = create_app(settings.replace(supervision_file=str(path)))
     app.extensions["govlink_clock"] = FixedClock(datetime(2026, 12, 6, 9, 0, tzinfo=BEIJING))
-    r = app.test_client().get("/readyz")
+    scrape = {"Authorization": f"Bearer {settings.metrics_token}"}
+    r = app.test_client().get("/readyz", headers=scrape)  # the file is named to the operator's token only
     body = r.get_json()
     assert r.status_code == 200, body
     assert body["status"] == "degraded" and body["degraded"] == ["calendar"]
     assert body["calendar"]["status"] == "degraded" and body["calendar"]["missing"] == [2027]
     assert "2027" in body["message"] and "supervision.yaml" in body["message"]
-    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    anonymous = app.test_client().get("/readyz").get_json()
+    assert anonymous["status"] == "degraded" and "2027" in anonymous["message"]
+    assert "supervision.yaml" not in str(anonymous)
+    metrics = app.test_client().get("/metrics", headers=scrape).get_data(as_text=True)
     assert "govlink_calendar_covers_next_year 0.0" in metrics
     path.write_text("rules: []\ncalendar:\n  holidays:\n    - 2026-10-01\n    - 2027-01-01\n", encoding="utf-8")
     os.utime(path, (time.time() + 5, time.time() + 5))  # the config is re-read when its mtime changes
     body = app.test_client().get("/readyz").get_json()
     assert body["status"] == "ready" and body["calendar"]["status"] == "ok"
-    assert "govlink_calendar_covers_next_year 1.0" in app.test_client().get("/metrics").get_data(as_text=True)
+    assert "govlink_calendar_covers_next_year 1.0" in app.test_client().get("/metrics", headers=scrape).get_data(as_text=True)
 
 
 @pytest.mark.parametrize("service,override", [

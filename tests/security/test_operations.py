@@ -30,8 +30,10 @@ def test_metrics_need_the_scrape_token(client):
 def test_readyz_shows_no_targets_without_the_token(client, settings):
     anonymous = client.get("/readyz")
     text = anonymous.get_data(as_text=True)
-    assert anonymous.status_code == 200 and anonymous.get_json()["status"] == "ready"
-    for secret in (urlsplit(settings.amqp_url).username, urlsplit(settings.database_url).path.strip("/"), "target"):
+    # ready, or degraded while next year's holidays are missing from the calendar (December)
+    assert anonymous.status_code == 200 and anonymous.get_json()["status"] in ("ready", "degraded")
+    for secret in (urlsplit(settings.amqp_url).username, urlsplit(settings.database_url).path.strip("/"), "target",
+                   "supervision.yaml"):
         assert secret not in text, secret
     detailed = client.get("/readyz", headers=SCRAPE).get_json()
     assert detailed["checks"]["database"]["target"]

@@ -31,10 +31,6 @@ def keycloak_login(agent: Browserless, url: str, username: str, password: str = 
             fields["username"] = username
         if 'name="password"' in response.text:
             fields.update(password=password, credentialId="")
-        if 'name="otp"' in response.text:
-            from tests.support.totp import staff_otp
-
-            fields["otp"] = staff_otp()
         if not fields:
             raise SignInError("Keycloak's login form asks for something else")
         response = agent.http.post(html.unescape(match.group(1)), data=fields, allow_redirects=False)
