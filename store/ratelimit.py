@@ -5,7 +5,9 @@ once and refills evenly over `per_seconds`. `hit(db, limit, key)` takes one toke
 (limit, key) under a row lock, or raises `RateLimited` with the seconds to wait. Buckets are keyed
 by a SHA-256 of the limit name and key, so no subject, client or address is stored. Gateways with
 several processes (gunicorn workers) and the connector workers share the buckets through the
-database; a lost race to create a bucket is retried once.
+database; a lost race to create a bucket is retried once. A bucket unused for the longest window
+of any limit is full again, the same as no bucket: each new bucket removes up to PRUNE_BATCH such
+buckets, so the table holds the keys seen within that window, not every address and person ever.
 """
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from config.settings import REPO_ROOT
@@ -26,6 +28,7 @@ from store.models.guard import RateLimitBucket
 
 DEFAULT_PATH = REPO_ROOT / "config" / "rate_limits.yaml"
 KEY_KINDS = ("subject", "client", "ip")
+PRUNE_BATCH = 100
 
 
 class RateLimitConfigError(ValueError):
@@ -114,6 +117,7 @@ def hit(db, limit: Limit, key: str, *, now: datetime | None = None) -> None:
                 row = session.execute(select(RateLimitBucket).where(RateLimitBucket.bucket == bucket)
                                       .with_for_update()).scalar_one_or_none()
                 if row is None:
+                    prune(session, moment)
                     row = RateLimitBucket(bucket=bucket, tokens=float(limit.max_hits), updated_at=moment)
                     session.add(row)
                     session.flush()
@@ -128,3 +132,13 @@ def hit(db, limit: Limit, key: str, *, now: datetime | None = None) -> None:
                 raise
     if not allowed:
         raise RateLimited(limit, wait)
+
+
+def prune(session, now: datetime, limits: dict[str, Limit] | None = None) -> int:
+    """Remove up to PRUNE_BATCH buckets unused for the longest window of any limit (full again, so
+    keeping them changes no decision); the oldest first, read by the index on `updated_at`."""
+    window = max((limit.per_seconds for limit in (limits or load_limits()).values()), default=0.0)
+    cutoff = now - timedelta(seconds=window)
+    stale = (select(RateLimitBucket.bucket).where(RateLimitBucket.updated_at < cutoff)
+             .order_by(RateLimitBucket.updated_at).limit(PRUNE_BATCH))
+    return session.execute(delete(RateLimitBucket).where(RateLimitBucket.bucket.in_(stale.scalar_subquery()))).rowcount

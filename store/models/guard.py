@@ -4,7 +4,7 @@ Times are aware UTC.
 """
 from datetime import datetime
 
-from sqlalchemy import Float, String
+from sqlalchemy import Float, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.base import Base, UtcDateTime, utcnow
@@ -35,3 +35,5 @@ class RateLimitBucket(Base):
     bucket: Mapped[str] = mapped_column(String(64), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_rate_limit_buckets_updated_at", "updated_at"),)

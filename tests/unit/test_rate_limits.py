@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from store.ratelimit import Limit, RateLimitConfigError, load_limits, parse_limits, take
+from store.ratelimit import Limit, RateLimitConfigError, RateLimited, load_limits, parse_limits, take
 
 LIMIT = Limit("x", "subject", max_hits=5, per_seconds=60)
 
@@ -45,3 +45,41 @@ def test_the_shipped_and_the_test_limits_name_the_same_limits():
     tests = parse_limits(yaml.safe_load((root / "tests" / "support" / "rate_limits.yaml").read_text()))
     assert set(shipped) == set(tests) >= {"verify-identity/subject", "notice-create/subject", "registration/ip"}
     assert all(shipped[n].key == tests[n].key for n in shipped)
+
+
+def test_buckets_full_again_are_pruned_so_the_table_holds_only_recent_keys(tmp_path):
+    """A city's addresses and people over months must not pile up: each new bucket removes buckets
+    unused for the longest window (full again), oldest first, and keeps every recent one."""
+    from datetime import datetime, timedelta, timezone
+
+    from store import migrate
+    from store.db import Database
+    from store.ratelimit import PRUNE_BATCH, hit
+
+    db = Database(f"sqlite:///{tmp_path / 'limits.sqlite3'}")
+    migrate.upgrade(db)
+    limit = Limit("registration/ip", "ip", 10, 600)
+    start = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    for n in range(PRUNE_BATCH + 20):  # yesterday's callers
+        hit(db, limit, f"203.0.113.{n}", now=start)
+    hit(db, limit, "198.51.100.1", now=start + timedelta(days=1, seconds=-30))  # a recent caller: a new bucket
+    assert db_count(db) == PRUNE_BATCH + 20 + 1 - PRUNE_BATCH  # one batch of the stale ones went, oldest first
+    later = start + timedelta(days=1)
+    hit(db, limit, "198.51.100.2", now=later)  # the next new bucket takes the rest
+    assert db_count(db) == 2
+    hit(db, limit, "198.51.100.3", now=later)
+    assert db_count(db) == 3  # the recent caller's bucket and the two new ones stay
+    for _ in range(9):  # the recent caller's bucket kept its state: one hit taken, nine left
+        hit(db, limit, "198.51.100.1", now=later)
+    with pytest.raises(RateLimited):
+        hit(db, limit, "198.51.100.1", now=later)
+    db.dispose()
+
+
+def db_count(db) -> int:
+    from sqlalchemy import func, select
+
+    from store.models.guard import RateLimitBucket
+
+    with db.unit_of_work() as session:
+        return session.execute(select(func.count()).select_from(RateLimitBucket)).scalar_one()
