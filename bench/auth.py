@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from config.realm import demo_users, derived_secret
 from config.settings import Settings
-from connectors.http import http_session
+from kernel.http import http_session
 from simulators.channels.signin import Browserless
 
 SECONDS = float(os.environ.get("BENCH_AUTH_SECONDS", "8"))

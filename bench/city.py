@@ -36,8 +36,8 @@ from sqlalchemy.engine import make_url
 
 from bus.envelope import encode
 from bus.message_log import GENESIS, _row, record_hash
-from idp.identifiers import make_resident_id
-from payment_bridge.beijing_time import BEIJING
+from kernel.identifiers import make_resident_id
+from kernel.clock import BEIJING
 from supervision.rollups import RATED, Histogram, case_groups, finished_rows, merge_rollup
 
 UTC = timezone.utc

@@ -35,8 +35,8 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from payment_bridge.beijing_time import BEIJING
-from payment_bridge.money import fen_to_yuan
+from kernel.clock import BEIJING
+from kernel.money import fen_to_yuan
 from payment_bridge.statements import nontax_daily
 
 URL = os.environ.get("GOVLINK_DATABASE_URL", "postgresql://govlink:govlink@127.0.0.1:5432/govlink_test")

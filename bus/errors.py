@@ -1,22 +1,4 @@
-"""Errors at the bus boundary, and the shape of the bridges' error families (`CodedError`)."""
-
-
-class CodedError(Exception):
-    """An error with a stable machine ``code`` (for API replies and metrics) and a human ``message``.
-
-    Base of the payment and logistics bridges' error families; each subclass names its default code.
-    """
-
-    code = "error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-    def __str__(self) -> str:
-        return f"[{self.code}] {self.message}"
+"""Errors at the bus boundary."""
 
 
 class BusError(Exception):

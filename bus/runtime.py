@@ -55,6 +55,25 @@ class Runtime:
                           max_backlog=self.settings.message_log_max_backlog,
                           max_wait_seconds=self.settings.message_log_max_wait_seconds)
 
+    @cached_property
+    def payments(self):
+        """The payment bridge's service (built once; connects to RabbitMQ only when it first publishes)."""
+        from payment_bridge.assembly import build_payments
+
+        with self._lock:
+            return build_payments(self.settings, self.db, _OnFirstUse(self, "publisher"),
+                                  _OnFirstUse(self, "message_log"))
+
+    @cached_property
+    def logistics(self):
+        """The logistics bridge's service; its postage goes through `payments`."""
+        from logistics_bridge.assembly import build_logistics
+
+        payments = self.payments
+        with self._lock:
+            return build_logistics(self.settings, self.db, _OnFirstUse(self, "publisher"),
+                                   _OnFirstUse(self, "message_log"), payments)
+
     @property
     def connectors(self):
         """The registry of declared department services (the current set)."""
@@ -158,3 +177,15 @@ class Runtime:
                 (resource.stop if name == "publisher" else resource.close)()
         if "db" in self.__dict__:
             self.__dict__.pop("db").dispose()
+
+
+class _OnFirstUse:
+    """Stands for one of the runtime's resources and opens it on first use (a service built early never connects
+    to RabbitMQ unless it publishes)."""
+
+    def __init__(self, runtime: Runtime, name: str):
+        self._runtime = runtime
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(getattr(self._runtime, self._name), attr)

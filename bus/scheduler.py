@@ -28,17 +28,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from datetime import time as clock
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from kernel.clock import BEIJING
 from store.models.scheduler import ScheduledRun
 
 log = logging.getLogger(__name__)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 FAILED_EVENT = "scheduler.job.failed"
 INTERVAL_BACKOFF = (10, 20)  # interval jobs: the next period comes soon anyway
 
@@ -121,9 +120,8 @@ def _payments_poll(runtime, period):
 
 
 def _logistics_poll(runtime, period):
-    from logistics_bridge.wiring import logistics_service
 
-    return str(logistics_service(runtime).poll())
+    return str(runtime.logistics.poll())
 
 
 def _supervision_check(runtime, period):

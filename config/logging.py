@@ -20,7 +20,7 @@ _IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9A-HJ-NPQRTUWXY]
 
 def mask_identifiers(text: str) -> str:
     """Mask every resident ID number or USCC-shaped token in free text."""
-    from idp.identifiers import mask
+    from kernel.identifiers import mask
 
     return _IDENTIFIER.sub(lambda m: mask(m.group(1)), text)
 

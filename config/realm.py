@@ -322,7 +322,7 @@ def demo_users() -> list[dict]:
     """
     from datetime import date
 
-    from idp.identifiers import make_resident_id
+    from kernel.identifiers import make_resident_id
 
     password = "Hefei-Demo-2026"
     return [

@@ -29,7 +29,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from config.settings import REPO_ROOT
 from connectors.declaration import flatten_errors
 from connectors.errors import ConnectorError
-from idp.identifiers import InvalidIdentifier, validate_uscc
+from kernel.identifiers import InvalidIdentifier, validate_uscc
 
 DEFAULT_PATH = REPO_ROOT / "config" / "access.yaml"
 ANY_OPERATION = "*"

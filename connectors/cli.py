@@ -98,7 +98,7 @@ def check(files, directory):
 def describe(url, wsdl_service, port):
     """Print a WSDL's ports and operations as a starting declaration (YAML) for URL."""
     from connectors.describe import describe as render
-    from connectors.http import http_session
+    from kernel.http import http_session
     from connectors.soap import zeep_settings
     from connectors.wsdl import WsdlProblem, fetch_document, schema_facets
 

@@ -14,7 +14,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-from idp.identifiers import mask
+from kernel.identifiers import mask
 
 MISSING = object()
 

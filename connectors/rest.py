@@ -15,7 +15,7 @@ from connectors.base import Connector
 from connectors.charset import decode_text
 from connectors.declaration import OperationDeclaration, ServiceDeclaration
 from connectors.errors import ConnectorError
-from connectors.http import http_session
+from kernel.http import http_session
 
 _QUERY_METHODS = {"GET", "DELETE"}
 

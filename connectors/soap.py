@@ -27,7 +27,7 @@ from connectors.base import Connector
 from connectors.charset import charset_of, xml_as_utf8
 from connectors.declaration import OperationDeclaration, ServiceDeclaration
 from connectors.errors import ConnectorError
-from connectors.http import http_session
+from kernel.http import http_session
 from connectors.wsdl import (PortInfo, WsdlProblem, check_paths, choose_port, describe_fields, fetch_document,
                              input_elements, list_ports, output_elements, resolve_response_path, schema_facets,
                              validate_request)

@@ -26,7 +26,7 @@ import string
 from dataclasses import dataclass
 
 from idp.directory import directory_for
-from idp.identifiers import mask
+from kernel.identifiers import mask
 from store.models.identity import AccountRebinding
 
 log = logging.getLogger(__name__)

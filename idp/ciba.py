@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from connectors.http import http_session
+from kernel.http import http_session
 from idp.tokens import TokenError, verifier_for
 from store.models.identity import CibaRequest
 

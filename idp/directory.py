@@ -13,7 +13,7 @@ import threading
 
 from keycloak.exceptions import KeycloakError
 
-from idp.identifiers import mask
+from kernel.identifiers import mask
 from idp.principal import USCC_ATTRIBUTE
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from idp.directory import directory_for
-from idp.identifiers import mask
+from kernel.identifiers import mask
 from idp.principal import USCC_ATTRIBUTE
 from idp.realname import NotVerified
 from idp.verification import verify_enterprise

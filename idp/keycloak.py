@@ -1,7 +1,7 @@
 """Reaching Keycloak: the realm's discovery document and the admin client."""
 from __future__ import annotations
 
-from connectors.http import http_session
+from kernel.http import http_session
 
 
 def discovery_url(settings) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from idp.identifiers import InvalidIdentifier, canonical_uscc, looks_like_identifier, validate_resident_id
+from kernel.identifiers import InvalidIdentifier, canonical_uscc, looks_like_identifier, validate_resident_id
 from idp.tokens import TokenError
 
 # Keycloak client id -> channel name (R2: 服务大厅窗口, 政府网站, 移动客户端, 自助终端, 服务热线).

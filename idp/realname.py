@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from idp import binding
 from idp.directory import directory_for
-from idp.identifiers import mask
+from kernel.identifiers import mask
 from idp.verification import verify_identity
 from store.models.identity import IdentityVerification
 

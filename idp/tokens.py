@@ -49,7 +49,7 @@ class JwksCache:
     @classmethod
     def from_url(cls, jwks_uri: str, *, timeout: float = 5.0, **kwargs) -> "JwksCache":
         """A cache that fetches `jwks_uri` through govlink's HTTP session factory."""
-        from connectors.http import http_session
+        from kernel.http import http_session
 
         session = http_session(timeout)
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from logistics_bridge import bills
 from logistics_bridge.errors import BillFormatError, Refused
-from logistics_bridge.outbox import utcnow
+from kernel.clock import utcnow
 from store.models.logistics import CourierBill, CourierBillLine
 
 log = logging.getLogger("govlink.logistics")

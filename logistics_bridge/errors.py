@@ -7,7 +7,7 @@ unmasked phone numbers.
 
 from __future__ import annotations
 
-from bus.errors import CodedError
+from kernel.errors import CodedError
 
 
 class LogisticsError(CodedError):

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from logistics_bridge.errors import CarrierError
-from logistics_bridge.outbox import leg_event, utcnow
+from kernel.clock import utcnow
+from logistics_bridge.outbox import leg_event
 from logistics_bridge.tracking import FINAL, Status, TrackingEvent, apply_events
 from store.models.logistics import ShipmentLeg, ShipmentLegEvent, ShipmentTrackingEvent
 

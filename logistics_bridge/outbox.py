@@ -6,6 +6,7 @@ confirmed, `relay` resends the rest later; receivers dedupe on `message_id`. Pay
 """
 from __future__ import annotations
 
+from kernel.clock import utcnow
 import logging
 from datetime import datetime, timezone
 
@@ -17,9 +18,6 @@ log = logging.getLogger("govlink.logistics")
 
 CLIENT = "govlink/logistics-bridge"
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def leg_event(session, leg: ShipmentLeg, event_type: str, details: dict | None = None, *,

@@ -23,14 +23,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bus.errors import HandlerError
 from bus.idempotency import handle_once
-from idp.identifiers import InvalidIdentifier, identifier_kind, mask, validate_resident_id, validate_uscc
+from kernel.identifiers import InvalidIdentifier, identifier_kind, mask, validate_resident_id, validate_uscc
 from logistics_bridge import pickup
 from logistics_bridge.address import Address, mask_phone, validate_address
 from logistics_bridge.carriers.base import DeclaredItem, ShipmentRequest, Tracker
 from logistics_bridge.courier_bills import CourierBills
 from logistics_bridge.errors import CarrierError, InvalidAddress, LogisticsError, Refused
 from logistics_bridge.intake import TrackingIntake, TrackingReport
-from logistics_bridge.outbox import CLIENT, Outbox, leg_event, utcnow
+from kernel.clock import utcnow
+from logistics_bridge.outbox import CLIENT, Outbox, leg_event
 from logistics_bridge.profiles import LEG_KINDS, LogisticsProfiles
 from logistics_bridge.subscriptions import TrackingSubscriptions
 from logistics_bridge.tracking import Status
@@ -189,8 +190,7 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
     def _postage_notice(self, leg: ShipmentLeg, shipment: Shipment, payer_name: str, platform: str | None,
                         actor: str):
         """The leg's postage notice, created through the payment bridge (idempotent on the leg id)."""
-        from payment_bridge.errors import PaymentError
-        from payment_bridge.service import Item, NoticeRequest, request_hash
+        from payment_bridge.api import Item, NoticeRequest, PaymentError, request_hash
 
         postage = self.profiles.postage
         item = Item(postage.item_code, f"{postage.item_name}({_CONTENTS[leg.kind]})", postage.unit, leg.postage_fen, 1)
@@ -296,7 +296,7 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
         """Settle the postage of a cancelled leg: close its notice while unpaid, so it can no longer be paid;
         give the postage back once paid, also when it was paid after the close (once: the refund request id
         is the leg's)."""
-        from payment_bridge.errors import NoticePaid, PaymentError
+        from payment_bridge.api import NoticePaid, PaymentError
 
         if notice_id is None:
             return
@@ -351,7 +351,7 @@ class LogisticsService(TrackingIntake, TrackingSubscriptions, CourierBills):
     def poll(self, *, older_than_seconds: float | None = None, limit: int = 200) -> PollReport:
         """Find what pushes and events missed: paid legs not booked, cancelled legs whose postage notice is
         still open, legs without news or without their tracking subscription; relay events."""
-        from payment_bridge.closing import OPEN_STATES
+        from payment_bridge.api import OPEN_STATES
 
         report = PollReport()
         now = utcnow()

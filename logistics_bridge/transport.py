@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import requests
 
-from connectors.http import http_session
+from kernel.http import http_session
 from logistics_bridge.carriers.base import Send, TransportResponse
 from logistics_bridge.errors import CarrierError
 

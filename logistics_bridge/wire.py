@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from payment_bridge.beijing_time import BEIJING, to_beijing
-from payment_bridge.errors import AmountError
-from payment_bridge.money import fen_to_yuan, yuan_to_fen
+from kernel.clock import BEIJING, to_beijing
+from kernel.money import AmountError
+from kernel.money import fen_to_yuan, yuan_to_fen
 
 __all__ = [
     "BEIJING",

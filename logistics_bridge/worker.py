@@ -41,12 +41,11 @@ class PaymentPaidHandler:
         self.runtime = runtime
 
     def __call__(self, delivery: Delivery):
-        from logistics_bridge.wiring import logistics_service
 
         envelope = delivery.envelope
         if envelope["type"] != "payment.paid":
             return None
-        return logistics_service(self.runtime).on_payment_paid(envelope)
+        return self.runtime.logistics.on_payment_paid(envelope)
 
 
 def consumer_runner(runtime) -> ConsumerRunner:
@@ -82,11 +81,10 @@ class Poller:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        from logistics_bridge.wiring import logistics_service
 
         while not self._stop.wait(self.interval):
             try:
-                report = logistics_service(self.runtime).poll()
+                report = self.runtime.logistics.poll()
                 if report.booked or report.moved or report.errors:
                     log.info("logistics poll: %s", report.as_dict())
             except Exception:  # the next round tries again; nothing is lost (state is in the database)
@@ -112,9 +110,8 @@ def logistics():
 def poll_command(older_than):
     """Book paid legs that were missed, settle the postage of cancelled legs, subscribe waybills at Kuaidi100,
     ask carriers about legs without news, relay unpublished events."""
-    from logistics_bridge.wiring import logistics_service
 
-    report = logistics_service(current_app.extensions["govlink"]).poll(older_than_seconds=older_than)
+    report = current_app.extensions["govlink"].logistics.poll(older_than_seconds=older_than)
     click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
 
 
@@ -123,9 +120,8 @@ def poll_command(older_than):
 @click.argument("period")
 def import_bill_command(carrier, period):
     """Import CARRIER's monthly bill for PERIOD (YYYY-MM), kept unchanged with its SHA-256."""
-    from logistics_bridge.wiring import logistics_service
 
-    bill, created = logistics_service(current_app.extensions["govlink"]).import_bill(carrier, period)
+    bill, created = current_app.extensions["govlink"].logistics.import_bill(carrier, period)
     click.echo(f"{carrier} bill {period}: {'imported' if created else 'already imported'}, "
                f"{bill.line_count} lines, sha256 {bill.sha256}")
 

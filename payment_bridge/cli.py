@@ -9,16 +9,14 @@ from flask import current_app
 
 
 def _service():
-    from payment_bridge.wiring import payment_service
 
-    return payment_service(current_app.extensions["govlink"])
+    return current_app.extensions["govlink"].payments
 
 
 def poll_payments(runtime) -> dict:
     """What the scheduler calls: one polling round (see PaymentService.poll); returns its counts."""
-    from payment_bridge.wiring import payment_service
 
-    return payment_service(runtime).poll().as_dict()
+    return runtime.payments.poll().as_dict()
 
 
 @click.group("payments")
@@ -39,7 +37,7 @@ def poll():
 @click.option("--date", "day", default=None, help="YYYY-MM-DD (Beijing); default: yesterday")
 def import_statement(platform, day):
     """Download a day's statement / bill, keep it unchanged with its SHA-256, store its lines."""
-    from payment_bridge.beijing_time import beijing_today
+    from kernel.clock import beijing_today
 
     wanted = date.fromisoformat(day) if day else beijing_today() - timedelta(days=1)
     statement, created = _service().import_statement(platform, wanted)

@@ -5,7 +5,8 @@ human message. Messages name the field that is wrong but never echo secrets
 (tokens, keys, MACs) or whole personal identifiers.
 """
 
-from bus.errors import CodedError
+from kernel.errors import CodedError
+from kernel.money import AmountError  # noqa: F401  (amounts are the kernel's; raised by kernel.money)
 
 
 class PaymentError(CodedError):
@@ -41,12 +42,6 @@ class IllegalTransition(PaymentError):
         super().__init__(f"event {event!r} is not allowed in state {state!r}")
         self.state = state
         self.event = event
-
-
-class AmountError(PaymentError):
-    """A money amount is malformed, negative or out of range."""
-
-    code = "invalid_amount"
 
 
 class ChannelError(PaymentError):

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping
 import yaml
 
 from config.settings import REPO_ROOT
-from payment_bridge.money import MAX_FEN
+from kernel.money import MAX_FEN
 
 DEFAULT_PATH = REPO_ROOT / "config" / "fees.yaml"
 CREATORS = ("person", "enterprise")

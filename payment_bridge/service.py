@@ -13,6 +13,7 @@ Closing an unpaid notice, and what happens to money paid for it anyway, is `paym
 """
 from __future__ import annotations
 
+from kernel.clock import utcnow
 import hashlib
 import json
 import logging
@@ -26,13 +27,13 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bus.envelope import encode, new_envelope
 from bus.outbox import Outbox
-from idp.identifiers import InvalidIdentifier, identifier_kind, mask, validate_resident_id, validate_uscc
+from kernel.identifiers import InvalidIdentifier, identifier_kind, mask, validate_resident_id, validate_uscc
 from payment_bridge import states
-from payment_bridge.beijing_time import to_beijing
+from kernel.clock import to_beijing
 from payment_bridge.closing import NoticeClosing
 from payment_bridge.errors import (ChannelError, IllegalTransition, InvalidMessage, NoticeClosed, PaymentError,
                                    Refused)
-from payment_bridge.money import MAX_FEN
+from kernel.money import MAX_FEN
 from payment_bridge.payment_code import format_payment_code
 from payment_bridge.platforms.base import ConfirmedPayment, PlatformUnavailable
 from payment_bridge.states import Event, State
@@ -108,9 +109,6 @@ def refund_no_for(refund_request_id: str) -> str:
     """The platform-side refund number of a refund request id (32 chars, fits both platforms)."""
     return "R" + hashlib.sha256(refund_request_id.encode()).hexdigest()[:31]
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class PaymentService(NoticeClosing):
@@ -247,6 +245,14 @@ class PaymentService(NoticeClosing):
     def get(self, notice_id: str) -> PaymentNotice | None:
         with self.db.unit_of_work() as session:
             return session.get(PaymentNotice, notice_id)
+
+    def notice_states(self, notice_ids: list[str]) -> dict[str, str]:
+        """The status of each notice named (a page of ids at most; unknown ids are left out)."""
+        if len(notice_ids) > 1000:
+            raise ValueError("notice_states takes at most 1,000 ids at a time")
+        with self.db.unit_of_work() as session:
+            return dict(session.execute(select(PaymentNotice.id, PaymentNotice.status)
+                                        .where(PaymentNotice.id.in_(list(notice_ids)))).all())
 
     def history(self, notice_id: str) -> list[PaymentNoticeEvent]:
         with self.db.unit_of_work() as session:

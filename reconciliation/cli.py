@@ -19,7 +19,7 @@ def _runtime():
 
 
 def _day(value: str | None) -> date:
-    from payment_bridge.beijing_time import beijing_today
+    from kernel.clock import beijing_today
 
     if not value:
         return beijing_today() - timedelta(days=1)
@@ -46,7 +46,7 @@ def _with_progress(run):
 
 
 def _report(summary, as_json: bool) -> None:
-    from payment_bridge.money import fen_to_yuan
+    from kernel.money import fen_to_yuan
 
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))

@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from payment_bridge.beijing_time import to_beijing
-from payment_bridge.money import fen_to_yuan
+from kernel.clock import to_beijing
+from kernel.money import fen_to_yuan
 from reconciliation import queries
 from reconciliation.records import from_epoch
 

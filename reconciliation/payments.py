@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import chain
 from operator import itemgetter
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from reconciliation import categories as c
 from reconciliation.categories import Discrepancy, RunResult
 from reconciliation.engine import (Ambiguity, Match, Matching, Pairing, Refinement, Surplus, ToleranceRule,

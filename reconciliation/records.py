@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from logistics_bridge.carriers.base import BillLine
-from payment_bridge.beijing_time import require_aware
+from kernel.clock import require_aware
 from payment_bridge.statements.normalised import PAID as LINE_PAID
 from payment_bridge.statements.normalised import REFUND as LINE_REFUND
 from payment_bridge.statements.normalised import StatementLine

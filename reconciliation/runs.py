@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from reconciliation.categories import TIMING, Discrepancy, RunResult
 from reconciliation.records import record_from_json, record_to_json
-from store.base import utcnow
+from kernel.clock import utcnow
 from store.models.reconciliation import (ReconciliationDiscrepancy, ReconciliationImport, ReconciliationRun,
                                          ReconciliationStep)
 

@@ -29,9 +29,8 @@ def daily_job(runtime, period: str) -> str:
         except ReconciliationInputError as exc:
             if exc.code != "statement_missing":
                 raise
-            from payment_bridge.wiring import payment_service
 
-            payment_service(runtime).import_statement("nontax", day)
+            runtime.payments.import_statement("nontax", day)
             payments = reconcile_payments_day(runtime, day, started_by=SCHEDULER)
         outcomes.append(f"payments {day}: run {payments.run_id} v{payments.version}, "
                         f"{payments.discrepancy_count} discrepancies")

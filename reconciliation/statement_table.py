@@ -33,9 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from payment_bridge.errors import AmountError, StatementError
-from payment_bridge.money import yuan_to_fen
+from kernel.money import yuan_to_fen
 from payment_bridge.payment_code import DEFAULT_PROFILE, PaymentCodeProfile
 from payment_bridge.statements import nontax_daily
 from reconciliation.duck import DuckSession, sql_literal as _literal

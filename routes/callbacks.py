@@ -16,7 +16,6 @@ from flask import Blueprint, Response, current_app, request
 from payment_bridge.errors import PaymentError
 from payment_bridge.platforms.base import PlatformUnavailable
 from payment_bridge.service import Refused
-from payment_bridge.wiring import payment_service
 
 log = logging.getLogger("govlink.payments.callbacks")
 
@@ -25,7 +24,7 @@ blp = Blueprint("payment_callbacks", __name__, url_prefix="/callbacks/payments")
 
 @blp.post("/<platform_name>")
 def payment_callback(platform_name: str):
-    service = payment_service(current_app.extensions["govlink"])
+    service = current_app.extensions["govlink"].payments
     platform = service.platforms.get(platform_name)
     if platform is None:
         return Response(status=404)

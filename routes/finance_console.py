@@ -14,8 +14,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
 
-from payment_bridge.beijing_time import to_beijing
-from payment_bridge.money import fen_to_yuan
+from kernel.clock import to_beijing
+from kernel.money import fen_to_yuan
 from reconciliation import exports, queries, runs
 from reconciliation.categories import CATEGORIES
 from reconciliation.records import from_epoch

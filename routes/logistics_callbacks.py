@@ -17,7 +17,6 @@ from flask import Blueprint, Response, current_app, request
 from logistics_bridge.carriers.kuaidi100 import callback_reply
 from logistics_bridge.carriers.sf import push_reply
 from logistics_bridge.errors import LogisticsError, SignatureError
-from logistics_bridge.wiring import logistics_service
 
 log = logging.getLogger("govlink.logistics.callbacks")
 
@@ -36,7 +35,7 @@ def _failure(source: str, message: str) -> bytes:
 
 @blp.post("/<source>")
 def logistics_callback(source: str):
-    service = logistics_service(current_app.extensions["govlink"])
+    service = current_app.extensions["govlink"].logistics
     if source not in service.trackers:
         return Response(status=404)
     raw = request.get_data(cache=False)  # the exact bytes a signature covers

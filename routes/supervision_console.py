@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
-from payment_bridge.beijing_time import to_beijing
+from kernel.clock import to_beijing
 from routes.api.supervision import complaint_view, period, timeline_view, warning_view
 from routes.console_auth import console_login_required, csrf_protect, csrf_token, current_staff, init_console_auth
 from store.models.supervision import CaseSatisfaction, Complaint

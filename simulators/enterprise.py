@@ -25,7 +25,7 @@ from flask import jsonify, request
 from spyne import Boolean, ComplexModel, Long, ServiceBase, Unicode, rpc
 from spyne.model.fault import Fault
 
-from idp.identifiers import InvalidIdentifier, make_resident_id, make_uscc, mask, validate_resident_id, validate_uscc
+from kernel.identifiers import InvalidIdentifier, make_resident_id, make_uscc, mask, validate_resident_id, validate_uscc
 from simulators.control import ControlState, system_app
 from simulators.soap import soap_system
 

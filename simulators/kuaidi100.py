@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 from flask import Blueprint, Flask, jsonify, request
 
-from connectors.http import http_session
+from kernel.http import http_session
 from logistics_bridge.carriers.kuaidi100 import callback_sign, make_result, verify_query
 from logistics_bridge.errors import SignatureError
 from logistics_bridge.wire import format_beijing

@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 
 from flask import Flask, Response, abort, request
 
-from payment_bridge.beijing_time import beijing_today, to_beijing
+from kernel.clock import beijing_today, to_beijing
 from payment_bridge.channels.nontax import MAC_HEADER, http_headers
 from payment_bridge.channels.nontax import codes
 from payment_bridge.channels.nontax.confirmation import Confirmation, build_confirmation

@@ -17,7 +17,7 @@ import time
 import requests
 from flask import Blueprint
 
-from connectors.http import http_session
+from kernel.http import http_session
 from simulators.control import control_blueprint
 
 MODES = ("normal", "drop", "delay", "duplicate", "corrupt")

@@ -23,7 +23,7 @@ from flask import jsonify, request
 from spyne import Boolean, ComplexModel, ServiceBase, Unicode, rpc
 from spyne.model.fault import Fault
 
-from idp.identifiers import InvalidIdentifier, make_resident_id, mask, validate_resident_id
+from kernel.identifiers import InvalidIdentifier, make_resident_id, mask, validate_resident_id
 from simulators.control import ControlState, system_app
 from simulators.soap import soap_system
 

@@ -35,7 +35,7 @@ from typing import Callable
 import requests
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from connectors.http import http_session
+from kernel.http import http_session
 from logistics_bridge.bills import write_sf_bill
 from logistics_bridge.carriers.base import BillLine
 from logistics_bridge.carriers.sf import make_push, make_reply, verify_request

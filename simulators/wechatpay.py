@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 from flask import Flask, Response, abort, request
 
-from payment_bridge.beijing_time import to_beijing
+from kernel.clock import to_beijing
 from payment_bridge.channels.wechatpay import (ApiRequest, Refund, Transaction, build_notification,
                                                parse_prepay_request, parse_refund_request, refund_resource,
                                                signed_headers, transaction_resource, verify_authorization)

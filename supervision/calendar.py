@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from payment_bridge.beijing_time import BEIJING, require_aware
+from kernel.clock import BEIJING, require_aware
 
 _MAX_SCAN_DAYS = 3660  # a calendar with no working day at all would otherwise loop forever
 

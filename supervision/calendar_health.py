@@ -18,7 +18,7 @@ from datetime import date
 
 from prometheus_client.core import GaugeMetricFamily
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from supervision.calendar import WorkingCalendar
 from supervision.deadlines import Clock, SystemClock
 

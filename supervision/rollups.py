@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from store.models.supervision import (CaseSatisfaction, RatedGroup, SatisfactionRollup, SupervisionRollup,
                                       SupervisionStep)
 

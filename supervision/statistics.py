@@ -14,7 +14,7 @@ from datetime import time as dtime
 
 from sqlalchemy import and_, case, func, or_, select
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from store.models.supervision import (CaseSatisfaction, SatisfactionRollup, SupervisionAlert, SupervisionRollup,
                                       SupervisionStep)
 from supervision.feedback import complaint_counts

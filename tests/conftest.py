@@ -168,7 +168,7 @@ def gateway(settings, db):
 def client_credentials_token(settings, client_id: str, secret: str | None = None) -> str:
     """An access token for a service-account client of the realm (client credentials grant)."""
     from config.realm import derived_secret
-    from connectors.http import http_session
+    from kernel.http import http_session
 
     if secret is None:
         secret = settings.gateway_client_secret if client_id == settings.gateway_client_id else derived_secret(settings, client_id)

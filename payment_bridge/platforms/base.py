@@ -1,6 +1,6 @@
 """The interface every payment platform adapter implements, and the values that cross it.
 
-Adapters do the I/O (HTTP through `connectors.http.http_session`) around the pure builders and
+Adapters do the I/O (HTTP through `kernel.http.http_session`) around the pure builders and
 parsers of `payment_bridge.channels`; the service (`payment_bridge.service`) moves state. Errors:
 `PlatformUnavailable` (transport: try again later), `ChannelError` (the platform said no),
 `SignatureError` / `InvalidMessage` (what came back cannot be trusted).

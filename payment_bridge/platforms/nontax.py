@@ -13,8 +13,8 @@ from typing import Mapping
 
 import requests
 
-from connectors.http import http_session
-from payment_bridge.beijing_time import beijing_today, to_beijing
+from kernel.http import http_session
+from kernel.clock import beijing_today, to_beijing
 from payment_bridge.channels.nontax import MAC_HEADER, http_headers, verify
 from payment_bridge.channels.nontax.codes import MSG_CONFIRMATION, RESULT_FAILED, RESULT_OK
 from payment_bridge.channels.nontax.confirmation import parse_confirmation

@@ -13,7 +13,7 @@ from typing import Mapping
 
 import requests
 
-from connectors.http import http_session
+from kernel.http import http_session
 from payment_bridge.channels.wechatpay import (PrepayOrder, RefundOrder, build_authorization, build_close,
                                                build_native_prepay, build_query_by_out_trade_no, build_refund,
                                                parse_api_error, parse_prepay_response, parse_refund,

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from payment_bridge.beijing_time import beijing_to_utc, to_beijing
+from kernel.clock import beijing_to_utc, to_beijing
 from payment_bridge.errors import AmountError, PaymentError, StatementError
-from payment_bridge.money import fen_to_yuan, yuan_to_fen
+from kernel.money import fen_to_yuan, yuan_to_fen
 from payment_bridge.payment_code import DEFAULT_PROFILE, PaymentCodeProfile, parse_payment_code
 from payment_bridge.statements.normalised import PAID, REFUND, StatementLine, numbered_csv_rows
 

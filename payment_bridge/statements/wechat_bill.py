@@ -9,7 +9,7 @@ Times are Beijing time ``YYYY-MM-DD HH:MM:SS``.
 手续费 and 手续费总金额 come with five decimals (``0.04000``, ``0.00020``: fractions
 of a fen), as in WeChat's published format and the real bills quoted by public SDKs
 (binarywang/WxJava's ``WxPayBillResultTest``). They are kept exactly, in
-thousandths of a fen (:data:`payment_bridge.money.MFEN_PER_FEN`, one hundred-thousandth of a yuan), and the
+thousandths of a fen (:data:`kernel.money.MFEN_PER_FEN`, one hundred-thousandth of a yuan), and the
 summary's fee total is checked to the last decimal. Other amounts have two decimals.
 
 Normalisation: a ``SUCCESS`` row is a payment of 订单金额 (the amount asked,
@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from payment_bridge.beijing_time import beijing_to_utc, to_beijing
+from kernel.clock import beijing_to_utc, to_beijing
 from payment_bridge.errors import AmountError, StatementError
-from payment_bridge.money import fen_to_yuan, mfen_to_fen, mfen_to_yuan, yuan_to_fen, yuan_to_mfen
+from kernel.money import fen_to_yuan, mfen_to_fen, mfen_to_yuan, yuan_to_fen, yuan_to_mfen
 from payment_bridge.statements.normalised import PAID, REFUND, StatementLine, numbered_csv_rows
 
 PLATFORM = "wechatpay"

@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from idp import ciba, enterprises, realname
 from idp.directory import DirectoryError, directory_for
-from idp.identifiers import InvalidIdentifier, mask, validate_resident_id, validate_uscc
+from kernel.identifiers import InvalidIdentifier, mask, validate_resident_id, validate_uscc
 from idp.levels import DESCRIPTIONS, acr_value
 from idp.principal import CHANNEL_CLIENTS
 from idp.sessions import console_sessions_for, ended_sessions_for

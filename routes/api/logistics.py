@@ -23,8 +23,7 @@ from marshmallow import Schema, fields, validate
 from logistics_bridge.address import mask_phone
 from logistics_bridge.errors import LogisticsError
 from logistics_bridge.service import LegRequest, Refused
-from logistics_bridge.wiring import logistics_service
-from payment_bridge.beijing_time import to_beijing
+from kernel.clock import to_beijing
 from payment_bridge.errors import PaymentError
 from routes.auth import current_principal, require_token
 from routes.cases import claim_case_or_refuse
@@ -156,7 +155,7 @@ class BillSchema(Schema):
 
 
 def _service():
-    return logistics_service(current_app.extensions["govlink"])
+    return current_app.extensions["govlink"].logistics
 
 
 def _time(moment):

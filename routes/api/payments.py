@@ -26,13 +26,12 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from payment_bridge.beijing_time import to_beijing
+from kernel.clock import to_beijing
 from payment_bridge.errors import PaymentError
 from payment_bridge.fees import fee_catalogue
-from payment_bridge.money import MAX_FEN
+from kernel.money import MAX_FEN
 from payment_bridge.platforms.base import PlatformUnavailable
 from payment_bridge.service import PAID_STATES, Item, NoticeRequest, Refused, request_hash
-from payment_bridge.wiring import payment_service
 from routes.auth import current_principal, require_token
 from routes.cases import claim_case_or_refuse
 from routes.errors import ApiError
@@ -160,7 +159,7 @@ class ReceiptSchema(Schema):
 
 
 def _service():
-    return payment_service(current_app.extensions["govlink"])
+    return current_app.extensions["govlink"].payments
 
 
 def _time(moment):
@@ -191,7 +190,7 @@ def _refused(exc: PaymentError) -> ApiError:
 
 
 def render(notice, *, history=None, refunds=None) -> dict:
-    from idp.identifiers import mask
+    from kernel.identifiers import mask
 
     out = {
         "id": notice.id, "status": notice.status, "payment_code": notice.payment_code, "platform": notice.platform,

@@ -16,7 +16,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from payment_bridge.beijing_time import to_beijing
+from kernel.clock import to_beijing
 from reconciliation import exports, queries, runs
 from reconciliation.categories import CATEGORIES
 from reconciliation.ledger import LedgerUnavailable

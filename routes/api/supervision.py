@@ -16,7 +16,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from payment_bridge.beijing_time import BEIJING, to_beijing
+from kernel.clock import BEIJING, to_beijing
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
 from store.models.supervision import CaseSatisfaction, Complaint

@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import Flask, redirect, render_template_string, request, session, url_for
 
 from config.realm import derived_secret
-from connectors.http import http_session
-from idp.identifiers import InvalidIdentifier, mask, validate_resident_id
+from kernel.http import http_session
+from kernel.identifiers import InvalidIdentifier, mask, validate_resident_id
 
 CLIENT_ID = "hotline"
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>服务热线 hotline</title>

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, redirect, render_template_string, session, url_for
 
-from connectors.http import http_session
+from kernel.http import http_session
 
 CLIENT_ID = "kiosk"
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>自助终端 kiosk</title>

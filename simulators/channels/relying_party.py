@@ -13,7 +13,7 @@ import hmac
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, redirect, render_template_string, request, session, url_for
 
-from connectors.http import http_session
+from kernel.http import http_session
 
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{{ title }}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head><body>

@@ -12,7 +12,7 @@ import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from connectors.http import http_session
+from kernel.http import http_session
 
 _FORM_ACTION = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', re.S)
 # Keycloak's required action UPDATE_PASSWORD (after a temporary password, e.g. one issued at a counter).

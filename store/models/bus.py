@@ -4,7 +4,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.base import Base, UtcDateTime, utcnow
+from kernel.clock import utcnow
+from store.base import Base, UtcDateTime
 
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import Float, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.base import Base, UtcDateTime, utcnow
+from kernel.clock import utcnow
+from store.base import Base, UtcDateTime
 
 
 class Case(Base):

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.base import Base, UtcDateTime, utcnow
+from kernel.clock import utcnow
+from store.base import Base, UtcDateTime
 
 
 class IdentityVerification(Base):

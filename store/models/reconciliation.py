@@ -9,7 +9,8 @@ from sqlalchemy import (JSON, BigInteger, Date, ForeignKey, Index, Integer, Larg
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.base import Base, UtcDateTime, utcnow
+from kernel.clock import utcnow
+from store.base import Base, UtcDateTime
 
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 

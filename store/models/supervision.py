@@ -6,7 +6,8 @@ from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, Foreig
                         Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.base import Base, UtcDateTime, utcnow
+from kernel.clock import utcnow
+from store.base import Base, UtcDateTime
 
 
 class SupervisionStep(Base):

@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import select
 
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from simulators.server import run_in_thread
 from store import migrate
 from store.db import Database

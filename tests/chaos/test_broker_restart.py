@@ -21,7 +21,7 @@ from bus.envelope import encode, new_envelope
 from bus.publisher import Publisher
 from bus.service_worker import REQUEST_TYPE
 from bus.topology import COMMANDS, declare, service_queue
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from routes.app import create_app
 from simulators.server import run_in_thread
 from store.models.bus import ServiceCall

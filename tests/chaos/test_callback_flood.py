@@ -27,24 +27,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
-from connectors.http import http_session
+from kernel.http import http_session
 from logistics_bridge.carriers.kuaidi100 import make_callback, make_result
 from logistics_bridge.carriers.sf.push import make_push
-from logistics_bridge.wiring import logistics_service
-from payment_bridge.beijing_time import beijing_today
+from kernel.clock import beijing_today
 from payment_bridge.channels.nontax import http_headers
 from payment_bridge.channels.nontax.confirmation import Confirmation, build_confirmation
 from payment_bridge.channels.nontax.envelope import CfxHead
 from payment_bridge.channels.wechatpay import Transaction, build_notification, transaction_resource
 from payment_bridge.profiles import DEV_KEY_DIR
-from payment_bridge.wiring import payment_service
 from routes.app import create_app
 from simulators.channels.serving import serve_in_thread
 from simulators.server import run_in_thread
 from store.models.logistics import ShipmentLeg, ShipmentTrackingEvent
 from store.models.payment import PaymentConfirmation, PaymentNotice
 from tests.conftest import client_credentials_token
-from idp.identifiers import make_uscc
+from kernel.identifiers import make_uscc
 from simulators.channels.signin import Browserless
 from tests.chaos.bus_stack import notice_body
 from tests.support.addresses import ADDRESS
@@ -101,7 +99,7 @@ def _flood(requests_: list[tuple[str, bytes | dict, dict]]) -> list:
 
 
 def _nontax_callback(gw, notice, *, amount=None, token=None, tra_no=None):
-    profile = payment_service(gw.runtime).profiles
+    profile = gw.runtime.payments.profiles
     head = CfxHead(src="340000NTS", des=profile.nontax.node, msg_id=uuid.uuid4().hex, work_date=beijing_today())
     body = build_confirmation(head, Confirmation(
         pay_code=notice["payment_code"], confirmed_at=datetime.now(timezone.utc).replace(microsecond=0),
@@ -111,7 +109,7 @@ def _nontax_callback(gw, notice, *, amount=None, token=None, tra_no=None):
 
 
 def _wechat_callback(gw, notice, *, key=None, timestamp=None, total=None):
-    wp = payment_service(gw.runtime).profiles.wechatpay
+    wp = gw.runtime.payments.profiles.wechatpay
     resource = transaction_resource(Transaction(
         appid=wp.appid, mchid=wp.mchid, out_trade_no=notice["payment_code"], trade_state="SUCCESS",
         total_fen=total or notice["total_fen"], transaction_id="42" + uuid.uuid4().int.__str__()[:26],
@@ -203,7 +201,7 @@ def _paid_and_booked_legs(gw, settings, n):
 
     citizen = Browserless(settings.issuer).sign_in("mobile-app", "http://127.0.0.1/mobile/cb", username=demo_users()[0]["username"],
                                                    password=DEMO_PASSWORD)["access_token"]
-    service = logistics_service(gw.runtime)
+    service = gw.runtime.logistics
     legs = []
     for _ in range(n):
         r = gw.client.post("/api/v1/logistics/legs", json={
@@ -236,7 +234,7 @@ def _paid_and_booked_legs(gw, settings, n):
 def test_courier_callback_flood(flood_gateway, settings, chaos_report):
     gw = flood_gateway
     legs = _paid_and_booked_legs(gw, settings, LEGS)
-    salt = logistics_service(gw.runtime).profiles.kuaidi100.salt
+    salt = gw.runtime.logistics.profiles.kuaidi100.salt
     base = datetime(2026, 3, 2, 8, 0)
     genuine, forged = [], []
     for leg in legs:

@@ -19,8 +19,7 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from idp.identifiers import make_uscc
-from payment_bridge.wiring import payment_service
+from kernel.identifiers import make_uscc
 from routes.app import create_app
 from simulators.server import run_in_thread
 from store import migrate
@@ -90,7 +89,7 @@ def test_postgres_restart_under_load(chaos_postgres, settings, chaos_report):
         client = app.test_client()
         retried = Counter(post(client, key, body) for key, body, status, _ in unavailable)
         assert set(retried) <= {(201, None)}, retried
-        report = payment_service(runtime).poll(now=None)  # the scheduler's job: register what was left created
+        report = runtime.payments.poll(now=None)  # the scheduler's job: register what was left created
 
         keys = [key for key, *_ in outcomes]
         with runtime.db.unit_of_work() as session:

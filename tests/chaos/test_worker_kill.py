@@ -21,7 +21,7 @@ from bus.envelope import encode, new_envelope
 from bus.publisher import Publisher
 from bus.service_worker import REQUEST_TYPE
 from bus.topology import COMMANDS, declare, service_queue
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from simulators.server import run_in_thread
 from store.db import Database
 from tests.chaos.bus_stack import CASE_SYSTEM, call_outcomes, declare_service, start_worker, stop_worker, worker_env

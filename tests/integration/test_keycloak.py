@@ -2,7 +2,7 @@
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from connectors.http import http_session
+from kernel.http import http_session
 
 
 def test_service_account_token_verifies_against_jwks(settings):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from routes.app import create_app
 from supervision.deadlines import FixedClock
 

@@ -22,8 +22,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from connectors.http import http_session
-from idp.identifiers import make_resident_id, make_uscc, mask
+from kernel.http import http_session
+from kernel.identifiers import make_resident_id, make_uscc, mask
 from idp.keycloak import admin_client
 from simulators.channels.signin import Browserless, SignInError, pkce_pair
 from tests.integration.idp.conftest import PASSWORD, bearer, channels, people, workers  # noqa: F401

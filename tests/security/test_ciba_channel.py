@@ -12,8 +12,8 @@ import json
 import time
 
 from config.realm import derived_secret
-from connectors.http import http_session
-from idp.identifiers import make_resident_id
+from kernel.http import http_session
+from kernel.identifiers import make_resident_id
 from tests.integration.idp.conftest import channels, people  # noqa: F401
 from tests.security.conftest import assert_error
 

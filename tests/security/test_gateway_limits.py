@@ -16,7 +16,7 @@ from datetime import date
 
 import pytest
 
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from store.ratelimit import limit_of
 from tests.security.conftest import assert_error
 from tests.support.addresses import ADDRESS

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from idp.identifiers import make_resident_id, make_uscc
+from kernel.identifiers import make_resident_id, make_uscc
 from routes.app import _takes_json
 from tests.integration.payment.conftest import notice_body
 from tests.security.conftest import (FORMULA, HOSTILE_TEXT, SCRIPT, SQL_INJECTION, assert_error, new_key,

@@ -21,7 +21,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from connectors.http import http_session
+from kernel.http import http_session
 from idp.keycloak import admin_client
 from routes.app import create_app
 from tests.security.conftest import assert_error

@@ -13,7 +13,7 @@ import zeep.exceptions
 import zeep.loader
 
 from connectors.soap import zeep_settings
-from payment_bridge.beijing_time import beijing_today
+from kernel.clock import beijing_today
 from payment_bridge.channels.nontax import http_headers
 from payment_bridge.channels.nontax.confirmation import Confirmation, build_confirmation
 from payment_bridge.channels.nontax.envelope import CfxHead

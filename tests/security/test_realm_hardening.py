@@ -13,7 +13,7 @@ import time
 import pytest
 
 from config.realm import GATEWAY_REALM_MANAGEMENT_ROLES
-from connectors.http import http_session
+from kernel.http import http_session
 from idp.directory import directory_for
 from idp.keycloak import admin_client
 from simulators.channels.signin import SignInError

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from connectors.http import http_session
+from kernel.http import http_session
 from simulators.channels.serving import serve_in_thread
 from simulators.server import run_in_thread
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from idp.keycloak import admin_client
 from simulators.channels.signin import Browserless
 

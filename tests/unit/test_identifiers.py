@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from idp.identifiers import (
+from kernel.identifiers import (
     USCC_ALPHABET,
     USCC_AUTHORITIES,
     InvalidIdentifier,

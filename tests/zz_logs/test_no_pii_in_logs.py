@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from idp.identifiers import InvalidIdentifier, mask, validate_resident_id, validate_uscc
+from kernel.identifiers import InvalidIdentifier, mask, validate_resident_id, validate_uscc
 from tests.conftest import LOG_DIR, LOG_OFFSETS, SESSION_STARTED, other_logs
 
 CANDIDATE = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10})"
@@ -40,7 +40,7 @@ def _read(path: Path, offset: int = 0) -> str:
 
 
 def test_the_scanner_finds_what_it_must():
-    from idp.identifiers import make_resident_id, make_uscc
+    from kernel.identifiers import make_resident_id, make_uscc
 
     rid, uscc = make_resident_id(), make_uscc()
     assert [k for k, _ in find_identifiers(f'{{"msg": "payer {rid} of {uscc}"}}')] == ["resident ID number", "USCC"]

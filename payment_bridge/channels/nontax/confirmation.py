@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from payment_bridge.beijing_time import beijing_to_utc, require_aware, to_beijing
+from kernel.clock import beijing_to_utc, require_aware, to_beijing
 from payment_bridge.channels.nontax.codes import MSG_CONFIRMATION
 from payment_bridge.channels.nontax.envelope import (
     CfxHead,

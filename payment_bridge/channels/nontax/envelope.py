@@ -26,7 +26,7 @@ from payment_bridge.channels.nontax.codes import APP, VER
 from payment_bridge.channels.nontax.mac import verify
 from payment_bridge.channels.nontax.safe_xml import MAX_MESSAGE_BYTES, parse_gbk_xml
 from payment_bridge.errors import AmountError, InvalidMessage, PaymentError
-from payment_bridge.money import fen_to_yuan, yuan_to_fen
+from kernel.money import fen_to_yuan, yuan_to_fen
 from payment_bridge.payment_code import PaymentCodeProfile, parse_payment_code
 
 PROLOG = b'<?xml version="1.0" encoding="GBK"?>\n'

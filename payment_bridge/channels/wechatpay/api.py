@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from payment_bridge.beijing_time import require_aware, to_beijing
+from kernel.clock import require_aware, to_beijing
 from payment_bridge.errors import ChannelError, InvalidMessage
 
 API_HOST = "https://api.mch.weixin.qq.com"

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from payment_bridge.beijing_time import to_beijing
+from kernel.clock import to_beijing
 from payment_bridge.channels.wechatpay.signing import (
     PrivateKeyInput,
     PublicKeyInput,

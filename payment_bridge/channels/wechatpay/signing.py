@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from payment_bridge.beijing_time import require_aware
+from kernel.clock import require_aware
 from payment_bridge.errors import SignatureError
 
 SCHEME = "WECHATPAY2-SHA256-RSA2048"

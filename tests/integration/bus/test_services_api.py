@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from bus.envelope import encode, new_envelope
 from bus.service_worker import REQUEST_TYPE, connector_runners
 from bus.topology import COMMANDS, service_queue
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from routes.app import create_app
 from store.models.bus import MessageLogRecord, ServiceCall
 from tests.conftest import client_credentials_token

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from connectors.errors import ConnectorError
-from idp.identifiers import make_resident_id, make_uscc
+from kernel.identifiers import make_resident_id, make_uscc
 from simulators.enterprise import SEED_ENTERPRISES
 from simulators.population import SEED_PEOPLE, table_name
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from config.realm import derived_secret
-from connectors.http import http_session
+from kernel.http import http_session
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from idp.identifiers import make_uscc
+from kernel.identifiers import make_uscc
 from idp.keycloak import admin_client
 
 

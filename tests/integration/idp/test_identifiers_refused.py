@@ -7,7 +7,7 @@ import re
 import pytest
 from keycloak.exceptions import KeycloakError
 
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from idp.keycloak import admin_client
 from simulators.channels.signin import Browserless, pkce_pair
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from connectors.http import http_session
+from kernel.http import http_session
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 

@@ -1,7 +1,7 @@
 """Real Keycloak tokens through `require_token`: accepted as they should be, refused when wrong."""
 from __future__ import annotations
 
-from connectors.http import http_session
+from kernel.http import http_session
 
 
 def bearer(token: str) -> dict:

@@ -13,7 +13,6 @@ import uuid
 import pytest
 
 from config.realm import demo_users
-from logistics_bridge.wiring import logistics_service
 from logistics_bridge.worker import consumer_runner
 from tests.support.addresses import ADDRESS
 from tests.support.events import EventCapture
@@ -29,7 +28,7 @@ CALLBACKS = {"sf-express": "/callbacks/logistics/sf", "ems": "/callbacks/logisti
 class Stack(GatewayStack):
     def __init__(self, app, gateway_url: str, sim_url: str):
         super().__init__(app, gateway_url, sim_url)
-        self.service = logistics_service(self.runtime)
+        self.service = self.runtime.logistics
 
     # ------------------------------------------------------------------ simulators
     def advance(self, system: str, waybill_no: str, **how) -> dict:

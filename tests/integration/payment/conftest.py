@@ -7,8 +7,6 @@ import uuid
 import time
 
 import pytest
-
-from payment_bridge.wiring import payment_service
 from tests.conftest import client_credentials_token
 from tests.support.events import EventCapture
 from tests.support.gateway_server import GatewayStack, gateway_with_simulators
@@ -20,7 +18,7 @@ PASSWORD = "Payer-Test-2026x"
 class Stack(GatewayStack):
     def __init__(self, app, gateway_url, sim_url):
         super().__init__(app, gateway_url, sim_url)
-        self.service = payment_service(self.runtime)
+        self.service = self.runtime.payments
 
     def reset(self) -> None:
         self.reset_simulators({system: f"/callbacks/payments/{system}" for system in ("nontax", "wechatpay")})

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from payment_bridge.beijing_time import beijing_today
+from kernel.clock import beijing_today
 from payment_bridge.channels.nontax import MAC_HEADER, http_headers
 from payment_bridge.channels.nontax.confirmation import Confirmation, build_confirmation
 from payment_bridge.channels.nontax.envelope import CfxHead
@@ -21,7 +21,7 @@ from payment_bridge.profiles import DEV_KEY_DIR
 from payment_bridge.statements import parse_nontax_statement, parse_wechat_bill, write_nontax_statement, \
     write_wechat_bill
 from store.models.payment import PaymentConfirmation, PaymentStatementLine
-from idp.identifiers import make_uscc
+from kernel.identifiers import make_uscc
 from tests.integration.payment.conftest import notice_body, self_service_body
 
 ENTERPRISE = make_uscc(org_body="MA2N0Q8X")  # the payer of the agency-created notices

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import delete, insert
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from store.models.supervision import CaseSatisfaction, SupervisionStep
 from supervision import rollups
 from supervision.statistics import StepRow, statistics, summarise

@@ -3,7 +3,7 @@ import pytest
 
 from connectors.access import AccessConfigError, AccessDenied, AccessRights, parse_client_id
 from connectors.registry import Registry
-from idp.identifiers import make_uscc
+from kernel.identifiers import make_uscc
 
 BODY = make_uscc(authority="1", category="1", region="340100", org_body="00298712")
 CATALOGUE = {"population-registry": ["verify-identity", "get-household"], "e-licence": ["list-licences", "get-licence"]}

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from connectors.mapping import (MappingError, get_path, map_fields, map_request, map_response, mask_fields,
                                 set_path, to_plain)
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 
 ID = make_resident_id("340104", date(1985, 3, 12), 131)
 

@@ -5,7 +5,7 @@ import pytest
 from zeep.wsse.username import UsernameToken
 from lxml import etree
 
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from simulators.control import ControlState, recode
 from simulators.population import PopulationData, table_name
 from simulators.soap import SOAP_ENV, check_username_token

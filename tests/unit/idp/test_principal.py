@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from idp.identifiers import (InvalidIdentifier, canonical_resident_id, canonical_uscc, looks_like_identifier,
+from kernel.identifiers import (InvalidIdentifier, canonical_resident_id, canonical_uscc, looks_like_identifier,
                              make_resident_id, make_uscc)
 from idp.principal import NonCanonicalClaim, Principal
 

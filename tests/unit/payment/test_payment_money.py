@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from payment_bridge.errors import AmountError
-from payment_bridge.money import MAX_FEN, fen_to_yuan, require_fen, yuan_to_fen
+from kernel.money import MAX_FEN, fen_to_yuan, require_fen, yuan_to_fen
 
 
 @given(st.integers(min_value=0, max_value=MAX_FEN))

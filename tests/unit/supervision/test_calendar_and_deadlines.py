@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from config.settings import Settings
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from supervision.calendar import WorkingCalendar, parse_dates
 from supervision.config import SupervisionConfigError, load, parse
 from supervision.deadlines import DeadlineEngine, FixedClock, Limit, Rule, outcome_of

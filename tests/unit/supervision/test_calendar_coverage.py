@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from supervision.calendar import WorkingCalendar, parse_dates
 from supervision.calendar_health import CalendarCollector, calendar_coverage, coverage, log_coverage
 from supervision.deadlines import FixedClock

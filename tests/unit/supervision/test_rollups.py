@@ -11,7 +11,7 @@ import pytest
 
 from bus.envelope import new_envelope
 from bus.message_log import append
-from payment_bridge.beijing_time import BEIJING
+from kernel.clock import BEIJING
 from store import migrate
 from store.db import Database
 from store.models.supervision import CaseSatisfaction, SupervisionRollup, SupervisionStep

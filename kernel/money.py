@@ -7,7 +7,14 @@ integer fen. Conversion is exact (regex + ``Decimal``), never through float.
 import re
 from decimal import Decimal
 
-from payment_bridge.errors import AmountError
+from kernel.errors import CodedError
+
+
+class AmountError(CodedError):
+    """A money amount is malformed, negative or out of range."""
+
+    code = "invalid_amount"
+
 
 # 100 billion yuan less one fen: above any single non-tax notice (land transfer
 # fees reach billions) and far inside a signed 64-bit column.

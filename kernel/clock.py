@@ -29,3 +29,8 @@ def to_beijing(moment: datetime) -> datetime:
 def beijing_today(now: datetime | None = None) -> date:
     """The current Beijing calendar date (work dates on the wire are Beijing dates)."""
     return to_beijing(now or datetime.now(UTC)).date()
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC (the one clock inside govlink)."""
+    return datetime.now(UTC)
