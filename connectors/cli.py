@@ -49,7 +49,7 @@ def check_files(paths: list[Path], environ=None) -> tuple[list[dict], list[str]]
             if bound is not None:
                 row["port"] = f"{bound.port.service}/{bound.port.port} ({bound.port.protocol})"
             elif declaration.kind == "rest":
-                row["port"] = declaration.base_url or "-"
+                row["port"] = (declaration.base_url or "-") + (" (openapi)" if declaration.openapi else "")
         finally:
             connector.close()
         if found:
@@ -95,8 +95,11 @@ def check(files, directory):
 @click.argument("url")
 @click.option("--service", "wsdl_service", default=None, help="The WSDL service to describe (default: the chosen port's).")
 @click.option("--port", default=None, help="The WSDL port to describe (default: SOAP 1.1, then SOAP 1.2).")
-def describe(url, wsdl_service, port):
-    """Print a WSDL's ports and operations as a starting declaration (YAML) for URL."""
+@click.option("--base-url", default=None, help="OpenAPI: the department's address when the document's servers "
+                                               "entry is relative and URL is a file.")
+def describe(url, wsdl_service, port, base_url):
+    """Print a WSDL's ports and operations, or an OpenAPI 3 document's operations, as a starting declaration
+    (YAML) for URL."""
     from connectors.describe import describe as render
     from kernel.http import http_session
     from connectors.soap import zeep_settings
@@ -104,6 +107,8 @@ def describe(url, wsdl_service, port):
 
     if "://" not in url:
         url = Path(url).resolve().as_uri()
+    if _describe_openapi(url, base_url):
+        return
     transport = zeep.Transport(session=http_session(timeout=20), timeout=20)
     try:
         document, content = fetch_document(url, transport, zeep_settings())
@@ -114,6 +119,28 @@ def describe(url, wsdl_service, port):
     except requests.RequestException as exc:
         click.echo(f"govlink connectors describe: {url} cannot be reached ({type(exc).__name__})", err=True)
         sys.exit(1)
+
+
+def _describe_openapi(url: str, base_url: str | None) -> bool:
+    """Describe URL if it is an OpenAPI document (printed; exit 1 on a problem); False if it is not one."""
+    from connectors.openapi import Document, OpenApiProblem, looks_like_openapi, parse_document, read_location
+    from connectors.openapi_describe import describe_openapi
+    from kernel.http import http_session
+
+    try:
+        with http_session(timeout=20) as session:
+            text = read_location(url, session)
+    except OpenApiProblem:
+        return False  # unreadable: the WSDL path reports it as it always has
+    if not looks_like_openapi(text):
+        return False
+    try:
+        document = Document(parse_document(text, url), url)
+        click.echo(describe_openapi(document, url, base_url=base_url), nl=False)
+    except OpenApiProblem as exc:
+        click.echo(f"govlink connectors describe: {exc}", err=True)
+        sys.exit(1)
+    return True
 
 
 COMMANDS = [connectors]

@@ -103,6 +103,7 @@ class ServiceDeclaration:
     port: str | None = None  # SOAP: the WSDL port to use (default: first SOAP 1.1, then SOAP 1.2 port)
     binding: str | None = None  # SOAP: the WSDL binding to use (local name)
     base_url: str | None = None
+    openapi: str | None = None  # REST: the department's OpenAPI 3 document (URL, or a path from this file's folder)
     strict: bool = True
     auth: AuthDeclaration = field(default_factory=AuthDeclaration)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -182,6 +183,7 @@ class ServiceSchema(_Strict):
     port = fields.String(validate=validate.Length(min=1))
     binding = fields.String(validate=validate.Length(min=1))
     base_url = fields.String(validate=validate.Regexp(r"^https?://", error="must be an http(s) URL"))
+    openapi = fields.String(validate=validate.Length(min=1))
     timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0, min_inclusive=False, max=300))
     strict = fields.Boolean(load_default=True)
     auth = fields.Nested(AuthSchema, load_default=lambda: {"type": "none"})
@@ -200,8 +202,9 @@ class ServiceSchema(_Strict):
         if kind == "soap":
             if not data.get("wsdl"):
                 errors["wsdl"] = ["required when kind is soap"]
-            if data.get("base_url"):
-                errors["base_url"] = ["only for kind rest"]
+            for name in ("base_url", "openapi"):
+                if data.get(name):
+                    errors[name] = ["only for kind rest"]
         else:
             if not data.get("base_url"):
                 errors["base_url"] = ["required when kind is rest"]
@@ -268,7 +271,7 @@ def parse_declaration(raw: Any, source: str = "<memory>", environ: Mapping[str, 
         service=data["service"], department=data["department"], kind=data["kind"], operations=operations,
         timeout_seconds=data["timeout_seconds"], wsdl=data.get("wsdl"), endpoint=data.get("endpoint"),
         wsdl_service=data.get("wsdl_service"), port=data.get("port"), binding=data.get("binding"),
-        base_url=data.get("base_url"), strict=data["strict"], auth=AuthDeclaration(**data["auth"]),
+        base_url=data.get("base_url"), openapi=data.get("openapi"), strict=data["strict"], auth=AuthDeclaration(**data["auth"]),
         retry=RetryPolicy(**data["retry"]), circuit_breaker=CircuitBreakerPolicy(**data["circuit_breaker"]),
         faults=data["faults"], source=source,
     )

@@ -1,11 +1,15 @@
 """REST connector (`kind: rest`): JSON in and out through govlink's HTTP session factory.
 
 Path placeholders (`/licences/{licence_id}`) are filled from canonical payload fields; the other
-fields are mapped by `request` and sent as the query string (GET, DELETE) or a JSON body.
+fields are mapped by `request` and sent as the query string (GET, DELETE) or a JSON body. With
+`openapi:` the department's OpenAPI 3 document decides instead (query parameters to the query
+string, the rest to the body), every request is validated against it before it is sent
+(`invalid_request` naming the field) and every answer after (`bad_response`).
 """
 from __future__ import annotations
 
 import json
+import threading
 from typing import Mapping
 from urllib.parse import quote
 
@@ -15,6 +19,8 @@ from connectors.base import Connector
 from connectors.charset import decode_text
 from connectors.declaration import OperationDeclaration, ServiceDeclaration
 from connectors.errors import ConnectorError
+from connectors.openapi import Document, OpenApiProblem, Operation, check_paths, location_of, parse_document, read_location
+from connectors.openapi_request import place, request_fields, response_fields
 from kernel.http import http_session
 
 _QUERY_METHODS = {"GET", "DELETE"}
@@ -52,9 +58,66 @@ class RestConnector(Connector):
         elif auth.type == "bearer":
             self._session.headers["Authorization"] = f"Bearer {secret}"
         self._base = declaration.base_url.rstrip("/")
+        self._lock = threading.Lock()
+        self._document: Document | None = None
+        self._checked: dict[str, Operation] = {}
 
     def close(self) -> None:
         self._session.close()
+
+    # ------------------------------------------------------------------ the OpenAPI document
+    def _openapi(self) -> Document:
+        """The department's OpenAPI document, read once (a failure is retried on the next call)."""
+        with self._lock:
+            if self._document is None:
+                decl = self.declaration
+                url = location_of(decl.openapi, decl.source)
+                try:
+                    with http_session(timeout=20) as session:  # no credentials: the document may be elsewhere
+                        self._document = Document(parse_document(read_location(url, session), url), url)
+                except OpenApiProblem as exc:
+                    raise ConnectorError("misconfigured", f"{decl.source}: {exc}", details={"file": decl.source}) from None
+            return self._document
+
+    def _operation(self, op: OperationDeclaration) -> Operation | None:
+        """The OpenAPI operation of `op` (None without `openapi:`); `misconfigured` naming the file and field."""
+        if not self.declaration.openapi:
+            return None
+        found = self._checked.get(op.name)
+        if found is not None:
+            return found
+        document, source, where = self._openapi(), self.declaration.source, f"operations.{op.name}"
+        try:
+            operation = document.find(op.method, op.path)
+            if operation is None:
+                same = sorted(f"{o.method.upper()} {o.path}" for o in document.operations() if o.method == op.method.lower())
+                raise OpenApiProblem(f"{where}.path: {op.method} {op.path} is not in the OpenAPI document {document.url}; "
+                                     f"its {op.method} operations are: {', '.join(same) or 'none'}")
+            problems = []
+            if op.request:
+                problems += [f"{where}.request: {p}" for p in
+                             check_paths(op.request.values(), request_fields(document, operation), "request")]
+            if op.response:
+                problems += [f"{where}.response: {p}" for p in
+                             check_paths(op.response, response_fields(document, operation), "response")]
+            if problems:
+                raise OpenApiProblem("; ".join(problems))
+        except OpenApiProblem as exc:
+            raise ConnectorError("misconfigured", f"{source}: {exc}", details={"file": source}) from None
+        self._checked[op.name] = operation
+        return operation
+
+    def check(self) -> list[str]:
+        """Every problem of this declaration against its OpenAPI document (read now); [] when it fits or has none."""
+        problems = []
+        for op in self.declaration.operations.values():
+            try:
+                self._operation(op)
+            except ConnectorError as exc:
+                problems.append(exc.message)
+                if self._document is None:
+                    break  # the document itself: one message
+        return problems
 
     def _prepare(self, op: OperationDeclaration, payload: dict) -> tuple[str, dict]:
         """(path, requests keyword arguments): placeholders filled, fields mapped to query or body."""
@@ -65,6 +128,14 @@ class RestConnector(Connector):
         except ValueError as bad:
             raise ConnectorError("invalid_request", f"{self.service}/{op.name}: {bad.args[0]} cannot be . or ..") from None
         request = super()._prepare(op, rest)
+        operation = self._operation(op)
+        if operation is not None:
+            path_values = {name: payload.get(name) for name in op.path_fields}
+            query, body, problems = place(self._openapi(), operation, path_values, request, op.request)
+            if problems:
+                raise ConnectorError("invalid_request", f"{self.service}/{op.name}: " + "; ".join(
+                    f"{field} {reason}" for field, reason in problems.items()), details={"fields": problems})
+            return path, {"params": query, **({"json": body} if body is not None else {})}
         if op.method not in _QUERY_METHODS:
             return path, {"json": request}
         nested = sorted(k for k, v in request.items() if isinstance(v, (dict, list)))
@@ -102,8 +173,24 @@ class RestConnector(Connector):
             body = json.loads(decode_text(response.content, response.headers.get("Content-Type")))
         except (ValueError, LookupError):
             raise ConnectorError("bad_response", f"{self.service} answered {op.name} with a body that is not JSON.", details=details) from None
+        self._check_answer(op, status, body)
         # A canonical answer is an object; a bare JSON list becomes {"items": [...]}.
         return {"items": body} if isinstance(body, list) else body
+
+    def _check_answer(self, op: OperationDeclaration, status: int, body) -> None:
+        """`bad_response` when the OpenAPI document does not allow this answer (status and fields)."""
+        operation = self._checked.get(op.name)
+        if operation is None:
+            return
+        declared, pointer = operation.response_pointer(status)
+        if not declared:
+            raise ConnectorError("bad_response", f"{self.service} answered {op.name} with HTTP {status}, which its "
+                                 f"OpenAPI document does not declare.", details={"status": status})
+        problems = dict(self._openapi().errors(pointer, body, "response")) if pointer else {}
+        if problems:
+            raise ConnectorError("bad_response", f"{self.service} answered {op.name} in a shape its OpenAPI document "
+                                 "does not allow: " + "; ".join(f"{f} {r}" for f, r in problems.items()),
+                                 details={"status": status, "fields": problems})
 
     @staticmethod
     def _reason(response: requests.Response) -> str:
