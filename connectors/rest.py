@@ -134,7 +134,7 @@ class RestConnector(Connector):
             query, body, problems = place(self._openapi(), operation, path_values, request, op.request)
             if problems:
                 raise ConnectorError("invalid_request", f"{self.service}/{op.name}: " + "; ".join(
-                    f"{field} {reason}" for field, reason in problems.items()), details={"fields": problems})
+                    f"{field} {reason}" for field, reason in problems.items()), details={"fields": list(problems)})
             return path, {"params": query, **({"json": body} if body is not None else {})}
         if op.method not in _QUERY_METHODS:
             return path, {"json": request}
@@ -186,11 +186,12 @@ class RestConnector(Connector):
         if not declared:
             raise ConnectorError("bad_response", f"{self.service} answered {op.name} with HTTP {status}, which its "
                                  f"OpenAPI document does not declare.", details={"status": status})
-        problems = dict(self._openapi().errors(pointer, body, "response")) if pointer else {}
+        problems = {("items" + f if f.startswith("[]") else f): reason  # a list answer arrives as {"items": [...]}
+                    for f, reason in (self._openapi().errors(pointer, body, "response") if pointer else [])}
         if problems:
             raise ConnectorError("bad_response", f"{self.service} answered {op.name} in a shape its OpenAPI document "
                                  "does not allow: " + "; ".join(f"{f} {r}" for f, r in problems.items()),
-                                 details={"status": status, "fields": problems})
+                                 details={"status": status, "fields": list(problems)})
 
     @staticmethod
     def _reason(response: requests.Response) -> str:
