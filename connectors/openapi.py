@@ -18,6 +18,7 @@ import yaml
 from jsonschema import Draft4Validator, Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
 BASE = "urn:govlink:openapi"
@@ -289,7 +290,10 @@ class Document:
         if key not in self._validators:
             cls = Draft202012Validator if self.v31 else _oas30_validator(mode)
             self._validators[key] = cls({"$ref": f"{BASE}#{pointer}"}, registry=self._registry, format_checker=FORMATS)
-        found = {(_path(e.absolute_path, e), _reason(e)) for e in self._validators[key].iter_errors(instance)}
+        try:
+            found = {(_path(e.absolute_path, e), _reason(e)) for e in self._validators[key].iter_errors(instance)}
+        except Unresolvable as exc:
+            raise OpenApiProblem(f"openapi {self.url}: #{pointer}: a $ref cannot be resolved ({exc})") from None
         return sorted(found)
 
 

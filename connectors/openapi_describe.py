@@ -96,7 +96,6 @@ def _operation(document: Document, op: Operation) -> list[str]:
         lines.append("    response:")
         for field in leaves:
             target = ".".join(snake(p.removesuffix("[]")) + ("[]" if p.endswith("[]") else "") for p in field.path.split("."))
-            target = target.replace("items[]", "items[]", 1)
             lines.append(f"      {_scalar(field.path)}: {_scalar(target)}"
                          f"{' ' * max(1, 40 - len(field.path) - len(target))}# {field.type}")
     else:

@@ -76,7 +76,7 @@ class RestConnector(Connector):
                     with http_session(timeout=20) as session:  # no credentials: the document may be elsewhere
                         self._document = Document(parse_document(read_location(url, session), url), url)
                 except OpenApiProblem as exc:
-                    raise ConnectorError("misconfigured", f"{decl.source}: {exc}", details={"file": decl.source}) from None
+                    raise self._misconfigured(exc) from None
             return self._document
 
     def _operation(self, op: OperationDeclaration) -> Operation | None:
@@ -86,7 +86,7 @@ class RestConnector(Connector):
         found = self._checked.get(op.name)
         if found is not None:
             return found
-        document, source, where = self._openapi(), self.declaration.source, f"operations.{op.name}"
+        document, where = self._openapi(), f"operations.{op.name}"
         try:
             operation = document.find(op.method, op.path)
             if operation is None:
@@ -103,9 +103,13 @@ class RestConnector(Connector):
             if problems:
                 raise OpenApiProblem("; ".join(problems))
         except OpenApiProblem as exc:
-            raise ConnectorError("misconfigured", f"{source}: {exc}", details={"file": source}) from None
+            raise self._misconfigured(exc) from None
         self._checked[op.name] = operation
         return operation
+
+    def _misconfigured(self, problem: OpenApiProblem) -> ConnectorError:
+        source = self.declaration.source
+        return ConnectorError("misconfigured", f"{source}: {problem}", details={"file": source})
 
     def check(self) -> list[str]:
         """Every problem of this declaration against its OpenAPI document (read now); [] when it fits or has none."""
@@ -131,7 +135,10 @@ class RestConnector(Connector):
         operation = self._operation(op)
         if operation is not None:
             path_values = {name: payload.get(name) for name in op.path_fields}
-            query, body, problems = place(self._openapi(), operation, path_values, request, op.request)
+            try:
+                query, body, problems = place(self._openapi(), operation, path_values, request, op.request)
+            except OpenApiProblem as exc:
+                raise self._misconfigured(exc) from None
             if problems:
                 raise ConnectorError("invalid_request", f"{self.service}/{op.name}: " + "; ".join(
                     f"{field} {reason}" for field, reason in problems.items()), details={"fields": list(problems)})
@@ -186,8 +193,12 @@ class RestConnector(Connector):
         if not declared:
             raise ConnectorError("bad_response", f"{self.service} answered {op.name} with HTTP {status}, which its "
                                  f"OpenAPI document does not declare.", details={"status": status})
-        problems = {("items" + f if f.startswith("[]") else f): reason  # a list answer arrives as {"items": [...]}
-                    for f, reason in (self._openapi().errors(pointer, body, "response") if pointer else [])}
+        try:
+            found = self._openapi().errors(pointer, body, "response") if pointer else []
+        except OpenApiProblem as exc:
+            raise self._misconfigured(exc) from None
+        # a list answer arrives as {"items": [...]}
+        problems = {("items" + f if f.startswith("[]") else f): reason for f, reason in found}
         if problems:
             raise ConnectorError("bad_response", f"{self.service} answered {op.name} in a shape its OpenAPI document "
                                  "does not allow: " + "; ".join(f"{f} {r}" for f, r in problems.items()),

@@ -100,3 +100,12 @@ def test_documents_that_are_not_openapi_3_are_refused_with_the_fix():
 def test_a_plain_openapi_path_is_relative_to_the_declaration(tmp_path):
     assert location_of("openapi/pets.yaml", str(tmp_path / "pets.yaml")) == (tmp_path / "openapi/pets.yaml").as_uri()
     assert location_of("https://h/doc.json", "x.yaml") == "https://h/doc.json"
+
+
+def test_a_broken_ref_is_the_documents_problem_not_a_crash():
+    doc = Document({"openapi": "3.0.0", "paths": {}, "components": {"schemas": {
+        "A": {"type": "object", "properties": {"b": {"$ref": "#/components/schemas/Missing"}}}}}}, "http://h/doc.json")
+    with pytest.raises(OpenApiProblem, match=r"openapi http://h/doc.json: #/components/schemas/A: a \$ref cannot be resolved"):
+        doc.errors("/components/schemas/A", {"b": 1}, "response")
+    with pytest.raises(OpenApiProblem, match="#/components/schemas/Missing does not exist"):
+        doc.fields("/components/schemas/A")
