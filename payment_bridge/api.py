@@ -1,18 +1,19 @@
-"""What other areas may use of the payment bridge: this module only, never its service or tables.
+"""What other areas may use of the payment bridge: this module only, never its handlers or tables.
 
 Logistics creates, closes, reads and refunds postage notices through an object with the `Payments` shape
-(the runtime's `payments`), and reads the notice states from here.
+(the runtime's `payments`), and reads the notice states from here. The state sets are defined once, in
+`payment_bridge.domain`, derived from the state table.
 """
 from __future__ import annotations
 
 from typing import Protocol
 
-from payment_bridge.closing import OPEN_STATES
-from payment_bridge.errors import NoticePaid, PaymentError
-from payment_bridge.service import PAID_STATES, Item, NoticeRequest, request_hash
+from payment_bridge.domain import CLOSED_STATES, OPEN_STATES, PAID_STATES, SETTLED_STATES
+from payment_bridge.errors import NoticeClosed, NoticePaid, PaymentError, for_caller
+from payment_bridge.requests import MAX_ITEMS, PLATFORMS, Item, NoticeRequest, request_hash
 
-__all__ = ["OPEN_STATES", "PAID_STATES", "Item", "NoticePaid", "NoticeRequest", "PaymentError", "Payments",
-           "request_hash"]
+__all__ = ["CLOSED_STATES", "MAX_ITEMS", "OPEN_STATES", "PAID_STATES", "PLATFORMS", "SETTLED_STATES", "Item",
+           "NoticeClosed", "NoticePaid", "NoticeRequest", "PaymentError", "Payments", "for_caller", "request_hash"]
 
 
 class Payments(Protocol):

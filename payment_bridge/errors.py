@@ -6,13 +6,15 @@ human message. Messages name the field that is wrong but never echo secrets
 """
 
 from kernel.errors import CodedError
+from kernel.errors import Refused as KernelRefused
 from kernel.money import AmountError  # noqa: F401  (amounts are the kernel's; raised by kernel.money)
 
 
 class PaymentError(CodedError):
-    """Base of every payment bridge error."""
+    """Base of every payment bridge error (as an API caller sees it: the payment platform failed us, 502)."""
 
     code = "payment_error"
+    status = 502
 
 
 class SignatureError(PaymentError):
@@ -54,13 +56,14 @@ class ChannelError(PaymentError):
         self.platform_code = platform_code
 
 
-class Refused(PaymentError):
-    """A request or callback the service refuses; `status` is the HTTP status that fits, `code` says why."""
+class Refused(PaymentError, KernelRefused):
+    """A request or callback the bridge refuses: the kernel's `Refused` (`status` is the HTTP status that fits,
+    `code` says why), and a `PaymentError`, so whoever handles payment errors handles refusals too."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
-        super().__init__(message, code=code)
-        self.status = status
-        self.details = details or {}
+    @property
+    def headers(self) -> dict:
+        """Response headers an API caller gets with it: when to retry a 503."""
+        return {"Retry-After": "30"} if self.status == 503 else {}
 
 
 class NoticePaid(Refused):
@@ -69,3 +72,13 @@ class NoticePaid(Refused):
 
 class NoticeClosed(Refused):
     """A payment of a notice closed before it was paid: recorded (`paid_after_close`), never applied (409)."""
+
+
+def for_caller(exc: PaymentError) -> Refused:
+    """The refusal an API caller gets for a payment error: refusals as they are; a platform that does not
+    answer (status 503), 503 with Retry-After; anything else the platform did or sent, 502."""
+    if isinstance(exc, Refused):
+        return exc
+    if exc.status == 503:
+        return Refused(503, exc.code, "The payment platform is not answering; try again later.")
+    return Refused(502, exc.code, f"The payment platform refused: {exc.message}")

@@ -12,7 +12,7 @@ Judgements recorded here:
   paid just before our local expiry). Refusing it would lose track of real money.
 - A cancelled (closed) notice is never ``paid``. Where the platform can withdraw a
   notice (WeChat Pay closes the order) it refuses payment; where it cannot (the
-  non-tax message set has no withdrawal, see ``payment_bridge.closing``) a payer may
+  non-tax message set has no withdrawal, see ``payment_bridge.handlers.close``) a payer may
   still pay it there. That confirmation moves the notice to ``paid_after_close``, not
   ``paid``: nothing downstream acts on it (no leg is booked on ``payment.paid``), and
   the money is visibly owed back: ``paid_after_close`` can only be refunded.

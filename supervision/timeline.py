@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from config.logging import mask_identifiers
+from payment_bridge.api import SETTLED_STATES
 from store.models.bus import MessageLogRecord, ServiceCall
 from store.models.logistics import Shipment, ShipmentLeg, ShipmentLegEvent, ShipmentTrackingEvent
 from store.models.payment import PaymentNotice, PaymentNoticeEvent
@@ -31,7 +32,6 @@ from supervision.deadlines import issued_at, outcome_of, system_of
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 REPLY_SUFFIXES = (".result", ".reply", ".failed")
-TERMINAL_NOTICE = {"paid", "expired", "cancelled", "refund_pending", "partly_refunded", "refunded", "failed"}
 FAILED_TRACKING = {"delivery_failed", "refused", "return_to_sender"}
 
 
@@ -217,7 +217,7 @@ def is_finished(calls, notices, legs) -> bool:
     if not (calls or notices or legs):
         return False
     return all(c["status"] != "accepted" for c in calls) \
-        and all(n.status in TERMINAL_NOTICE for n in notices) \
+        and all(n.status in SETTLED_STATES for n in notices) \
         and all(leg.state in ("closed", "cancelled") or leg.tracking_status == "delivered" for leg in legs)
 
 

@@ -9,11 +9,14 @@ from payment_bridge.platforms.base import (CallbackAnswer, ConfirmedPayment, Inc
 
 
 def build_platforms(profiles) -> dict[str, PaymentPlatform]:
-    """Every configured platform adapter by name."""
+    """Every platform adapter by name (the names are `payment_bridge.requests.PLATFORMS`)."""
     from payment_bridge.platforms.nontax import NontaxPlatform
     from payment_bridge.platforms.wechatpay import WechatPayPlatform
+    from payment_bridge.requests import PLATFORMS
 
-    return {"nontax": NontaxPlatform(profiles), "wechatpay": WechatPayPlatform(profiles)}
+    adapters = {"nontax": NontaxPlatform, "wechatpay": WechatPayPlatform}
+    assert set(adapters) == set(PLATFORMS), "one adapter per platform name"
+    return {name: adapters[name](profiles) for name in PLATFORMS}
 
 
 __all__ = ["CallbackAnswer", "ConfirmedPayment", "IncomingCallback", "PaymentPlatform", "PlatformUnavailable",

@@ -1,7 +1,7 @@
 """The interface every payment platform adapter implements, and the values that cross it.
 
 Adapters do the I/O (HTTP through `kernel.http.http_session`) around the pure builders and
-parsers of `payment_bridge.channels`; the service (`payment_bridge.service`) moves state. Errors:
+parsers of `payment_bridge.channels`; the handlers (`payment_bridge.handlers`) move state. Errors:
 `PlatformUnavailable` (transport: try again later), `ChannelError` (the platform said no),
 `SignatureError` / `InvalidMessage` (what came back cannot be trusted).
 """
@@ -18,6 +18,7 @@ class PlatformUnavailable(PaymentError):
     """The platform did not answer (timeout, connection refused, HTTP 5xx): retry later."""
 
     code = "platform_unavailable"
+    status = 503
 
 
 @dataclass(frozen=True)

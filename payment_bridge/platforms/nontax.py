@@ -38,7 +38,7 @@ def new_msg_id() -> str:
 
 class NontaxPlatform:
     name = "nontax"
-    closes_at_platform = False  # no withdrawal message: see payment_bridge.closing
+    closes_at_platform = False  # no withdrawal message: see payment_bridge.handlers.close
 
     def __init__(self, profiles):
         self.profiles = profiles
@@ -94,7 +94,7 @@ class NontaxPlatform:
 
     def close(self, notice) -> None:
         """The message set has no withdrawal message: a notice is closed on govlink's side only, and a
-        payment the platform still takes for it is recorded as `paid_after_close` (payment_bridge.closing)."""
+        payment the platform still takes for it is recorded as `paid_after_close` (payment_bridge.handlers.close)."""
 
     def refund(self, notice, refund_no: str, amount_fen: int, reason: str | None) -> RefundResult:
         body = build_refund_request(self._head(), RefundRequest(notice.adm_div_code, notice.payment_code, refund_no,

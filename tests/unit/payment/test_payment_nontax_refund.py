@@ -10,7 +10,7 @@ from payment_bridge.channels.nontax.replies import Reply
 from payment_bridge.channels.nontax.refund import (RefundAnswer, RefundRequest, build_refund_answer,
                                                    build_refund_request, parse_refund_answer, parse_refund_request)
 from payment_bridge.errors import InvalidMessage, SignatureError
-from payment_bridge.service import refund_no_for, request_hash
+from payment_bridge.requests import refund_no_for, request_hash
 
 TOKEN = "shared-token"
 HEAD = CfxHead(src="340100GOVLINK", des="340000NTS", msg_id="m1", work_date=date(2026, 1, 5))

@@ -1,6 +1,6 @@
 """Closing a payment notice (关闭缴款通知书): an unpaid notice is withdrawn so that it is no longer payable.
 
-`close_notice` moves a created, registered or expired notice to `cancelled` (event `payment.cancelled`,
+`CloseNotice.close` moves a created, registered or expired notice to `cancelled` (event `payment.cancelled`,
 with the actor, the reason and whether the platform withdrew it too). It is idempotent: a notice closed
 before is returned as it is. A notice that is already paid is refused with `NoticePaid` (409
 `notice_paid`): money was taken, so the caller refunds instead. A notice the platform never accepted
@@ -30,18 +30,20 @@ from __future__ import annotations
 
 import logging
 
-from payment_bridge.errors import ChannelError, IllegalTransition, InvalidMessage, NoticePaid, Refused
+from payment_bridge.domain import CLOSED_STATES, decide_close, notice_paid
+from payment_bridge.errors import ChannelError, IllegalTransition, InvalidMessage, Refused
 from payment_bridge.platforms.base import PlatformUnavailable
 from payment_bridge.states import Event, State
 
 log = logging.getLogger("govlink.payments")
 
-OPEN_STATES = frozenset({State.CREATED, State.REGISTERED, State.EXPIRED})  # unpaid and payable
-CLOSED_STATES = frozenset({State.CANCELLED, State.PAID_AFTER_CLOSE})  # closed before (the latter paid anyway)
 
-
-class NoticeClosing:
-    """Part of `PaymentService` (a mixin over its platforms, `get`, `_move` and `apply_confirmation`)."""
+class CloseNotice:
+    def __init__(self, platforms: dict, ledger, reads, confirm):
+        self.platforms = platforms
+        self.ledger = ledger
+        self.reads = reads
+        self.confirm = confirm
 
     @property
     def closed_here_only(self) -> list[str]:
@@ -49,20 +51,18 @@ class NoticeClosing:
         return sorted(name for name, platform in self.platforms.items()
                       if not getattr(platform, "closes_at_platform", False))
 
-    def close_notice(self, notice_id: str, *, actor: str, reason: str | None = None):
+    def close(self, notice_id: str, *, actor: str, reason: str | None = None):
         """Close an unpaid notice so it can no longer be paid (see the module doc); returns the notice.
 
         Raises `NoticePaid` for a paid notice (refund it instead), `Refused` 404 for an unknown one,
-        503 when the platform that must withdraw it is not answering (the notice stays open), 502 when
-        it refuses to.
+        `PlatformUnavailable` (503) when the platform that must withdraw it is not answering (the notice
+        stays open), `Refused` 502 when it refuses to.
         """
-        notice = self.get(notice_id)
+        notice = self.reads.get(notice_id)
         if notice is None:
             raise Refused(404, "unknown_notice", "No such payment notice.")
-        if notice.status in CLOSED_STATES or notice.status == State.FAILED:
+        if not decide_close(notice):
             return notice
-        if notice.status not in OPEN_STATES:
-            raise _paid(notice)
         platform = self.platforms[notice.platform]
         closes_there = getattr(platform, "closes_at_platform", False)
         if closes_there:
@@ -71,12 +71,12 @@ class NoticeClosing:
         if reason:
             details["reason"] = reason[:80]
         try:
-            closed = self._move(notice.id, Event.CANCELLED, details=details, actor=actor)
+            closed = self.ledger.move(notice.id, Event.CANCELLED, details=details, actor=actor)
         except IllegalTransition:  # paid or closed by someone else meanwhile
-            current = self.get(notice.id)
+            current = self.reads.get(notice.id)
             if current.status in CLOSED_STATES:
                 return current
-            raise _paid(current) from None
+            raise notice_paid(current) from None
         log.info("notice %s closed (%s)", notice.id, "at the platform too" if closes_there else "here only")
         return closed
 
@@ -94,15 +94,9 @@ class NoticeClosing:
         except (PlatformUnavailable, InvalidMessage):
             result = None
         if result is not None and result.payment is not None:  # paid a moment ago
-            self.apply_confirmation(notice.platform, result.payment, source="close")
-            raise _paid(self.get(notice.id))
+            self.confirm.apply(notice.platform, result.payment, source="close")
+            raise notice_paid(self.reads.get(notice.id))
         if result is not None and result.state == State.CANCELLED:
             return  # closed there already
         raise Refused(502, "close_refused", f"The payment platform did not close the notice: {refusal.message}",
                       {"status": notice.status})
-
-
-def _paid(notice) -> NoticePaid:
-    return NoticePaid(409, "notice_paid", f"The notice is {notice.status}: a paid notice cannot be closed; "
-                      "refund it instead.", {"status": notice.status,
-                                             "refundable_fen": max(notice.paid_fen - notice.refunded_fen, 0)})

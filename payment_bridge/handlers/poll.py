@@ -1,0 +1,115 @@
+"""The poller: finds what callbacks missed (the scheduler's `payments.poll`, `govlink payments poll`).
+
+Unregistered notices, payments whose confirmation never came, overdue notices, pending refunds, missing
+e-receipts, unpublished events. What to do with each platform answer is `domain.decide_poll`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from kernel.clock import utcnow
+from payment_bridge.domain import APPLIED, PAID_STATES, PollAction, decide_poll
+from payment_bridge.errors import IllegalTransition, NoticeClosed, PaymentError
+from payment_bridge.states import Event, State
+from store.models.payment import PaymentNotice, PaymentReceipt, PaymentRefund
+
+
+@dataclass
+class PollReport:
+    registered: int = 0
+    paid: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    paid_after_close: int = 0
+    receipts: int = 0
+    refunds_retried: int = 0
+    republished: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("registered", "paid", "expired", "cancelled", "paid_after_close",
+                                               "receipts", "refunds_retried", "republished")} | {"errors": self.errors}
+
+    def count(self, name: str) -> bool:
+        setattr(self, name, getattr(self, name) + 1)
+        return True
+
+
+class Poller:
+    def __init__(self, db, profiles, platforms: dict, ledger, *, create, confirm, refunds, reads, close):
+        self.db = db
+        self.profiles = profiles
+        self.platforms = platforms
+        self.ledger = ledger
+        self.create, self.confirm, self.refunds, self.reads, self.close = create, confirm, refunds, reads, close
+
+    def poll(self, *, now: datetime | None = None, limit: int = 200) -> PollReport:
+        """One polling round; returns what it did."""
+        now = now or utcnow()
+        report = PollReport()
+        settle = now - timedelta(seconds=self.profiles.poll_after_seconds)
+        with self.db.unit_of_work() as session:
+            created = list(session.execute(select(PaymentNotice.id).where(PaymentNotice.status == State.CREATED)
+                                           .limit(limit)).scalars())
+            # Closed notices too, where the platform could not withdraw them: they stay payable there.
+            waiting = list(session.execute(select(PaymentNotice).where(
+                or_(PaymentNotice.status.in_([State.REGISTERED, State.EXPIRED]),
+                    and_(PaymentNotice.status == State.CANCELLED,
+                         PaymentNotice.platform.in_(self.close.closed_here_only))),
+                PaymentNotice.updated_at < settle,
+                PaymentNotice.due_at > now - timedelta(days=30)).order_by(PaymentNotice.updated_at).limit(limit)).scalars())
+            refunds = list(session.execute(select(PaymentRefund.id).where(
+                PaymentRefund.status == "pending", PaymentRefund.created_at < settle).limit(limit)).scalars())
+            no_receipt = list(session.execute(select(PaymentNotice.id).outerjoin(
+                PaymentReceipt, PaymentReceipt.notice_id == PaymentNotice.id).where(
+                PaymentNotice.status.in_(list(PAID_STATES)), PaymentNotice.platform == "nontax",
+                PaymentReceipt.notice_id.is_(None)).limit(limit)).scalars())
+        for notice_id in created:
+            _guard(report, lambda: self.create.register(notice_id).status == State.REGISTERED
+                   and report.count("registered"))
+        for notice in waiting:
+            if not _guard(report, lambda: self._poll_one(notice, now, report)):
+                # A notice the platform keeps refusing goes to the back of the queue: otherwise
+                # `limit` such notices would be asked about first on every poll, and nothing else.
+                self.ledger.touch(notice.id)
+        for refund_id in refunds:
+            _guard(report, lambda: (report.count("refunds_retried"), self.refunds.send(refund_id)))
+        for notice_id in no_receipt:
+            _guard(report, lambda: self.reads.receipt(notice_id) is not None and report.count("receipts"))
+        report.republished = self.ledger.relay()
+        return report
+
+    def _poll_one(self, notice: PaymentNotice, now: datetime, report: PollReport) -> None:
+        platform = self.platforms[notice.platform]
+        result = platform.query(notice)
+        action = decide_poll(notice, result, now)
+        if action is PollAction.APPLY:
+            try:
+                if self.confirm.apply(notice.platform, result.payment, source="poll").outcome == APPLIED:
+                    report.paid += 1
+            except NoticeClosed:
+                report.paid_after_close += 1
+        elif action is PollAction.CANCEL:
+            self.ledger.move(notice.id, Event.CANCELLED, details={"source": "poll"})
+            report.cancelled += 1
+        elif action in (PollAction.EXPIRE, PollAction.CLOSE_AND_EXPIRE):
+            if action is PollAction.CLOSE_AND_EXPIRE:
+                platform.close(notice)
+            self.ledger.move(notice.id, Event.EXPIRED, details={"source": "poll"})
+            report.expired += 1
+        else:
+            self.ledger.touch(notice.id)
+
+
+def _guard(report: PollReport, action) -> bool:
+    """Run `action`; on a payment error note it in the report and return False."""
+    try:
+        action()
+    except (PaymentError, IllegalTransition, StaleDataError) as exc:
+        report.errors.append(f"{type(exc).__name__}: {getattr(exc, 'message', str(exc))}"[:200])
+        return False
+    return True
