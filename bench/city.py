@@ -14,8 +14,8 @@ complaints about 0.5 % of them; and a reconciliation run with 100,000 open discr
 finance lists; already at --scale 0.1, scaled down below it). The supervision rollups are written as the check would have kept them.
 
 Seeded (`--seed`, default 18): the same seed and scale give the same data, except the month's
-dates, which end yesterday (Beijing). The database (`--database`, default govlink_city on the
-server of GOVLINK_DATABASE_URL) is dropped, created and migrated with Alembic first, so the schema
+dates, which end yesterday (Beijing). The database (`--database`, default BENCH_CITY_DATABASE, else
+govlink_city, or govlink_city_NAME when GOVLINK_DATABASE_URL names govlink_test_NAME, on its server) is dropped, created and migrated with Alembic first, so the schema
 is the real one; rows go in with COPY, in the models' shape. Prints `RESULT city generated
 cases=... steps=... log=... seconds=...` and the database's size.
 """
@@ -35,13 +35,24 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bus.envelope import encode
-from bus.message_log import GENESIS, _row, record_hash
+from bus.message_log.chain import GENESIS, _row, record_hash
 from idp.identifiers import make_resident_id
 from payment_bridge.beijing_time import BEIJING
 from supervision.rollups import RATED, Histogram, case_groups, finished_rows, merge_rollup
 
 UTC = timezone.utc
 DEFAULT_URL = os.environ.get("GOVLINK_DATABASE_URL", "postgresql://govlink:govlink@127.0.0.1:5432/govlink_test")
+
+
+def default_name(url: str = DEFAULT_URL) -> str:
+    """BENCH_CITY_DATABASE, else govlink_city beside govlink_test (govlink_city_NAME beside govlink_test_NAME)."""
+    if os.environ.get("BENCH_CITY_DATABASE"):
+        return os.environ["BENCH_CITY_DATABASE"]
+    db = make_url(url).database or ""
+    return "govlink_city" + (db[len("govlink_test"):] if db.startswith("govlink_test_") else "")
+
+
+CITY_DATABASE = default_name()
 DEPARTMENTS = ["population-registry", "enterprise-registry", "e-licence", "social-security", "housing-fund",
                "civil-affairs", "tax-records", "vehicle-registry", "marriage-registry", "education-records",
                "medical-insurance", "property-registry"]
@@ -342,7 +353,7 @@ def write_discrepancies(conn, city: City) -> None:
                             hashlib.sha256(key.encode()).hexdigest(), "open", city.now))
 
 
-def generate(url: str, scale: float, seed: int, name: str = "govlink_city") -> dict:
+def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE) -> dict:
     started = time.monotonic()
     city_url = fresh_database(url, name)
     today = datetime.now(BEIJING).date()
@@ -386,7 +397,7 @@ def marker(scale: float, seed: int, today: date) -> str:
     return f"bench.city scale={scale:g} seed={seed} day={today}"
 
 
-def city_url(url: str = DEFAULT_URL, name: str = "govlink_city") -> str:
+def city_url(url: str = DEFAULT_URL, name: str = CITY_DATABASE) -> str:
     return make_url(url).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
 
 
@@ -395,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_CITY_SCALE", "0.1")),
                         help="1.0 = the issue's city (1,000,000 cases); default BENCH_CITY_SCALE or 0.1")
     parser.add_argument("--seed", type=int, default=18)
-    parser.add_argument("--database", default="govlink_city")
+    parser.add_argument("--database", default=CITY_DATABASE)
     parser.add_argument("--url", default=DEFAULT_URL, help="a URL of the server (its database name is ignored)")
     args = parser.parse_args(argv)
     r = generate(args.url, args.scale, args.seed, args.database)

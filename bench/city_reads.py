@@ -2,7 +2,7 @@
 
     python -m bench.city_reads --scale 0.1     # 1/10 of the city; --scale 1.0 the whole city
 
-Uses the database bench/city.py wrote (govlink_city); generates it first when it is missing or was
+Uses the database bench/city.py wrote (`city.CITY_DATABASE`); generates it first when it is missing or was
 made at another scale or on another day. The gateway app (routes.app.create_app, the real one, on
 that database) answers in process through Flask's test client, with tokens of the demo supervisor
 and finance users from the real Keycloak. Prints:

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 
 from bus.envelope import new_envelope
-from bus.message_log import append
+from bus.message_log.chain import append
 from payment_bridge.beijing_time import BEIJING
 from store import migrate
 from store.db import Database

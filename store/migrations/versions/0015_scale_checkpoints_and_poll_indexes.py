@@ -1,0 +1,34 @@
+"""City scale, continued (issue 18): sealed checkpoints of the message log's verification.
+
+Revision ID: 0015
+Revises: 0014
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from store.base import UtcDateTime
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "message_log_checkpoints",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("record_hash", sa.String(64), nullable=False),
+        sa.Column("verified", sa.BigInteger(), nullable=False),
+        sa.Column("incremental", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("mac", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_message_log_checkpoints_seq", "message_log_checkpoints", ["seq"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_message_log_checkpoints_seq", table_name="message_log_checkpoints")
+    op.drop_table("message_log_checkpoints")
