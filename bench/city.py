@@ -34,7 +34,6 @@ from datetime import date, datetime, timedelta, timezone
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bus.envelope import encode
 from bus.message_log.chain import GENESIS, _row, record_hash
 from idp.identifiers import make_resident_id
 from payment_bridge.beijing_time import BEIJING

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics as stats
 import time
 from datetime import timedelta
 
@@ -55,6 +54,13 @@ def ensure_city(scale: float, seed: int) -> str:
         r = city.generate(city.DEFAULT_URL, scale, seed)
         print(f"RESULT city generated cases={r['cases']} steps={r['steps']} log={r['log']} seconds={r['seconds']:.1f} "
               f"size_mib={r['size_mib']:.0f} scale={scale:g}")
+    else:  # made before a newer migration: bring its schema (and indexes) up to date
+        from store import migrate
+        from store.db import Database
+
+        database = Database(url)
+        migrate.upgrade(database)
+        database.dispose()
     return url
 
 
