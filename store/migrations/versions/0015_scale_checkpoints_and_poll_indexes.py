@@ -1,4 +1,5 @@
-"""City scale, continued (issue 18): sealed checkpoints of the message log's verification.
+"""City scale, continued (issue 18): sealed checkpoints of the message log's verification, and indexes
+so that /metrics and the pollers read what is due or recent, not the history.
 
 Revision ID: 0015
 Revises: 0014
@@ -27,8 +28,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_message_log_checkpoints_seq", "message_log_checkpoints", ["seq"])
+    # /metrics and the statistics count the complaints filed in their period only (a range of this index).
+    op.create_index("ix_supervision_complaints_created_at_status", "supervision_complaints", ["created_at", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_supervision_complaints_created_at_status", table_name="supervision_complaints")
     op.drop_index("ix_message_log_checkpoints_seq", table_name="message_log_checkpoints")
     op.drop_table("message_log_checkpoints")
