@@ -68,7 +68,7 @@ def append_records(url: str, n: int) -> None:
         for start in range(0, n, 5_000):
             with database.unit_of_work() as session:
                 append(session, [(new_envelope("service.call", {"i": start + i}, client="channel/web-portal",
-                                               service="e-licence", case_id=f"BENCH-AUDIT-{start + i:07d}"), "in")
+                                               service="e-licence"), "in")
                                  for i in range(min(5_000, n - start))])
     finally:
         database.dispose()
