@@ -138,7 +138,7 @@ def supervision_check_plans(scale: float) -> list[str]:
     runtime = runtime_on(url)
     captured = Captured(runtime.db.engine)
     started = time.perf_counter()
-    run_check(runtime)
+    run_check(runtime, publish=False)  # the queries, without waiting for RabbitMQ's confirms
     print(f"supervision check on the city month: {(time.perf_counter() - started) * 1000:.0f} ms")
     problems = captured.sequential_scans("supervision.check")
     runtime.db.dispose()
@@ -154,7 +154,13 @@ def main(argv: list[str] | None = None) -> None:
     for label, n in SIZES.items():
         name = f"{city.CITY_DATABASE}_poll_{label}"
         if args.reuse:
+            from store import migrate
+            from store.db import Database
+
             url = city.city_url(city.DEFAULT_URL, name)
+            database = Database(url)
+            migrate.upgrade(database)
+            database.dispose()
         else:
             started = time.monotonic()
             url = city.fresh_database(city.DEFAULT_URL, name)

@@ -46,6 +46,7 @@ CLIENT = "govlink/payment-bridge"
 PAID_STATES = frozenset({State.PAID, State.REFUND_PENDING, State.PARTLY_REFUNDED, State.REFUNDED,
                          State.PAID_AFTER_CLOSE})
 MAX_ITEMS = 100
+RECEIPT_DAYS = 30  # the poller fetches missing e-receipts of notices changed this recently (as it polls payments)
 PAID_AFTER_CLOSE = str(State.PAID_AFTER_CLOSE)  # also the confirmation's outcome
 
 
@@ -535,9 +536,12 @@ class PaymentService(NoticeClosing):
                 PaymentNotice.due_at > now - timedelta(days=30)).order_by(PaymentNotice.updated_at).limit(limit)).scalars())
             refunds = list(session.execute(select(PaymentRefund.id).where(
                 PaymentRefund.status == "pending", PaymentRefund.created_at < settle).limit(limit)).scalars())
+            # Receipts missed in the last RECEIPT_DAYS (a range of ix_payment_notices_platform_updated_at):
+            # the tick reads the recent notices, never every paid notice in the history (issue 18).
             no_receipt = list(session.execute(select(PaymentNotice.id).outerjoin(
                 PaymentReceipt, PaymentReceipt.notice_id == PaymentNotice.id).where(
-                PaymentNotice.status.in_(list(PAID_STATES)), PaymentNotice.platform == "nontax",
+                PaymentNotice.status.in_(sorted(PAID_STATES)), PaymentNotice.platform == "nontax",
+                PaymentNotice.updated_at > now - timedelta(days=RECEIPT_DAYS),
                 PaymentReceipt.notice_id.is_(None)).limit(limit)).scalars())
         for notice_id in created:
             self._guard(report, lambda: self.register(notice_id).status == State.REGISTERED and _inc(report, "registered"))

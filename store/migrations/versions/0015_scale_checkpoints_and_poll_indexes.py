@@ -30,9 +30,12 @@ def upgrade() -> None:
     op.create_index("ix_message_log_checkpoints_seq", "message_log_checkpoints", ["seq"])
     # /metrics and the statistics count the complaints filed in their period only (a range of this index).
     op.create_index("ix_supervision_complaints_created_at_status", "supervision_complaints", ["created_at", "status"])
+    # The payments poll looks for missing e-receipts among the recently changed non-tax notices only.
+    op.create_index("ix_payment_notices_platform_updated_at", "payment_notices", ["platform", "updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_payment_notices_platform_updated_at", table_name="payment_notices")
     op.drop_index("ix_supervision_complaints_created_at_status", table_name="supervision_complaints")
     op.drop_index("ix_message_log_checkpoints_seq", table_name="message_log_checkpoints")
     op.drop_table("message_log_checkpoints")
