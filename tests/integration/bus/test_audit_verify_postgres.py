@@ -90,3 +90,25 @@ def test_postgres_finds_what_python_finds(log_db, monkeypatch):
     with log_db.unit_of_work() as s:
         s.execute(delete(MessageLogRecord).where(MessageLogRecord.seq == 20))
     assert "the chain ends at record 19 but its head says 20 (records removed at the end?)" in both(log_db).problems
+
+
+def test_the_command_goes_on_from_its_checkpoint_and_refuses_a_forged_one(log_db, monkeypatch):
+    from click.testing import CliRunner
+
+    from routes.cli import main
+    from store.models.bus import MessageLogCheckpoint
+
+    monkeypatch.setenv("GOVLINK_DATABASE_URL", log_db.engine.url.render_as_string(hide_password=False))
+    first = CliRunner().invoke(main, ["audit", "verify"])
+    assert first.exit_code == 0 and "message log intact: 20 records verified" in first.output, first.output
+    with log_db.unit_of_work() as s:
+        append(s, [(new_envelope("service.call", {"i": i}, client="channel/web-portal"), "in") for i in range(3)])
+    second = CliRunner().invoke(main, ["audit", "verify"])
+    assert second.exit_code == 0, second.output
+    assert "message log intact: 3 records verified after the checkpoint at record 20" in second.output
+    with log_db.unit_of_work() as s:  # moved past records an attacker would rather nobody re-read
+        s.execute(update(MessageLogCheckpoint).where(MessageLogCheckpoint.seq == 23).values(seq=22))
+    forged = CliRunner().invoke(main, ["audit", "verify"])
+    assert forged.exit_code == 1 and "checkpoint_refused" in forged.output, forged.output
+    full = CliRunner().invoke(main, ["audit", "verify", "--full"])
+    assert full.exit_code == 0 and "message log intact: 23 records verified" in full.output, full.output
