@@ -10,7 +10,7 @@ and finance users from the real Keycloak. Prints:
 - `RESULT city_supervision_stats_ms=<p95>`: 20 requests of GET /api/v1/supervision/statistics for
   the month's 30 days (target < 1,000);
 - `RESULT city_metrics_ms=<p95>`: 20 scrapes of /metrics (target < 300), with govlink_supervision_up 1
-  (a scrape token is sent when GOVLINK_METRICS_TOKEN is set);
+  (with the scrape token, GOVLINK_METRICS_TOKEN);
 - `RESULT city_timeline_p99_ms=<p99>`: GET /api/v1/supervision/cases/{id}/timeline of 1,000 random
   cases (target < 50); before it, EXPLAIN of every timeline lookup by case id must show no
   sequential scan of a big table;
@@ -121,9 +121,7 @@ def run(scale: float, seed: int) -> dict:
     statistics_call()  # warm: imports, connection pool, caches of the database
     out["stats_ms"] = percentile([timed(statistics_call) for _ in range(20)], 95)
 
-    scrape_headers = {}
-    if os.environ.get("GOVLINK_METRICS_TOKEN"):
-        scrape_headers["Authorization"] = f"Bearer {os.environ['GOVLINK_METRICS_TOKEN']}"
+    scrape_headers = {"Authorization": f"Bearer {settings.metrics_token}"}  # /metrics wants the scrape token
 
     def scrape():
         r = client.get("/metrics", headers=scrape_headers)
