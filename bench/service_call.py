@@ -1,10 +1,11 @@
 """A department call through the whole path (issue 18) against the same SOAP call made with zeep.
 
-    flock -o /tmp/govlink-8000.lock python -m bench.service_call     # the gateway binds 127.0.0.1:8000
+    python -m bench.service_call
 
 Starts, each as a process of its own as `make run` does (Procfile): the simulators, the connector
 worker for `population-registry` (`govlink worker connectors population-registry`) and the gateway
-(gunicorn, config/gunicorn.py). A population-registry person is registered in the simulator; the
+(gunicorn, config/gunicorn.py) on a free port: a department call needs no call back from Keycloak,
+so the bench leaves 127.0.0.1:8000 (and its lock) to the tests. A population-registry person is registered in the simulator; the
 case system's token comes from the real Keycloak (client credentials).
 
 - ours: `POST /api/v1/services/population-registry/verify-identity` (gateway -> RabbitMQ -> worker
@@ -34,7 +35,6 @@ import requests
 CONCURRENCY = int(os.environ.get("BENCH_SERVICE_CONCURRENCY", "8"))
 SECONDS = float(os.environ.get("BENCH_SERVICE_SECONDS", "15"))
 RATE = 100
-GATEWAY = "http://127.0.0.1:8000"
 BIN = Path(sys.executable).parent
 NAME = "王晓明"
 
@@ -116,8 +116,8 @@ def main() -> None:
     from idp.identifiers import make_resident_id
 
     settings = Settings.from_env()
-    sim_url = f"http://127.0.0.1:{free_port()}"
-    env = dict(os.environ, GOVLINK_SIMULATORS_URL=sim_url, GOVLINK_LOG_LEVEL="WARNING", GOVLINK_BIND="127.0.0.1:8000")
+    sim_url, gateway = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    env = dict(os.environ, GOVLINK_SIMULATORS_URL=sim_url, GOVLINK_LOG_LEVEL="WARNING", GOVLINK_BIND=gateway[7:])
     procs = [subprocess.Popen([str(BIN / "python"), "-m", "simulators", "--bind", sim_url[7:]], env=env)]
     try:
         wait_for(f"{sim_url}/population/soap?wsdl")
@@ -126,13 +126,13 @@ def main() -> None:
                       timeout=5).raise_for_status()
         procs.append(subprocess.Popen([str(BIN / "govlink"), "worker", "connectors", "population-registry"], env=env))
         procs.append(subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "routes.wsgi:app"], env=env))
-        wait_for(f"{GATEWAY}/healthz")
+        wait_for(f"{gateway}/healthz")
         headers = {"Authorization": f"Bearer {token(settings)}"}
         body = {"payload": {"name": NAME, "id_number": id_number}}
 
         def ours(state):
             http = state.setdefault("http", requests.Session())
-            r = http.post(f"{GATEWAY}/api/v1/services/population-registry/verify-identity", json=body,
+            r = http.post(f"{gateway}/api/v1/services/population-registry/verify-identity", json=body,
                           headers=headers, timeout=30)
             if r.status_code != 200 or r.json()["result"]["match"] is not True:
                 raise RuntimeError(f"{r.status_code} {r.text[:200]}")
