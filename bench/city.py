@@ -32,26 +32,16 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import psycopg
-from sqlalchemy.engine import make_url
 
+from bench.city_db import CITY_DATABASE, DEFAULT_URL, city_url, fresh_database, marker  # noqa: F401 (used by the benches)
 from bus.message_log.chain import GENESIS, _row, record_hash
 from idp.identifiers import make_resident_id
 from payment_bridge.beijing_time import BEIJING
 from supervision.rollups import RATED, Histogram, case_groups, finished_rows, merge_rollup
 
 UTC = timezone.utc
-DEFAULT_URL = os.environ.get("GOVLINK_DATABASE_URL", "postgresql://govlink:govlink@127.0.0.1:5432/govlink_test")
 
 
-def default_name(url: str = DEFAULT_URL) -> str:
-    """BENCH_CITY_DATABASE, else govlink_city beside govlink_test (govlink_city_NAME beside govlink_test_NAME)."""
-    if os.environ.get("BENCH_CITY_DATABASE"):
-        return os.environ["BENCH_CITY_DATABASE"]
-    db = make_url(url).database or ""
-    return "govlink_city" + (db[len("govlink_test"):] if db.startswith("govlink_test_") else "")
-
-
-CITY_DATABASE = default_name()
 DEPARTMENTS = ["population-registry", "enterprise-registry", "e-licence", "social-security", "housing-fund",
                "civil-affairs", "tax-records", "vehicle-registry", "marriage-registry", "education-records",
                "medical-insurance", "property-registry"]
@@ -302,23 +292,6 @@ def _accumulate(values):
         yield total
 
 
-def fresh_database(url: str, name: str) -> str:
-    """Drop and create database `name` on the server of `url`, migrate it; return its URL."""
-    from store import migrate
-    from store.db import Database
-
-    server = make_url(url).set(drivername="postgresql")
-    admin = server.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    city_url = server.set(database=name).render_as_string(hide_password=False)
-    database = Database(city_url)
-    migrate.upgrade(database)
-    database.dispose()
-    return city_url
-
-
 def write_rollups(conn, city: City) -> None:
     with conn.cursor().copy("COPY supervision_rollups (span, day, step, service, system, finished, overdue, failed,"
                             " histogram) FROM STDIN") as copy:
@@ -354,27 +327,27 @@ def write_discrepancies(conn, city: City) -> None:
 
 def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE) -> dict:
     started = time.monotonic()
-    city_url = fresh_database(url, name)
+    database_url = fresh_database(url, name)
     today = datetime.now(BEIJING).date()
     city = City(scale, seed, today)
     # The plain indexes (ix_*) are built after the load, at once, as a restore would: faster than
     # keeping them row by row. Keys and unique constraints stay and are checked as rows arrive.
-    with psycopg.connect(city_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND "
                                "indexname LIKE 'ix\\_%%' AND tablename = ANY(%s)", (list(TABLES),)).fetchall()
         for index, _ in indexes:
             conn.execute(f'DROP INDEX "{index}"')
-    out = Copier(city_url, TABLES)
+    out = Copier(database_url, TABLES)
     try:
         for n, at in enumerate(city.starts()):
             city.case(out, n, at)
     finally:
         out.close()
-    with psycopg.connect(city_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             conn.execute(definition)
-    with psycopg.connect(city_url) as conn:
+    with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO message_log_head (id, last_seq, last_hash) VALUES (1, %s, %s)", (city.seq, city.prev))
         conn.execute("INSERT INTO supervision_cursor (id, last_seq, checked_at) VALUES (1, %s, now())", (city.seq,))
         write_rollups(conn, city)
@@ -384,20 +357,11 @@ def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE) -> di
         conn.execute("VACUUM ANALYZE")
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker(scale, seed, today)}'")
-    return {"url": city_url, "cases": city.cases, "steps": city.steps, "log": city.seq,
+    return {"url": database_url, "cases": city.cases, "steps": city.steps, "log": city.seq,
             "notices": out.counts["payment_notices"], "legs": out.counts["shipment_legs"],
             "ratings": out.counts["supervision_satisfaction"], "complaints": out.counts["supervision_complaints"],
             "discrepancies": city.discrepancies, "seconds": time.monotonic() - started, "size_mib": size / 2 ** 20,
             "first_day": city.first, "last_day": today - timedelta(days=1)}
-
-
-def marker(scale: float, seed: int, today: date) -> str:
-    """What the database's comment says about the city in it (bench/city_reads.py reuses a matching one)."""
-    return f"bench.city scale={scale:g} seed={seed} day={today}"
-
-
-def city_url(url: str = DEFAULT_URL, name: str = CITY_DATABASE) -> str:
-    return make_url(url).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
 
 
 def main(argv: list[str] | None = None) -> None:
