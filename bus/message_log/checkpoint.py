@@ -57,7 +57,15 @@ def record(session, key: bytes, report: VerifyReport) -> MessageLogCheckpoint | 
 
 
 def verify_from_checkpoint(session, key: bytes, *, full: bool = False, method: str = "auto") -> VerifyReport:
-    """Verify after the latest checkpoint (in full without one, or with `full`); raises CheckpointRefused."""
+    """Verify after the latest checkpoint (in full without one, or with `full`); raises CheckpointRefused.
+
+    On PostgreSQL the whole verification reads one snapshot (REPEATABLE READ): records
+    appended meanwhile are neither half seen nor taken for records removed from the end (the head
+    moves in the same transaction as the records it covers). Call it on a session that has not
+    run a statement yet.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     point = None if full else latest(session, key)
     since = Anchor(point.seq, point.record_hash) if point is not None else None
     return verify(session, since=since, method=method)

@@ -112,3 +112,20 @@ def test_the_command_goes_on_from_its_checkpoint_and_refuses_a_forged_one(log_db
     assert forged.exit_code == 1 and "checkpoint_refused" in forged.output, forged.output
     full = CliRunner().invoke(main, ["audit", "verify", "--full"])
     assert full.exit_code == 0 and "message log intact: 23 records verified" in full.output, full.output
+
+
+def test_records_written_during_a_verification_are_not_taken_for_tampering(log_db, monkeypatch):
+    from bus.message_log import checkpoint
+
+    module = importlib.import_module("bus.message_log.verify")
+    walk = module._walk_sql
+
+    def walk_while_writers_append(session, *args):
+        with log_db.unit_of_work() as other:  # committed after the verification's snapshot was taken
+            append(other, [(new_envelope("service.call", {"i": i}, client="channel/web-portal"), "in") for i in range(2)])
+        return walk(session, *args)
+
+    monkeypatch.setattr(module, "_walk_sql", walk_while_writers_append)
+    with log_db.unit_of_work() as s:
+        report = checkpoint.verify_from_checkpoint(s, b"k" * 32)
+    assert report.ok and report.checked == 20, report.problems
