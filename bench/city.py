@@ -14,8 +14,8 @@ complaints about 0.5 % of them; and a reconciliation run with 100,000 open discr
 finance lists; already at --scale 0.1, scaled down below it). The supervision rollups are written as the check would have kept them.
 
 Seeded (`--seed`, default 18): the same seed and scale give the same data, except the month's
-dates, which end yesterday (Beijing). The database (`--database`, default govlink_city on the
-server of GOVLINK_DATABASE_URL) is dropped, created and migrated with Alembic first, so the schema
+dates, which end yesterday (Beijing). The database (`--database`, default BENCH_CITY_DATABASE, else
+govlink_city, or govlink_city_NAME when GOVLINK_DATABASE_URL names govlink_test_NAME, on its server) is dropped, created and migrated with Alembic first, so the schema
 is the real one; rows go in with COPY, in the models' shape. Prints `RESULT city generated
 cases=... steps=... log=... seconds=...` and the database's size.
 """
@@ -32,16 +32,16 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import psycopg
-from sqlalchemy.engine import make_url
 
-from bus.envelope import encode
-from bus.message_log import GENESIS, _row, record_hash
-from kernel.identifiers import make_resident_id
+from bench.city_db import CITY_DATABASE, DEFAULT_URL, city_url, fresh_database, marker  # noqa: F401 (used by the benches)
+from bus.message_log.chain import GENESIS, _row, record_hash
 from kernel.clock import BEIJING
+from kernel.identifiers import make_resident_id
 from supervision.rollups import RATED, Histogram, case_groups, finished_rows, merge_rollup
 
 UTC = timezone.utc
-DEFAULT_URL = os.environ.get("GOVLINK_DATABASE_URL", "postgresql://govlink:govlink@127.0.0.1:5432/govlink_test")
+
+
 DEPARTMENTS = ["population-registry", "enterprise-registry", "e-licence", "social-security", "housing-fund",
                "civil-affairs", "tax-records", "vehicle-registry", "marriage-registry", "education-records",
                "medical-insurance", "property-registry"]
@@ -292,23 +292,6 @@ def _accumulate(values):
         yield total
 
 
-def fresh_database(url: str, name: str) -> str:
-    """Drop and create database `name` on the server of `url`, migrate it; return its URL."""
-    from store import migrate
-    from store.db import Database
-
-    server = make_url(url).set(drivername="postgresql")
-    admin = server.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    city_url = server.set(database=name).render_as_string(hide_password=False)
-    database = Database(city_url)
-    migrate.upgrade(database)
-    database.dispose()
-    return city_url
-
-
 def write_rollups(conn, city: City) -> None:
     with conn.cursor().copy("COPY supervision_rollups (span, day, step, service, system, finished, overdue, failed,"
                             " histogram) FROM STDIN") as copy:
@@ -342,29 +325,29 @@ def write_discrepancies(conn, city: City) -> None:
                             hashlib.sha256(key.encode()).hexdigest(), "open", city.now))
 
 
-def generate(url: str, scale: float, seed: int, name: str = "govlink_city") -> dict:
+def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE) -> dict:
     started = time.monotonic()
-    city_url = fresh_database(url, name)
+    database_url = fresh_database(url, name)
     today = datetime.now(BEIJING).date()
     city = City(scale, seed, today)
     # The plain indexes (ix_*) are built after the load, at once, as a restore would: faster than
     # keeping them row by row. Keys and unique constraints stay and are checked as rows arrive.
-    with psycopg.connect(city_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND "
                                "indexname LIKE 'ix\\_%%' AND tablename = ANY(%s)", (list(TABLES),)).fetchall()
         for index, _ in indexes:
             conn.execute(f'DROP INDEX "{index}"')
-    out = Copier(city_url, TABLES)
+    out = Copier(database_url, TABLES)
     try:
         for n, at in enumerate(city.starts()):
             city.case(out, n, at)
     finally:
         out.close()
-    with psycopg.connect(city_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             conn.execute(definition)
-    with psycopg.connect(city_url) as conn:
+    with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO message_log_head (id, last_seq, last_hash) VALUES (1, %s, %s)", (city.seq, city.prev))
         conn.execute("INSERT INTO supervision_cursor (id, last_seq, checked_at) VALUES (1, %s, now())", (city.seq,))
         write_rollups(conn, city)
@@ -374,20 +357,11 @@ def generate(url: str, scale: float, seed: int, name: str = "govlink_city") -> d
         conn.execute("VACUUM ANALYZE")
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker(scale, seed, today)}'")
-    return {"url": city_url, "cases": city.cases, "steps": city.steps, "log": city.seq,
+    return {"url": database_url, "cases": city.cases, "steps": city.steps, "log": city.seq,
             "notices": out.counts["payment_notices"], "legs": out.counts["shipment_legs"],
             "ratings": out.counts["supervision_satisfaction"], "complaints": out.counts["supervision_complaints"],
             "discrepancies": city.discrepancies, "seconds": time.monotonic() - started, "size_mib": size / 2 ** 20,
             "first_day": city.first, "last_day": today - timedelta(days=1)}
-
-
-def marker(scale: float, seed: int, today: date) -> str:
-    """What the database's comment says about the city in it (bench/city_reads.py reuses a matching one)."""
-    return f"bench.city scale={scale:g} seed={seed} day={today}"
-
-
-def city_url(url: str = DEFAULT_URL, name: str = "govlink_city") -> str:
-    return make_url(url).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -395,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_CITY_SCALE", "0.1")),
                         help="1.0 = the issue's city (1,000,000 cases); default BENCH_CITY_SCALE or 0.1")
     parser.add_argument("--seed", type=int, default=18)
-    parser.add_argument("--database", default="govlink_city")
+    parser.add_argument("--database", default=CITY_DATABASE)
     parser.add_argument("--url", default=DEFAULT_URL, help="a URL of the server (its database name is ignored)")
     args = parser.parse_args(argv)
     r = generate(args.url, args.scale, args.seed, args.database)

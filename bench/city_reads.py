@@ -2,7 +2,7 @@
 
     python -m bench.city_reads --scale 0.1     # 1/10 of the city; --scale 1.0 the whole city
 
-Uses the database bench/city.py wrote (govlink_city); generates it first when it is missing or was
+Uses the database bench/city.py wrote (`city.CITY_DATABASE`); generates it first when it is missing or was
 made at another scale or on another day. The gateway app (routes.app.create_app, the real one, on
 that database) answers in process through Flask's test client, with tokens of the demo supervisor
 and finance users from the real Keycloak. Prints:
@@ -10,7 +10,7 @@ and finance users from the real Keycloak. Prints:
 - `RESULT city_supervision_stats_ms=<p95>`: 20 requests of GET /api/v1/supervision/statistics for
   the month's 30 days (target < 1,000);
 - `RESULT city_metrics_ms=<p95>`: 20 scrapes of /metrics (target < 300), with govlink_supervision_up 1
-  (a scrape token is sent when GOVLINK_METRICS_TOKEN is set);
+  (with the scrape token, GOVLINK_METRICS_TOKEN);
 - `RESULT city_timeline_p99_ms=<p99>`: GET /api/v1/supervision/cases/{id}/timeline of 1,000 random
   cases (target < 50); before it, EXPLAIN of every timeline lookup by case id must show no
   sequential scan of a big table;
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics as stats
 import time
 from datetime import timedelta
 
@@ -55,6 +54,13 @@ def ensure_city(scale: float, seed: int) -> str:
         r = city.generate(city.DEFAULT_URL, scale, seed)
         print(f"RESULT city generated cases={r['cases']} steps={r['steps']} log={r['log']} seconds={r['seconds']:.1f} "
               f"size_mib={r['size_mib']:.0f} scale={scale:g}")
+    else:  # made before a newer migration: bring its schema (and indexes) up to date
+        from store import migrate
+        from store.db import Database
+
+        database = Database(url)
+        migrate.upgrade(database)
+        database.dispose()
     return url
 
 
@@ -115,9 +121,7 @@ def run(scale: float, seed: int) -> dict:
     statistics_call()  # warm: imports, connection pool, caches of the database
     out["stats_ms"] = percentile([timed(statistics_call) for _ in range(20)], 95)
 
-    scrape_headers = {}
-    if os.environ.get("GOVLINK_METRICS_TOKEN"):
-        scrape_headers["Authorization"] = f"Bearer {os.environ['GOVLINK_METRICS_TOKEN']}"
+    scrape_headers = {"Authorization": f"Bearer {settings.metrics_token}"}  # /metrics wants the scrape token
 
     def scrape():
         r = client.get("/metrics", headers=scrape_headers)

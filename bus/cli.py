@@ -127,7 +127,7 @@ def _os_user() -> str:
 
 def _operator_action(action, *args, operator: str | None, **kwargs) -> int:
     """Run a recorded parking-lot action; a refusal is a clear error (exit 2), nothing done."""
-    from bus.message_log import OperatorActionRefused
+    from bus.message_log.operator import OperatorActionRefused
 
     os_user = _os_user()
     try:
@@ -213,16 +213,30 @@ def audit():
 
 
 @audit.command("verify")
-def audit_verify():
-    """Recompute the hash chain; exit 1 and name the records if anything was altered or removed."""
-    from bus.message_log import verify
+@click.option("--full", is_flag=True, help="Verify every record, not only those after the latest checkpoint.")
+@click.option("--in-python", is_flag=True, help="Re-hash every record in this process (any database), not in PostgreSQL.")
+def audit_verify(full, in_python):
+    """Recompute the hash chain; exit 1 and name the records if anything was altered or removed.
 
-    with _runtime().db.unit_of_work() as session:
-        report = verify(session)
+    Starts after the latest sealed checkpoint (the end of the last verification that passed) unless
+    --full; a passed verification records a new checkpoint. Memory stays bounded at any length.
+    """
+    from bus.message_log.checkpoint import CheckpointRefused, checkpoint_key, record, verify_from_checkpoint
+
+    runtime = _runtime()
+    key = checkpoint_key(runtime.settings)
+    try:
+        with runtime.db.unit_of_work() as session:
+            report = verify_from_checkpoint(session, key, full=full, method="python" if in_python else "auto")
+            record(session, key, report)
+    except CheckpointRefused as exc:
+        click.echo(f"message log TAMPERED: checkpoint_refused: {exc}", err=True)
+        sys.exit(1)
+    where = f" after the checkpoint at record {report.since}" if report.since is not None else ""
     if report.ok:
-        click.echo(f"message log intact: {report.checked} records verified")
+        click.echo(f"message log intact: {report.checked} records verified{where}")
         return
-    click.echo(f"message log TAMPERED: {len(report.problems)} problem(s) in {report.checked} records", err=True)
+    click.echo(f"message log TAMPERED: {report.problem_count} problem(s) in {report.checked} records{where}", err=True)
     for problem in report.problems[:50]:
         click.echo(f"  - {problem}", err=True)
     sys.exit(1)

@@ -116,7 +116,7 @@ class ParkingLot:
     def _record(self, selected, *, action: str, parking: str, operator: str, reason: str | None,
                 os_user: str | None, service: str | None, extra: dict | None = None) -> None:
         """Commit the audit record of `action` on `selected`; on any failure put them back and raise."""
-        from bus.message_log import record_operator_action
+        from bus.message_log.operator import record_operator_action
 
         messages = [{"message_id": props.message_id, "sha256": hashlib.sha256(body).hexdigest()}
                     for _, props, body in selected]
@@ -157,7 +157,7 @@ class ParkingLot:
 
         Needs a reason; recorded first in the message log (who, which, why); nothing is removed if that fails.
         """
-        from bus.message_log import OperatorActionRefused
+        from bus.message_log.operator import OperatorActionRefused
 
         if not (reason or "").strip():  # refuse before touching the queue
             raise OperatorActionRefused("reason_required", "dlq.purge needs a reason (--reason): it cannot be undone")

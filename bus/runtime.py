@@ -49,7 +49,7 @@ class Runtime:
 
     @cached_property
     def message_log(self):
-        from bus.message_log import MessageLog
+        from bus.message_log.spool import MessageLog
 
         return MessageLog(self.db, spool_dir=self.settings.message_log_spool_dir,
                           max_backlog=self.settings.message_log_max_backlog,

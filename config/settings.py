@@ -61,6 +61,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     # Bearer token of Prometheus' scrape of /metrics and of /readyz's details (targets, errors).
     metrics_token: str = _secret("dev-metrics-token")
+    audit_checkpoint_key: str = _secret("")  # seals `govlink audit verify` checkpoints; empty: from the client secret
     token_cache_seconds: float = 60.0  # how long a verified token's principal is kept (0: verify every request)
     supervision_file: str = str(REPO_ROOT / "config" / "supervision.yaml")  # deadlines and the holiday calendar
     # The message log's local spool (one folder per database below it; keep it on a persistent disk).

@@ -78,7 +78,8 @@ class SupervisionCollector:
         warnings = GaugeMetricFamily(f"{PREFIX}_open_warnings", "Overdue steps warned about and still open")
         warnings.add_metric([], stats["open_warnings"])
         yield warnings
-        complaints = GaugeMetricFamily(f"{PREFIX}_complaints", "Complaints by status", labels=["status"])
+        complaints = GaugeMetricFamily(f"{PREFIX}_complaints", "Complaints filed in the last 30 Beijing days, by status",
+                                        labels=["status"])
         for status, count in stats["complaints"].items():
             complaints.add_metric([status], count)
         yield complaints

@@ -144,7 +144,7 @@ def statistics(session, *, since: datetime | None = None, until: datetime | None
         "by_system": [g.as_dict() for g in groups["system"]],
         "by_step": [g.as_dict() for g in groups["step"]],
         "satisfaction": {"ratings": all_ratings[0], "average": round(float(all_ratings[1]), 2) if all_ratings[1] else None},
-        "complaints": complaint_counts(session),
+        "complaints": complaint_counts(session, since=since, until=until),
         "open_warnings": open_alert_count(session),
     }
 

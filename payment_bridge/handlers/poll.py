@@ -17,6 +17,8 @@ from payment_bridge.errors import IllegalTransition, NoticeClosed, PaymentError
 from payment_bridge.states import Event, State
 from store.models.payment import PaymentNotice, PaymentReceipt, PaymentRefund
 
+RECEIPT_DAYS = 30  # the poller fetches missing e-receipts of notices changed this recently (as it polls payments)
+
 
 @dataclass
 class PollReport:
@@ -64,9 +66,12 @@ class Poller:
                 PaymentNotice.due_at > now - timedelta(days=30)).order_by(PaymentNotice.updated_at).limit(limit)).scalars())
             refunds = list(session.execute(select(PaymentRefund.id).where(
                 PaymentRefund.status == "pending", PaymentRefund.created_at < settle).limit(limit)).scalars())
+            # Receipts missed in the last RECEIPT_DAYS (a range of ix_payment_notices_platform_updated_at):
+            # the tick reads the recent notices, never every paid notice in the history (issue 18).
             no_receipt = list(session.execute(select(PaymentNotice.id).outerjoin(
                 PaymentReceipt, PaymentReceipt.notice_id == PaymentNotice.id).where(
-                PaymentNotice.status.in_(list(PAID_STATES)), PaymentNotice.platform == "nontax",
+                PaymentNotice.status.in_(sorted(PAID_STATES)), PaymentNotice.platform == "nontax",
+                PaymentNotice.updated_at > now - timedelta(days=RECEIPT_DAYS),
                 PaymentReceipt.notice_id.is_(None)).limit(limit)).scalars())
         for notice_id in created:
             _guard(report, lambda: self.create.register(notice_id).status == State.REGISTERED

@@ -159,7 +159,8 @@ class StatisticsSchema(Schema):
     by_system = fields.List(fields.Nested(GroupSchema), metadata={"description": "per department system"})
     by_step = fields.List(fields.Nested(GroupSchema))
     satisfaction = fields.Dict()
-    complaints = fields.Dict(keys=fields.String(), values=fields.Integer())
+    complaints = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                             metadata={"description": "complaints filed in the period, by their status now"})
     open_warnings = fields.Integer()
 
 

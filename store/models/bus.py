@@ -1,7 +1,7 @@
 """Tables of the message bus: the tamper-evident message log and the idempotent receiver's record."""
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel.clock import utcnow
@@ -48,6 +48,22 @@ class MessageLogHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class MessageLogCheckpoint(Base):
+    """Where a passed verification of the chain ended, sealed by HMAC (bus/message_log/checkpoint.py)."""
+
+    __tablename__ = "message_log_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    verified: Mapped[int] = mapped_column(BigInteger)  # records the verification checked
+    incremental: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    mac: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_message_log_checkpoints_seq", "seq"),)
 
 
 class MessageLogSpool(Base):

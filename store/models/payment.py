@@ -49,6 +49,7 @@ class PaymentNotice(Base):
         Index("ix_payment_notices_payer_key", "payer_key"),
         Index("ix_payment_notices_status", "status"),
         Index("ix_payment_notices_case_id", "case_id"),
+        Index("ix_payment_notices_platform_updated_at", "platform", "updated_at"),  # the poller's missing receipts
     )
 
 

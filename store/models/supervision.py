@@ -123,6 +123,7 @@ class Complaint(Base):
     __table_args__ = (
         Index("ix_supervision_complaints_case_id", "case_id"),
         Index("ix_supervision_complaints_status", "status"),
+        Index("ix_supervision_complaints_created_at_status", "created_at", "status"),
         Index("ix_supervision_complaints_subject", "subject"),
     )
 

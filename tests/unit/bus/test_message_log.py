@@ -3,7 +3,8 @@ import pytest
 from sqlalchemy import delete, update
 
 from bus.envelope import new_envelope
-from bus.message_log import append, verify
+from bus.message_log.chain import append
+from bus.message_log.verify import verify
 from store import migrate
 from store.db import Database
 from store.models.bus import MessageLogRecord

@@ -14,9 +14,10 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from bus import message_log as ml
+from bus.message_log import chain as ml
 from bus.envelope import encode, new_envelope
-from bus.message_log import MessageLog, spool_folder, verify
+from bus.message_log.spool import MessageLog, spool_folder
+from bus.message_log.verify import verify
 from store import migrate
 from store.db import Database
 from store.models.bus import MessageLogRecord, MessageLogSpool
@@ -86,7 +87,7 @@ sys.path.insert(0, {repo!r})
 from contextlib import contextmanager
 from sqlalchemy.exc import OperationalError
 from bus.envelope import new_envelope
-from bus.message_log import MessageLog
+from bus.message_log.spool import MessageLog
 from store.db import Database
 
 class Down:

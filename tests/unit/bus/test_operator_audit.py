@@ -4,7 +4,8 @@ import json
 import pytest
 from sqlalchemy import select, update
 
-from bus.message_log import OperatorActionRefused, record_operator_action, verify
+from bus.message_log.operator import OperatorActionRefused, record_operator_action
+from bus.message_log.verify import verify
 from store import migrate
 from store.db import Database
 from store.models.bus import MessageLogRecord

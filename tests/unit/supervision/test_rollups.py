@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 
 from bus.envelope import new_envelope
-from bus.message_log import append
+from bus.message_log.chain import append
 from kernel.clock import BEIJING
 from store import migrate
 from store.db import Database
@@ -213,3 +213,18 @@ def test_a_period_is_read_as_its_whole_weeks_and_the_days_around_them():
     monday = date(2031, 3, 3)
     assert rollups.spans(monday, monday + timedelta(days=14)) == ((monday, monday + timedelta(days=14)),
                                                                   [(monday, monday), (monday + timedelta(days=14),) * 2])
+
+
+def test_complaint_counts_cover_the_period_only(db):
+    """/metrics and the statistics count the complaints filed in their period, not every complaint ever."""
+    now = datetime.now(timezone.utc)
+    with db.unit_of_work() as s:
+        old = feedback.file_complaint(s, "CASE-OLD", "subject-1", "太慢")
+        old.created_at = now - timedelta(days=400)
+        feedback.file_complaint(s, "CASE-NEW", "subject-2", "太慢")
+        closed = feedback.file_complaint(s, "CASE-NEW-2", "subject-3", "太慢")
+        closed.status = "closed"
+    with db.unit_of_work() as s:
+        counts = statistics(s, since=now - timedelta(days=30), until=now + timedelta(days=1))["complaints"]
+        assert counts == {"filed": 1, "assigned": 0, "replied": 0, "closed": 1}
+        assert feedback.complaint_counts(s, since=now - timedelta(days=500), until=now + timedelta(days=1))["filed"] == 2

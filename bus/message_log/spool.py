@@ -1,28 +1,17 @@
-"""The tamper-evident message log (R10): every envelope in and out, chained by SHA-256.
+"""The spool of the message log: `MessageLog.record()` never loses a record.
 
-Each record's hash covers its sequence number, the previous record's hash and every column, so
-an altered record breaks its own hash and a removed one breaks the chain (a gap in `seq` and a
-`prev_hash` that no longer matches). A one-row head table holds the end of the chain; writers
-update it first, which serialises them on PostgreSQL (row lock) and SQLite (write lock) alike.
-
-Readable columns hold masked values only (identifiers, users); `body` keeps the envelope as it
-travelled, for replay and for recomputing the chain.
-
-`MessageLog.record()` never loses a record: it appends the envelope to a local spool file
-(append-only, fsync'd before `record()` returns) and a background thread writes the spool into the
-chain. The spool's offset moves in the same transaction as the records it covers
-(`message_log_spools`), so a replay resumes exactly where the database stopped. A spool whose
-process died (SIGKILL, power loss) is adopted by any other process using the same spool folder and
-database, at its start and by a sweep every few seconds. While the database is down the spool
-grows on disk, not in memory; beyond `max_backlog` records, `record()` slows its callers down.
-Callers that already hold a transaction can call `append(session, ...)` and commit the record
-with their change instead.
+It appends the envelope to a local spool file (append-only, fsync'd before `record()` returns) and
+a background thread writes the spool into the chain (`bus.message_log.chain.append`). The spool's
+offset moves in the same transaction as the records it covers (`message_log_spools`), so a replay
+resumes exactly where the database stopped. A spool whose process died (SIGKILL, power loss) is
+adopted by any other process using the same spool folder and database, at its start and by a
+sweep every few seconds. While the database is down the spool grows on disk, not in memory;
+beyond `max_backlog` records, `record()` slows its callers down.
 """
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -30,23 +19,20 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from bus.envelope import encode, new_envelope
+from bus.envelope import encode
 from bus.errors import BusError
-from config.logging import mask_identifiers
-from store.models.bus import MessageLogHead, MessageLogRecord, MessageLogSpool
+from bus.message_log.chain import DIRECTIONS, append
+from bus.message_log.segments import SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, spool_folder
+from store.models.bus import MessageLogSpool
 
 log = logging.getLogger(__name__)
 
-GENESIS = "0" * 64
-SPOOL_SUFFIX = ".spool"
 
 WRITE_FAILURES = Counter("govlink_message_log_write_failures_total",
                          "Attempts to write spooled records into the chain that failed (retried, never dropped)")
@@ -60,133 +46,6 @@ UNRECORDED = Counter("govlink_message_log_unrecorded_total",
                      "record() calls that could neither spool nor write the record (the caller got an error)")
 BACKLOG = Gauge("govlink_message_log_backlog", "Records spooled by this process and not yet in the chain",
                 multiprocess_mode="livesum")
-DIRECTIONS = ("in", "out", "dead", "audit")  # audit: an operator's action (record_operator_action)
-
-
-def record_hash(prev_hash: str, row: dict) -> str:
-    """SHA-256 over the previous hash and the record's columns in a canonical form."""
-    canonical = json.dumps({k: row[k] for k in sorted(row)}, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev_hash + "\n" + canonical).encode()).hexdigest()
-
-
-def _row(seq: int, envelope: dict, direction: str, logged_at: datetime) -> dict:
-    user = envelope.get("user")
-    return {
-        "seq": seq,
-        "message_id": str(envelope["message_id"]),
-        "direction": direction,
-        "type": envelope["type"],
-        "service": envelope.get("service"),
-        "client": mask_identifiers(envelope.get("client") or "") or None,
-        "user_masked": mask_identifiers(user) if user else None,
-        "correlation_id": envelope.get("correlation_id"),
-        "case_id": envelope.get("case_id"),
-        "logged_at": logged_at.isoformat(),
-        "body": encode(envelope).decode(),
-    }
-
-
-def append(session, entries: list[tuple[dict, str]]) -> int:
-    """Append (envelope, direction) pairs in one transaction (the caller commits); return the last seq."""
-    # Write the head first: from here on this transaction holds the write lock (a row lock on
-    # PostgreSQL, the database lock on SQLite, where SELECT ... FOR UPDATE does not exist and a
-    # plain read would let two writers take the same seq).
-    touched = session.execute(update(MessageLogHead).where(MessageLogHead.id == 1)
-                              .values(last_seq=MessageLogHead.last_seq)).rowcount
-    if not touched:
-        session.add(MessageLogHead(id=1, last_seq=0, last_hash=GENESIS))  # two first writers: one gets IntegrityError
-        session.flush()
-    head = session.execute(select(MessageLogHead).where(MessageLogHead.id == 1).with_for_update()
-                           .execution_options(populate_existing=True)).scalar_one()
-    seq, prev = head.last_seq, head.last_hash
-    now = datetime.now(timezone.utc)
-    for envelope, direction in entries:
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}")
-        seq += 1
-        row = _row(seq, envelope, direction, now)
-        digest = record_hash(prev, row)
-        session.add(MessageLogRecord(**{**row, "logged_at": now}, prev_hash=prev, record_hash=digest))
-        prev = digest
-    head.last_seq, head.last_hash = seq, prev
-    return seq
-
-
-class OperatorActionRefused(ValueError):
-    """An operator's action cannot be recorded as asked (so it must not be done); ``code`` says why."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-OPERATOR_CLIENT = "govlink/operator"
-REASON_REQUIRED = frozenset({"dlq.purge"})
-MAX_REASON = 500
-
-
-def record_operator_action(session, *, action: str, operator: str, service: str | None, queue: str,
-                           messages: list[dict], reason: str | None = None, os_user: str | None = None,
-                           extra: dict | None = None) -> int:
-    """Append an operator's action to the chain as an ``audit`` record (the caller commits); return its seq.
-
-    Who (``operator``: the name given or the authenticated principal; ``os_user``: the account it ran
-    under), when (``issued_at``, UTC), which messages (``message_id`` and ``sha256`` of each body),
-    and why (``reason``: required for a purge). Identifiers in the operator and the reason are masked.
-    Raises :class:`OperatorActionRefused` without writing anything.
-    """
-    operator = (operator or "").strip()
-    if not operator:
-        raise OperatorActionRefused("operator_required", "name the operator (--operator) who does this")
-    reason = (reason or "").strip() or None
-    if action in REASON_REQUIRED and reason is None:
-        raise OperatorActionRefused("reason_required", f"{action} needs a reason (--reason): it cannot be undone")
-    if reason is not None and len(reason) > MAX_REASON:
-        raise OperatorActionRefused("reason_too_long", f"the reason must be at most {MAX_REASON} characters")
-    payload = {"action": action, "operator": mask_identifiers(operator), "os_user": os_user, "queue": queue,
-               "messages": list(messages), "reason": mask_identifiers(reason) if reason else None, **(extra or {})}
-    envelope = new_envelope(f"govlink.operator.{action}", payload, client=OPERATOR_CLIENT, service=service,
-                            user=mask_identifiers(operator)[:200])
-    return append(session, [(envelope, "audit")])
-
-
-@dataclass
-class VerifyReport:
-    checked: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify(session, batch: int = 5000) -> VerifyReport:
-    """Walk the whole chain; report every altered, removed or reordered record."""
-    report = VerifyReport()
-    expected_seq, prev = 1, GENESIS
-    last_seen = 0
-    while True:
-        rows = session.execute(select(MessageLogRecord).where(MessageLogRecord.seq > last_seen)
-                               .order_by(MessageLogRecord.seq).limit(batch)).scalars().all()
-        if not rows:
-            break
-        for rec in rows:
-            report.checked += 1
-            if rec.seq != expected_seq:
-                report.problems.append(f"records {expected_seq}..{rec.seq - 1} are missing")
-            if rec.prev_hash != prev:
-                report.problems.append(f"record {rec.seq} does not follow the record before it (chain broken)")
-            row = {c: getattr(rec, c) for c in ("seq", "message_id", "direction", "type", "service", "client",
-                                                 "user_masked", "correlation_id", "case_id", "body")}
-            row["logged_at"] = rec.logged_at.astimezone(timezone.utc).isoformat()
-            if record_hash(rec.prev_hash, row) != rec.record_hash:
-                report.problems.append(f"record {rec.seq} was altered (its hash does not match its content)")
-            expected_seq, prev, last_seen = rec.seq + 1, rec.record_hash, rec.seq
-    head = session.get(MessageLogHead, 1)
-    if head is not None and (head.last_seq != last_seen or head.last_hash != prev):
-        report.problems.append(f"the chain ends at record {last_seen} but its head says {head.last_seq} (records removed at the end?)")
-    return report
 
 
 class MessageLogUnavailable(BusError):
@@ -195,30 +54,11 @@ class MessageLogUnavailable(BusError):
     code = "message_log_unavailable"
 
 
-def spool_folder(base: str | os.PathLike, database_url: str) -> Path:
-    """The spool folder of one database under `base`: a spool is only ever replayed into its own chain."""
-    where = database_url.split("@")[-1]  # no credentials in the key
-    return Path(base) / hashlib.sha256(where.encode()).hexdigest()[:16]
-
-
 def _transient(exc: BaseException) -> bool:
     """A failure of the connection or a conflict with another writer (retry the same batch), not of the records."""
     if isinstance(exc, (OperationalError, IntegrityError)):  # the log's only constraints are seq, hash and head
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
-class _Segment:
-    """One spool file: `committed` bytes of it are in the chain; `fd` holds its flock while open."""
-
-    def __init__(self, path: Path, fd: int, size: int, committed: int, own: bool):
-        self.path, self.fd, self.size, self.committed, self.own = path, fd, size, committed, own
-        self.sealed = not own  # no more appends (rotated, or another process's)
-        self.failures = 0  # consecutive non-connection failures of the batch at `committed`
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
 
 class MessageLog:
@@ -530,36 +370,3 @@ class MessageLog:
             with self._changed:
                 self._segments.append(_Segment(path, fd, size, committed, own=False))
                 self._changed.notify_all()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_lines(fd: int, start: int, end: int, limit: int, chunk: int = 1 << 20) -> tuple[list[bytes], int]:
-    """Up to `limit` complete lines of the file between `start` and `end`; and the offset after the last one."""
-    lines: list[bytes] = []
-    pos = start
-    buffer = b""
-    while pos < end and len(lines) < limit:
-        data = os.pread(fd, min(chunk, end - pos), pos)
-        if not data:
-            break
-        pos += len(data)
-        buffer += data
-        parts = buffer.split(b"\n")
-        buffer = parts.pop()
-        lines.extend(parts)
-    lines = lines[:limit]
-    consumed = start + sum(len(line) + 1 for line in lines)
-    return lines, consumed

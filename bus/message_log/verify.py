@@ -1,0 +1,188 @@
+"""Verifying the chain, with bounded memory, from its start or from an anchor (a checkpoint).
+
+Two walkers give the same answers (tests compare them):
+
+- in Python, on every backend: batches of plain rows by `seq` (keyset), each record re-hashed
+  with `chain.record_hash`; memory is one batch, whatever the log's length;
+- on PostgreSQL, in the database, per range of `seq`: the links (seq and prev_hash) by a window
+  over the primary key, and every record re-hashed by PostgreSQL's `sha256()` over the same
+  canonical JSON, by parallel workers; only the records with a problem come back to Python, so
+  ten million records are checked without moving their bodies over the wire.
+
+A report keeps the first `MAX_PROBLEMS` problems word for word and counts the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timezone
+
+from sqlalchemy import func, select, text
+
+from bus.message_log.chain import GENESIS, HASHED_COLUMNS, record_hash
+from store.models.bus import MessageLogHead, MessageLogRecord
+
+MAX_PROBLEMS = 1000
+SQL_RANGE = 1_000_000  # records of `seq` per statement on PostgreSQL
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+    first_seq: int = 1  # the first record this verification covered
+    last_seq: int = 0  # the chain's last record it saw, and that record's hash
+    last_hash: str = GENESIS
+    since: int | None = None  # the checkpoint's record it started after (None: from the start)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem_count
+
+    def add(self, problem: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A record known good: verification goes on from the record after it."""
+
+    seq: int
+    record_hash: str
+
+
+def verify(session, batch: int = 5000, *, since: Anchor | None = None, method: str = "auto") -> VerifyReport:
+    """Walk the chain (all of it, or after `since`); report every altered, removed or reordered record.
+
+    `method`: "python", "sql" (PostgreSQL only) or "auto" (sql on PostgreSQL, else python).
+    """
+    if method == "auto":
+        method = "sql" if session.get_bind().dialect.name == "postgresql" else "python"
+    report = VerifyReport()
+    expected, prev = 1, GENESIS
+    if since is not None:
+        report.since = since.seq
+        expected, prev = since.seq + 1, since.record_hash
+        _check_anchor(session, since, report)
+    report.first_seq, report.last_seq, report.last_hash = expected, expected - 1, prev
+    if method == "sql":
+        _walk_sql(session, report, expected, prev)
+    else:
+        _walk_python(session, report, expected, prev, batch)
+    head = session.get(MessageLogHead, 1)
+    if head is not None and head.last_seq != report.last_seq:
+        report.add(f"the chain ends at record {report.last_seq} but its head says {head.last_seq} "
+                   "(records removed at the end?)")
+    elif head is not None and head.last_hash != report.last_hash:
+        report.add(f"the head's hash is not that of the chain's last record {report.last_seq}")
+    return report
+
+
+def _columns():
+    return [getattr(MessageLogRecord, c) for c in HASHED_COLUMNS] + [MessageLogRecord.prev_hash,
+                                                                      MessageLogRecord.record_hash]
+
+
+def _intact(values) -> bool:
+    row = dict(zip(HASHED_COLUMNS, values[:len(HASHED_COLUMNS)]))
+    row["logged_at"] = row["logged_at"].astimezone(timezone.utc).isoformat()
+    prev_hash, digest = values[len(HASHED_COLUMNS):]
+    return record_hash(prev_hash, row) == digest
+
+
+def _check_anchor(session, anchor: Anchor, report: VerifyReport) -> None:
+    values = session.execute(select(*_columns()).where(MessageLogRecord.seq == anchor.seq)).first()
+    if values is None:
+        report.add(f"record {anchor.seq}, where the checkpoint is, is missing")
+    elif values[-1] != anchor.record_hash:
+        report.add(f"record {anchor.seq} no longer has the hash its checkpoint recorded (the chain was rewritten)")
+    elif not _intact(values):
+        report.add(f"record {anchor.seq} was altered (its hash does not match its content)")
+
+
+def _walk_python(session, report: VerifyReport, expected: int, prev: str, batch: int) -> None:
+    last_seen = expected - 1
+    while True:
+        rows = session.execute(select(*_columns()).where(MessageLogRecord.seq > last_seen)
+                               .order_by(MessageLogRecord.seq).limit(batch)).all()
+        if not rows:
+            break
+        for values in rows:
+            seq, prev_hash, digest = values[0], values[-2], values[-1]
+            report.checked += 1
+            if seq != expected:
+                report.add(f"records {expected}..{seq - 1} are missing")
+            if prev_hash != prev:
+                report.add(f"record {seq} does not follow the record before it (chain broken)")
+            if not _intact(values):
+                report.add(f"record {seq} was altered (its hash does not match its content)")
+            expected, prev, last_seen = seq + 1, digest, seq
+        session.expunge_all()
+    report.last_seq, report.last_hash = last_seen, prev
+
+
+def _canonical_sql() -> str:
+    """PostgreSQL text equal to `json.dumps(row, sort_keys, ensure_ascii=False, separators=(",", ":"))`."""
+    parts = []
+    for name in sorted(HASHED_COLUMNS):
+        if name == "seq":
+            value = "seq::text"
+        elif name == "logged_at":  # datetime.isoformat() of a UTC time: microseconds only when not zero
+            utc = "(logged_at AT TIME ZONE 'UTC')"
+            value = (f"""'"' || to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS') || CASE WHEN date_part('microseconds', """
+                     f"""{utc})::bigint % 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || '+00:00"'""")
+        else:  # to_json escapes exactly as Python's json does with ensure_ascii=False
+            value = f"coalesce(to_json({name})::text, 'null')"
+        parts.append(f"""'"{name}":' || {value}""")
+    return " || ',' || ".join(parts)
+
+
+_SQL_LINKS = """
+SELECT seq, lag_seq, prev_hash, lag_hash FROM (
+    SELECT seq, prev_hash, lag(seq) OVER w AS lag_seq, lag(record_hash) OVER w AS lag_hash
+    FROM message_log WHERE seq >= :lo AND seq < :hi WINDOW w AS (ORDER BY seq)
+) linked
+WHERE lag_seq IS NULL OR seq <> lag_seq + 1 OR prev_hash <> lag_hash
+ORDER BY seq
+"""
+# No ORDER BY: PostgreSQL re-hashes the range with parallel workers; only altered records come back.
+_SQL_ALTERED = f"""
+SELECT seq FROM message_log WHERE seq >= :lo AND seq < :hi
+AND record_hash <> encode(sha256(convert_to(prev_hash || E'\\n' || '{{' || {_canonical_sql()} || '}}', 'UTF8')), 'hex')
+"""
+
+
+def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
+    top = session.execute(select(func.max(MessageLogRecord.seq))).scalar() or 0
+    lo = expected
+    while lo <= top:
+        hi = lo + SQL_RANGE
+        found = []  # (seq, order, problem) of this range, at most MAX_PROBLEMS kept
+        for seq, lag_seq, prev_hash, lag_hash in session.execute(text(_SQL_LINKS), {"lo": lo, "hi": hi}):
+            before_seq, before_hash = (expected - 1, prev) if lag_seq is None else (lag_seq, lag_hash)
+            if seq != before_seq + 1:
+                found.append((seq, 0, f"records {before_seq + 1}..{seq - 1} are missing"))
+            if prev_hash != before_hash:
+                found.append((seq, 1, f"record {seq} does not follow the record before it (chain broken)"))
+            del found[MAX_PROBLEMS:]
+        altered = session.execute(text(_SQL_ALTERED).execution_options(stream_results=True, yield_per=10_000),
+                                  {"lo": lo, "hi": hi})
+        extra = 0
+        for (seq,) in altered:
+            if len(found) < 2 * MAX_PROBLEMS:
+                found.append((seq, 2, f"record {seq} was altered (its hash does not match its content)"))
+            else:
+                extra += 1
+        for _, _, problem in sorted(found):
+            report.add(problem)
+        report.problem_count += extra
+        count, last = session.execute(select(func.count(), func.max(MessageLogRecord.seq))
+                                      .where(MessageLogRecord.seq >= lo, MessageLogRecord.seq < hi)).one()
+        if count:
+            report.checked += count
+            expected = last + 1
+            prev = session.execute(select(MessageLogRecord.record_hash).where(MessageLogRecord.seq == last)).scalar_one()
+        lo = hi
+    report.last_seq, report.last_hash = expected - 1, prev
