@@ -76,6 +76,13 @@ def leg_exists(case_id: str, kind: str, leg_id: str) -> Refused:
                    {"leg_id": leg_id})
 
 
+def carrier_unavailable(exc: CarrierError) -> Refused:
+    """A carrier call that failed, as a caller of govlink sees it: 503 while it is not answering, else 502."""
+    if exc.retryable:
+        return Refused(503, exc.code, f"The courier is not answering: {exc.message}")
+    return Refused(502, exc.code, str(exc))
+
+
 # ------------------------------------------------------------------ booking
 def should_book(state: str) -> bool:
     """Only a leg awaiting payment is booked; booked, cancelled or failed legs are left as they are."""
@@ -160,6 +167,10 @@ def pickup_locked(attempts: int, *, limit: int) -> bool:
     return attempts >= limit
 
 
+def wrong_pickup_code() -> Refused:
+    return Refused(422, "wrong_pickup_code", "The pickup code does not match.")
+
+
 def pickup_lockout() -> Refused:
     return Refused(423, "pickup_code_locked", "Too many wrong codes: verify the recipient's identity at the counter "
                    "instead.")
@@ -168,11 +179,12 @@ def pickup_lockout() -> Refused:
 # ------------------------------------------------------------------ tracking
 @dataclass(frozen=True)
 class Move:
-    """One change of a leg's tracking status, announced as `shipment.<status>`."""
+    """An event that moves a leg's tracking status (forward or lateral); a change is announced."""
 
-    event: TrackingEvent
+    event: TrackingEvent  # signed_by_other re-judged for deliveries
     status: str  # the leg's tracking status after it
     state: str  # the leg's state after it (closed once final)
+    announce: bool  # a change of status: written as a `shipment.<status>` event
 
 
 @dataclass
@@ -180,33 +192,38 @@ class TrackingFold:
     """What new carrier events do to a leg."""
 
     status: Status  # the tracking status afterwards
-    accepted: list[TrackingEvent]  # in time order, with signed_by_other re-judged
-    moved_ids: set[str] = field(default_factory=set)  # events that moved the status (others are history)
-    moves: list[Move] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)  # in time order; other accepted events are history only
     closes: bool = False
     signed_by_other: bool = False
     last_raw_code: str | None = None
+
+    @property
+    def moved_ids(self) -> set[str]:
+        return {move.event.event_id for move in self.moves}
+
+    @property
+    def announced(self) -> list[Move]:
+        return [move for move in self.moves if move.announce]
 
 
 def fold_tracking(state: str, tracking_status: str | None, fresh: Iterable[TrackingEvent], *,
                   recipient_name: str | None = None) -> TrackingFold:
     """Fold new (deduplicated) events into a leg: forward only, a final status closes a booked leg."""
-    before = tracking_status or str(Status.CREATED)
-    status, accepted = apply_events(before, fresh, recipient_name=recipient_name)
-    fold = TrackingFold(status=status, accepted=accepted)
-    previous = before
+    previous = tracking_status or str(Status.CREATED)
+    status, accepted = apply_events(previous, fresh, recipient_name=recipient_name)
+    fold = TrackingFold(status=status)
     for event in accepted:
         if event.status is Status.UNKNOWN:
             continue
-        fold.moved_ids.add(event.event_id)
         fold.last_raw_code = event.raw_code[:32]
         if event.status is Status.DELIVERED and event.signed_by_other:
             fold.signed_by_other = True
-        if str(event.status) != previous:
+        announce = str(event.status) != previous
+        if announce:
             previous = str(event.status)
             if event.status in FINAL and state == "booked":
                 state, fold.closes = "closed", True
-            fold.moves.append(Move(event, previous, state))
+        fold.moves.append(Move(event, previous, state, announce))
     return fold
 
 

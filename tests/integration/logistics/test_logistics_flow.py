@@ -340,7 +340,7 @@ def test_a_leg_tracked_through_kuaidi100_is_subscribed_and_gets_its_pushes(ship,
     # One push per change, the whole trace each time (Kuaidi100's lastResult); the last one twice.
     assert len(deliveries) == 3 and all(d["accepted"] for d in deliveries)  # every copy answered 200
     assert events.of(leg["id"]).count("shipment.delivered") == 1
-    assert ship.service.subscribe_tracking(leg["id"]) is False  # closed: nothing more to follow
+    assert ship.service.subscriptions.subscribe_tracking(leg["id"]) is False  # closed: nothing more to follow
 
 
 def test_a_failed_kuaidi100_subscription_is_retried_and_the_poller_asks_kuaidi100(ship, events, citizen):
@@ -354,7 +354,7 @@ def test_a_failed_kuaidi100_subscription_is_retried_and_the_poller_asks_kuaidi10
     _poll_until(ship, lambda: "shipment.tracking_subscribed" in events.of(leg["id"], settle=0))
     assert waybill in {s["number"] for s in ship.state("kuaidi100")["subscriptions"]}
     assert events.of(leg["id"]).count("shipment.tracking_subscribed") == 1
-    assert ship.service.subscribe_tracking(leg["id"]) is True  # Kuaidi100 answers 501: still subscribed
+    assert ship.service.subscriptions.subscribe_tracking(leg["id"]) is True  # Kuaidi100 answers 501: still subscribed
     assert events.of(leg["id"]).count("shipment.tracking_subscribed") == 1
 
     ship.control("kuaidi100", pushes="drop")

@@ -46,6 +46,13 @@ def test_a_carrier_error_carries_the_status_a_caller_should_see():
     assert CarrierError("rejected", "no", "sf").status == 502
 
 
+def test_a_carrier_not_answering_is_503_other_carrier_failures_502():
+    down = domain.carrier_unavailable(CarrierError("http_503", "timed out", "sf", retryable=True))
+    assert (down.status, down.code, down.message) == (503, "http_503", "The courier is not answering: timed out")
+    bad = domain.carrier_unavailable(CarrierError("rejected", "no such bill", "ems", carrier_code="E1"))
+    assert (bad.status, bad.code, bad.message) == (502, "rejected", "[rejected] ems: no such bill")
+
+
 # ------------------------------------------------------------------ quote
 def test_the_quote_uses_the_default_weight_and_the_carriers_tariff(profiles):
     assert domain.quote(profiles, "sf", None) == (500, profiles.quote("sf", 500))
@@ -181,6 +188,8 @@ def test_the_pickup_code_locks_after_the_allowed_wrong_tries():
     assert domain.pickup_locked(5, limit=5) and domain.pickup_locked(6, limit=5)
     exc = domain.pickup_lockout()
     assert (exc.status, exc.code) == (423, "pickup_code_locked")
+    wrong = domain.wrong_pickup_code()
+    assert (wrong.status, wrong.code, wrong.message) == (422, "wrong_pickup_code", "The pickup code does not match.")
 
 
 # ------------------------------------------------------------------ tracking: what events do to a leg
@@ -195,9 +204,10 @@ def test_tracking_events_move_a_booked_leg_forward_and_close_it_on_delivery():
         event("b", "in_transit", 10, raw="30"), event("a", "picked_up", 0, raw="50"),
         event("c", "delivered", 20, raw="80", description="签收人是：门卫")], recipient_name="王晓明")
     assert fold.status is Status.DELIVERED
-    assert [(m.event.event_id, m.status, m.state) for m in fold.moves] == [
+    assert [(m.event.event_id, m.status, m.state) for m in fold.announced] == [
         ("a", "picked_up", "booked"), ("b", "in_transit", "booked"), ("c", "delivered", "closed")]
     assert fold.moved_ids == {"a", "b", "c"} and fold.closes and fold.signed_by_other
+    assert [m.event.signed_by_other for m in fold.moves] == [False, False, True]  # re-judged: 门卫 signed
     assert fold.last_raw_code == "80"
 
 
@@ -210,12 +220,12 @@ def test_a_late_or_unknown_event_is_history_only():
 def test_a_final_status_on_a_leg_not_booked_does_not_close_it():
     fold = domain.fold_tracking("cancelled", "created", [event("c", "cancelled", 0)])
     assert fold.status is Status.CANCELLED and not fold.closes
-    assert [(m.status, m.state) for m in fold.moves] == [("cancelled", "cancelled")]
+    assert [(m.status, m.state) for m in fold.announced] == [("cancelled", "cancelled")]
 
 
 def test_a_lateral_move_to_the_same_status_moves_without_announcing_again():
     fold = domain.fold_tracking("booked", "out_for_delivery", [event("o", "out_for_delivery", 0, raw="44")])
-    assert fold.moved_ids == {"o"} and fold.moves == [] and fold.last_raw_code == "44"
+    assert fold.moved_ids == {"o"} and fold.announced == [] and fold.last_raw_code == "44"
 
 
 def test_the_dedup_key_is_per_source_and_event_id():
