@@ -74,22 +74,23 @@ class Cancelling:
                 pass
             except PaymentError as exc:  # still open: looked at again after the retry delay
                 log.warning("postage notice of leg %s not closed yet: %s", leg_id, exc.code)
-                return self._after(leg_id, PostageStep.CLOSE, cancelled_at)
+                return self._after(leg_id, PostageStep.CLOSE, cancelled_at, failed=True)
             step = domain.postage_step(self.payments.get(notice_id).status)
         if step is PostageStep.REFUND:
             notice = self.payments.get(notice_id)
-            try:
+            try:  # once: the refund request id is the leg's, so asking again replays it
                 self.payments.refund(notice.id, refund_request_id=f"leg-cancel-{leg_id}", amount_fen=notice.paid_fen,
                                      reason=REASON, actor=actor)
-            except PaymentError as exc:  # finance follows up from the reconciliation (postage paid, no waybill)
-                log.warning("postage of leg %s not refunded: %s", leg_id, exc.code)
+            except PaymentError as exc:  # not taken: asked again after the retry delay
+                log.warning("postage of leg %s not refunded yet: %s", leg_id, exc.code)
+                return self._after(leg_id, step, cancelled_at, failed=True)
         return self._after(leg_id, step, cancelled_at)
 
-    def _after(self, leg_id: str, step: PostageStep, cancelled_at: datetime) -> PostageStep:
+    def _after(self, leg_id: str, step: PostageStep, cancelled_at: datetime, *, failed: bool = False) -> PostageStep:
         now = utcnow()
         self._record(leg_id, domain.next_postage_check(
             step, now, cancelled_at, retry=timedelta(seconds=self.profiles.booking_retry_seconds),
-            watch=timedelta(days=self.profiles.postage_watch_days)))
+            watch=timedelta(days=self.profiles.postage_watch_days), failed=failed))
         return step
 
     def _record(self, leg_id: str, when: datetime | None) -> None:

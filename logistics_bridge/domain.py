@@ -145,17 +145,19 @@ def postage_step(status: str | None) -> PostageStep:
 
 
 def next_postage_check(step: PostageStep, now: datetime, cancelled_at: datetime, *, retry: timedelta,
-                       watch: timedelta) -> datetime | None:
+                       watch: timedelta, failed: bool = False) -> datetime | None:
     """When the postage of a cancelled leg is looked at again, after `step` was taken (None: settled).
 
-    A refund asked for is settled here (a refund that failed is finance's, from the reconciliation). A close
-    that failed is tried again after `retry`. A closed notice is watched for a late payment for `watch` after
-    the cancel, looked at less and less often (after as long again as it has been closed, at most daily).
+    A close or a refund request the payment side did not take (`failed`) is tried again after `retry`; a
+    refund it took is settled here (if the platform then fails it, that is finance's, from the
+    reconciliation; asking again replays the same refund request). A closed notice is watched for a late
+    payment for `watch` after the cancel, looked at less and less often (after as long again as it has been
+    closed, at most daily).
     """
+    if failed or step is PostageStep.CLOSE:
+        return now + retry
     if step in (PostageStep.DONE, PostageStep.REFUND):
         return None
-    if step is PostageStep.CLOSE:
-        return now + retry
     age = now - cancelled_at
     if age >= watch:
         return None

@@ -171,8 +171,10 @@ def test_when_the_postage_of_a_cancelled_leg_is_looked_at_again():
     # settled: never again
     assert domain.next_postage_check(PostageStep.DONE, NOW, NOW, retry=retry, watch=watch) is None
     assert domain.next_postage_check(PostageStep.REFUND, NOW, NOW, retry=retry, watch=watch) is None
-    # a close or a look that failed: after the retry delay
-    assert domain.next_postage_check(PostageStep.CLOSE, NOW, NOW, retry=retry, watch=watch) == NOW + retry
+    # a close or a refund request the payment side did not take: after the retry delay
+    assert domain.next_postage_check(PostageStep.CLOSE, NOW, NOW, retry=retry, watch=watch, failed=True) == NOW + retry
+    assert domain.next_postage_check(PostageStep.REFUND, NOW, NOW, retry=retry, watch=watch, failed=True) \
+        == NOW + retry
     # closed: a late payment may still come; looked at less and less often, at most daily, then no more
     assert domain.next_postage_check(PostageStep.WAIT, NOW, NOW, retry=retry, watch=watch) == NOW + retry
     later = NOW + timedelta(hours=1)
