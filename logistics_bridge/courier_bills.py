@@ -1,17 +1,15 @@
-"""Courier bills (对账单) for reconciliation (R7): downloaded, kept unchanged with their SHA-256, parsed.
-
-Part of `LogisticsService` (a mixin over its database, profiles and bill downloaders).
-"""
+"""Courier bills (对账单) for reconciliation (R7): downloaded, kept unchanged with their SHA-256, parsed."""
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from logistics_bridge import bills
-from logistics_bridge.errors import BillFormatError, Refused
+from logistics_bridge import bills, domain
+from logistics_bridge.errors import BillFormatError, CarrierError, Refused
 from kernel.clock import utcnow
 from store.models.logistics import CourierBill, CourierBillLine
 
@@ -20,7 +18,28 @@ log = logging.getLogger("govlink.logistics")
 PARSERS = {"sf": bills.parse_sf_bill, "ems": bills.parse_ems_bill}
 
 
+@dataclass(frozen=True)
+class ImportedBill:
+    """A bill as imported: the stored file's facts, whether this import created it, and its lines."""
+
+    bill: CourierBill
+    created: bool
+    lines: list[CourierBillLine]
+
+
 class CourierBills:
+    """Imports courier bills: from the carrier (`import_bill`) or as a file (`store_bill`)."""
+
+    def __init__(self, db, profiles, bill_get):
+        self.db = db
+        self.profiles = profiles
+        self.bill_get = bill_get or {}
+
+    def imported(self, carrier: str, period: str) -> ImportedBill:
+        """Import a carrier's monthly bill (see `import_bill`) and answer it with its lines."""
+        bill, created = self.import_bill(carrier, period)
+        return ImportedBill(bill, created, self.bill_lines(bill.id))
+
     def import_bill(self, carrier: str, period: str) -> tuple[CourierBill, bool]:
         """Download a carrier's monthly bill, keep it unchanged with its SHA-256, store its lines.
 
@@ -28,7 +47,10 @@ class CourierBills:
         """
         if carrier not in PARSERS or carrier not in self.bill_get:
             raise Refused(422, "unknown_carrier", f"No bill source for {carrier!r}.")
-        raw = self.bill_get[carrier](f"{self.profiles.carriers[carrier].bill_url}/{period}")
+        try:
+            raw = self.bill_get[carrier](f"{self.profiles.carriers[carrier].bill_url}/{period}")
+        except CarrierError as exc:
+            raise domain.carrier_unavailable(exc) from None
         return self.store_bill(carrier, period, raw)
 
     def store_bill(self, carrier: str, period: str, raw: bytes) -> tuple[CourierBill, bool]:

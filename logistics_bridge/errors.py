@@ -8,6 +8,7 @@ unmasked phone numbers.
 from __future__ import annotations
 
 from kernel.errors import CodedError
+from kernel.errors import Refused as KernelRefused
 
 
 class LogisticsError(CodedError):
@@ -21,10 +22,12 @@ class CarrierError(LogisticsError):
 
     ``code`` is ours and stable (``bad_digest``, ``duplicate_order``, ``rejected``,
     ``http_503`` ...); ``carrier_code`` is the carrier's own code when it sent one.
-    ``retryable`` tells the retry policy whether sending the same request again may help.
+    ``retryable`` tells the retry policy whether sending the same request again may help; ``status``
+    is what a caller of govlink sees: 503 while the carrier is not answering, else 502.
     """
 
     code = "carrier_error"
+    status = 502
 
     def __init__(
         self,
@@ -35,7 +38,7 @@ class CarrierError(LogisticsError):
         carrier_code: str | None = None,
         retryable: bool = False,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, status=503 if retryable else 502)
         self.carrier = carrier
         self.carrier_code = carrier_code
         self.retryable = retryable
@@ -84,10 +87,6 @@ class BillFormatError(LogisticsError):
         self.line_no = line_no
 
 
-class Refused(LogisticsError):
-    """A request the logistics service refuses; `status` is the HTTP status that fits, `code` says why."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None) -> None:
-        super().__init__(message, code=code)
-        self.status = status
-        self.details = details or {}
+class Refused(LogisticsError, KernelRefused):
+    """A request the logistics bridge refuses: the kernel's `Refused` (`status`, `code`, `message`, `details`),
+    and a `LogisticsError`."""

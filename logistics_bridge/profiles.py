@@ -22,10 +22,10 @@ from logistics_bridge.address import Address, validate_address
 from logistics_bridge.carriers.ems import EmsSettings
 from logistics_bridge.carriers.kuaidi100 import Kuaidi100Settings
 from logistics_bridge.carriers.sf import SfSettings
+from logistics_bridge.domain import LEG_KINDS
 from logistics_bridge.errors import LogisticsError
 
 PROFILES_FILE = REPO_ROOT / "config" / "logistics.yaml"
-LEG_KINDS = ("materials", "results")  # 申请材料 applicant -> centre; 办理结果 centre -> applicant
 TRACKING = ("own", "kuaidi100")  # where a carrier's tracking comes from
 _ADDRESSES = {"simulators_url", "public_base_url"}  # settings the file may leave at their defaults
 
@@ -94,6 +94,7 @@ class LogisticsProfiles:
     pickup_code_attempts: int = 5
     poll_after_seconds: int = 1800
     booking_retry_seconds: int = 120
+    postage_watch_days: int = 30  # a cancelled leg's closed notice is watched this long for a late payment
     timeout_seconds: float = 10.0
 
     @property
@@ -159,5 +160,6 @@ def load_profiles(settings: Settings, path: Path | str | None = None) -> Logisti
         pickup_code_attempts=int(data.get("pickup_code_attempts", 5)),
         poll_after_seconds=int(data.get("poll_after_seconds", 1800)),
         booking_retry_seconds=int(data.get("booking_retry_seconds", 120)),
+        postage_watch_days=int(data.get("postage_watch_days", 30)),
         timeout_seconds=settings.http_timeout_seconds,
     )

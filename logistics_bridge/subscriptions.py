@@ -1,7 +1,6 @@
 """Tracking subscriptions: a booked waybill of a carrier tracked through Kuaidi100 is subscribed there.
 
-Part of `LogisticsService` (a mixin over its database, profiles, route trackers and outbox). Once a leg
-is booked (on `payment.paid`, or by the poller), its waybill is subscribed at Kuaidi100 (poll API:
+Once a leg is booked (on `payment.paid`, or by the poller), its waybill is subscribed at Kuaidi100 (poll API:
 company, number, our key, and the callback URL with the salt that signs the pushes); Kuaidi100 then
 pushes every change to `/callbacks/logistics/kuaidi100`, where the push is verified and applied
 (`TrackingIntake`). The subscription is recorded as the leg event `shipment.tracking_subscribed`; a
@@ -16,7 +15,9 @@ from datetime import datetime
 
 from sqlalchemy import exists, select
 
+from logistics_bridge import domain
 from logistics_bridge.errors import CarrierError
+from logistics_bridge.legstore import lock_leg
 from logistics_bridge.outbox import leg_event
 from store.models.logistics import ShipmentLeg, ShipmentLegEvent
 
@@ -26,11 +27,19 @@ SUBSCRIBED = "shipment.tracking_subscribed"
 
 
 class TrackingSubscriptions:
+    """Subscribes booked waybills at Kuaidi100 where their carrier is tracked there."""
+
+    def __init__(self, db, profiles, route_trackers, outbox):
+        self.db = db
+        self.profiles = profiles
+        self.route_trackers = route_trackers  # per carrier: itself, or Kuaidi100 for it
+        self.outbox = outbox
+
     def subscribe_tracking(self, leg_id: str) -> bool:
         """Subscribe a booked leg's waybill where its carrier is tracked (Kuaidi100); True once subscribed."""
         with self.db.unit_of_work() as session:
             leg = session.get(ShipmentLeg, leg_id)
-        if leg is None or leg.state != "booked" or leg.carrier not in self.profiles.via_kuaidi100:
+        if leg is None or not domain.needs_subscription(leg.state, leg.carrier, self.profiles.via_kuaidi100):
             return False
         try:
             self.route_trackers[leg.carrier].subscribe(leg.waybill_no, phone=leg.recipient.get("phone"))
@@ -39,7 +48,7 @@ class TrackingSubscriptions:
                         exc.code, extra={"carrier": leg.carrier, "error_code": exc.code})
             return False
         with self.db.unit_of_work() as session:
-            locked = self._lock(session, leg_id)
+            locked = lock_leg(session, leg_id)
             row = None
             if not _subscribed(session, leg_id):
                 row = leg_event(session, locked, SUBSCRIBED, {"via": "kuaidi100"})

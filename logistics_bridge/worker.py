@@ -23,7 +23,7 @@ from flask.cli import AppGroup
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
 from bus.topology import event_queue
 from logistics_bridge.outbox import CLIENT
-from logistics_bridge.service import CONSUMER
+from logistics_bridge.booking import CONSUMER
 
 log = logging.getLogger("govlink.logistics")
 
@@ -63,7 +63,7 @@ class _Name:
 
 
 class Poller:
-    """Runs `LogisticsService.poll` every `interval` seconds on a thread (start/stop like a runner)."""
+    """Runs `Logistics.poll` every `interval` seconds on a thread (start/stop like a runner)."""
 
     def __init__(self, runtime, interval: float = 60.0):
         self.runtime = runtime

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
-from logistics_bridge.address import mask_phone
-from logistics_bridge.errors import LogisticsError
-from logistics_bridge.service import LegRequest, Refused
 from kernel.clock import to_beijing
-from payment_bridge.errors import PaymentError
+from kernel.errors import CodedError
+from logistics_bridge.domain import CARRIERS, LEG_KINDS, MAX_WEIGHT_G, MIN_WEIGHT_G
+from logistics_bridge.legs import LegRequest
+from logistics_bridge.reads import leg_view
 from routes.auth import current_principal, require_token
 from routes.cases import claim_case_or_refuse
-from routes.errors import ApiError
+from routes.errors import ApiError, error_response
 
 blp = Blueprint("logistics", __name__, url_prefix="/api/v1/logistics",
                 description="Courier delivery of materials and results (寄递): legs, waybills, tracking")
@@ -35,7 +35,13 @@ blp = Blueprint("logistics", __name__, url_prefix="/api/v1/logistics",
 STAFF_ROLES = frozenset({"clerk", "operator"})
 CREATOR_ROLES = frozenset({"clerk"})
 BILL_ROLES = ("finance", "operator")
-CARRIERS = ("sf", "ems")
+
+
+class BeijingTime(fields.DateTime):
+    """An aware time, answered in Beijing time (`+08:00`)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return to_beijing(value).isoformat() if value is not None else None
 
 
 class AddressSchema(Schema):
@@ -49,7 +55,7 @@ class AddressSchema(Schema):
 
 class QuoteRequestSchema(Schema):
     carrier = fields.String(required=True, validate=validate.OneOf(CARRIERS))
-    weight_g = fields.Integer(strict=True, validate=validate.Range(1, 30_000))
+    weight_g = fields.Integer(strict=True, validate=validate.Range(MIN_WEIGHT_G, MAX_WEIGHT_G))
 
 
 class QuoteSchema(Schema):
@@ -61,13 +67,13 @@ class QuoteSchema(Schema):
 class LegCreateSchema(Schema):
     case_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$"))
     service_code = fields.String(required=True, validate=validate.Length(1, 64), metadata={"description": "事项编码"})
-    kind = fields.String(required=True, validate=validate.OneOf(["materials", "results"]),
+    kind = fields.String(required=True, validate=validate.OneOf(LEG_KINDS),
                          metadata={"description": "materials: applicant -> centre; results: centre -> applicant"})
     carrier = fields.String(required=True, validate=validate.OneOf(CARRIERS))
     address = fields.Nested(AddressSchema, required=True,
                             metadata={"description": "the applicant's address (sender of materials, recipient of results)"})
     applicant_key = fields.String(metadata={"description": "resident ID number or USCC; staff and service accounts only"})
-    weight_g = fields.Integer(strict=True, validate=validate.Range(1, 30_000))
+    weight_g = fields.Integer(strict=True, validate=validate.Range(MIN_WEIGHT_G, MAX_WEIGHT_G))
     platform = fields.String(validate=validate.OneOf(["nontax", "wechatpay"]))
 
 
@@ -77,7 +83,7 @@ class TrackingEventSchema(Schema):
                                                     "return_to_sender, cancelled, unknown"})
     raw_code = fields.String(metadata={"description": "the carrier's own code"})
     source = fields.String()
-    occurred_at = fields.String()
+    occurred_at = BeijingTime()
     location = fields.String()
     description = fields.String()
     signed_by_other = fields.Boolean()
@@ -93,6 +99,8 @@ class PostageSchema(Schema):
 
 
 class LegSchema(Schema):
+    """A leg as `logistics_bridge.reads.LegView` holds it (phones masked)."""
+
     id = fields.String()
     case_id = fields.String()
     service_code = fields.String()
@@ -108,13 +116,20 @@ class LegSchema(Schema):
     recipient = fields.Dict(metadata={"description": "phone masked"})
     postage = fields.Nested(PostageSchema)
     error = fields.Dict(allow_none=True)
-    created_at = fields.String()
-    booked_at = fields.String(allow_none=True)
-    closed_at = fields.String(allow_none=True)
-    picked_up_verified_at = fields.String(allow_none=True)
+    created_at = BeijingTime()
+    booked_at = BeijingTime(allow_none=True)
+    closed_at = BeijingTime(allow_none=True)
+    picked_up_verified_at = BeijingTime(allow_none=True)
     pickup_code = fields.String(metadata={"description": "only in the answer that creates the leg: give it to the "
                                                         "recipient; it is not kept and cannot be shown again"})
     tracking = fields.List(fields.Nested(TrackingEventSchema))
+
+    @post_dump
+    def _only_when_given(self, data, **_kwargs):
+        for key in ("pickup_code", "tracking"):  # not part of every answer
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class LegListSchema(Schema):
@@ -144,22 +159,38 @@ class BillImportSchema(Schema):
     period = fields.String(required=True, validate=validate.Regexp(r"^20[0-9]{2}-(0[1-9]|1[0-2])$"))
 
 
+class BillLineSchema(Schema):
+    line_no = fields.Integer()
+    waybill_no = fields.String()
+    fee_fen = fields.Integer()
+    surcharge_fen = fields.Integer()
+    total_fen = fields.Integer()
+    weight_g = fields.Integer(allow_none=True)
+    billed_at = BeijingTime(allow_none=True)
+    status = fields.String()
+
+
 class BillSchema(Schema):
-    id = fields.Integer()
-    carrier = fields.String()
-    period = fields.String()
-    sha256 = fields.String()
-    line_count = fields.Integer()
+    """A bill as `logistics_bridge.courier_bills.ImportedBill` holds it."""
+
+    id = fields.Integer(attribute="bill.id")
+    carrier = fields.String(attribute="bill.carrier")
+    period = fields.String(attribute="bill.period")
+    sha256 = fields.String(attribute="bill.sha256")
+    line_count = fields.Integer(attribute="bill.line_count")
     created = fields.Boolean()
-    lines = fields.List(fields.Dict())
+    lines = fields.List(fields.Nested(BillLineSchema))
 
 
-def _service():
+@blp.errorhandler(CodedError)
+def _coded_error(exc: CodedError):
+    """Until the gateway's one CodedError handler (routes/errors.py) answers for every blueprint."""
+    return error_response(exc.status, exc.code, exc.message, exc.details,
+                          {"Retry-After": "30"} if exc.status == 503 else None)
+
+
+def _logistics():
     return current_app.extensions["govlink"].logistics
-
-
-def _time(moment):
-    return to_beijing(moment).isoformat() if moment is not None else None
 
 
 def _own_keys(principal) -> list[str]:
@@ -179,53 +210,11 @@ def _readable(principal, leg, shipment) -> bool:
             or shipment.applicant_subject == principal.subject or leg.created_by == _actor(principal))
 
 
-def _refused(exc: Exception) -> ApiError:
-    if isinstance(exc, Refused):
-        return ApiError(exc.status, exc.code, exc.message, exc.details)
-    if isinstance(exc, PaymentError):
-        return ApiError(getattr(exc, "status", 502), exc.code, exc.message, getattr(exc, "details", None))
-    if getattr(exc, "retryable", False):
-        return ApiError(503, exc.code, f"The courier is not answering: {exc.message}", headers={"Retry-After": "30"})
-    return ApiError(502, getattr(exc, "code", "carrier_error"), str(exc))
-
-
-def _party(address: dict) -> dict:
-    return {**address, "phone": mask_phone(address.get("phone", ""))}
-
-
-def render(leg, shipment, *, tracking=None, notice=None, pickup_code=None) -> dict:
-    out = {
-        "id": leg.id, "case_id": shipment.case_id, "service_code": shipment.service_code, "kind": leg.kind,
-        "carrier": leg.carrier, "state": leg.state, "tracking_status": leg.tracking_status,
-        "last_raw_code": leg.last_raw_code, "signed_by_other": leg.signed_by_other, "waybill_no": leg.waybill_no,
-        "weight_g": leg.weight_g, "sender": _party(leg.sender), "recipient": _party(leg.recipient),
-        "postage": {"notice_id": leg.payment_notice_id, "postage_fen": leg.postage_fen,
-                    "payment_code": getattr(notice, "payment_code", None), "pay_url": getattr(notice, "pay_url", None),
-                    "status": getattr(notice, "status", None)},
-        "error": {"code": leg.error_code, "message": leg.error_message} if leg.error_code else None,
-        "created_at": _time(leg.created_at), "booked_at": _time(leg.booked_at), "closed_at": _time(leg.closed_at),
-        "picked_up_verified_at": _time(leg.picked_up_verified_at),
-    }
-    if tracking is not None:
-        out["tracking"] = [{"status": e.status, "raw_code": e.raw_code, "source": e.source,
-                            "occurred_at": _time(e.occurred_at), "location": e.location, "description": e.description,
-                            "signed_by_other": e.signed_by_other, "moved_status": e.moved_status} for e in tracking]
-    if pickup_code is not None:
-        out["pickup_code"] = pickup_code
-    return out
-
-
 def _readable_leg(leg_id: str):
-    leg, shipment = _service().get_leg(leg_id) if len(leg_id) <= 36 else (None, None)
+    leg, shipment = _logistics().reads.get_leg(leg_id) if len(leg_id) <= 36 else (None, None)
     if leg is None or not _readable(current_principal(), leg, shipment):
         raise ApiError(404, "not_found", "No delivery leg with this id is visible to you.")
     return leg, shipment
-
-
-def _full(leg, shipment, **extra) -> dict:
-    service = _service()
-    notice = service.payments.get(leg.payment_notice_id) if leg.payment_notice_id else None
-    return render(leg, shipment, tracking=service.tracking_of(leg.id), notice=notice, **extra)
 
 
 @blp.post("/quote")
@@ -235,10 +224,7 @@ def _full(leg, shipment, **extra) -> dict:
 @require_token()
 def quote(data):
     """The postage of a parcel with a carrier (fen)."""
-    try:
-        weight, postage = _service().quote(data["carrier"], data.get("weight_g"))
-    except LogisticsError as exc:
-        raise _refused(exc) from None
+    weight, postage = _logistics().orders.quote(data["carrier"], data.get("weight_g"))
     return {"carrier": data["carrier"], "weight_g": weight, "postage_fen": postage}
 
 
@@ -264,13 +250,10 @@ def create_leg(data):
     request = LegRequest(case_id=data["case_id"], service_code=data["service_code"], kind=data["kind"],
                          carrier=data["carrier"], address=data["address"], applicant_key=applicant,
                          weight_g=data.get("weight_g"), platform=data.get("platform"))
-    try:
-        created = _service().create_leg(request, actor=_actor(principal),
-                                        applicant_subject=None if may_act_for_others else principal.subject)
-    except (LogisticsError, PaymentError) as exc:
-        raise _refused(exc) from None
-    body = render(created.leg, created.shipment, tracking=[], notice=created.notice, pickup_code=created.pickup_code)
-    return body, 201, {"Location": f"/api/v1/logistics/legs/{created.leg.id}", "Cache-Control": "no-store"}
+    created = _logistics().orders.create_leg(request, actor=_actor(principal),
+                                             applicant_subject=None if may_act_for_others else principal.subject)
+    view = leg_view(created.leg, created.shipment, notice=created.notice, tracking=[], pickup_code=created.pickup_code)
+    return view, 201, {"Location": f"/api/v1/logistics/legs/{created.leg.id}", "Cache-Control": "no-store"}
 
 
 @blp.get("/legs")
@@ -282,9 +265,9 @@ def list_legs(args):
     """The caller's legs (as applicant, or made by the caller); staff (clerk, operator) see every leg."""
     principal = current_principal()
     mine = None if _is_staff(principal) else _own_keys(principal)
-    rows = _service().legs(applicant_keys=mine, subject=principal.subject, creator=_actor(principal),
-                           case_id=args.get("case_id"), limit=args["limit"], offset=args["offset"])
-    return {"legs": [render(leg, shipment) for leg, shipment in rows]}
+    return {"legs": _logistics().reads.list_views(applicant_keys=mine, subject=principal.subject,
+                                                  creator=_actor(principal), case_id=args.get("case_id"),
+                                                  limit=args["limit"], offset=args["offset"])}
 
 
 @blp.get("/legs/<leg_id>")
@@ -293,8 +276,7 @@ def list_legs(args):
 @require_token()
 def get_leg(leg_id):
     """A leg with its waybill number, postage notice and tracking history."""
-    leg, shipment = _readable_leg(leg_id)
-    return _full(leg, shipment)
+    return _logistics().reads.full_view(*_readable_leg(leg_id))
 
 
 @blp.post("/legs/<leg_id>/cancel")
@@ -306,13 +288,10 @@ def get_leg(leg_id):
 def cancel_leg(data, leg_id):
     """Cancel a leg before pickup: cancelled at the carrier, an unpaid postage notice closed, paid postage
     refunded."""
-    principal = current_principal()
     leg, shipment = _readable_leg(leg_id)
-    try:
-        leg = _service().cancel_leg(leg.id, actor=_actor(principal), reason=data.get("reason"))
-    except (LogisticsError, PaymentError) as exc:
-        raise _refused(exc) from None
-    return _full(leg, shipment)
+    logistics = _logistics()
+    leg = logistics.cancelling.cancel_leg(leg.id, actor=_actor(current_principal()), reason=data.get("reason"))
+    return logistics.reads.full_view(leg, shipment)
 
 
 @blp.post("/legs/<leg_id>/pickup")
@@ -323,13 +302,7 @@ def cancel_leg(data, leg_id):
 def verify_pickup(data, leg_id):
     """Check the recipient's pickup verification code at the handover (staff)."""
     leg, _shipment = _readable_leg(leg_id)
-    try:
-        verified = _service().verify_pickup(leg.id, data["code"], actor=_actor(current_principal()))
-    except LogisticsError as exc:
-        raise _refused(exc) from None
-    if not verified:
-        raise ApiError(422, "wrong_pickup_code", "The pickup code does not match.")
-    return {"verified": True}
+    return _logistics().pickups.hand_over(leg.id, data["code"], actor=_actor(current_principal()))
 
 
 @blp.post("/bills")
@@ -339,13 +312,5 @@ def verify_pickup(data, leg_id):
 @require_token(roles=BILL_ROLES)
 def import_bill(data):
     """Import a carrier's monthly bill (kept unchanged with its SHA-256) and answer its lines."""
-    service = _service()
-    try:
-        bill, created = service.import_bill(data["carrier"], data["period"])
-    except LogisticsError as exc:
-        raise _refused(exc) from None
-    lines = [{"line_no": line.line_no, "waybill_no": line.waybill_no, "fee_fen": line.fee_fen,
-              "surcharge_fen": line.surcharge_fen, "total_fen": line.total_fen, "weight_g": line.weight_g,
-              "billed_at": _time(line.billed_at), "status": line.status} for line in service.bill_lines(bill.id)]
-    return {"id": bill.id, "carrier": bill.carrier, "period": bill.period, "sha256": bill.sha256,
-            "line_count": bill.line_count, "created": created, "lines": lines}, 201 if created else 200
+    imported = _logistics().bills.imported(data["carrier"], data["period"])
+    return imported, 201 if imported.created else 200

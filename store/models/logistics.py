@@ -66,6 +66,8 @@ class ShipmentLeg(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last news from the carrier
     last_polled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # a cancelled leg's postage is looked at again then (closed, refunded); None: settled, or not cancelled
+    postage_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -73,6 +75,7 @@ class ShipmentLeg(Base):
         UniqueConstraint("carrier", "waybill_no", name="uq_shipment_legs_carrier_waybill_no"),
         Index("ix_shipment_legs_shipment_id", "shipment_id"),
         Index("ix_shipment_legs_state", "state"),
+        Index("ix_shipment_legs_postage_check_at", "postage_check_at"),
     )
 
 

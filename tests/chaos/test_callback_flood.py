@@ -216,11 +216,11 @@ def _paid_and_booked_legs(gw, settings, n):
     booked = []
     for leg in legs:
         while True:
-            row = service.get_leg(leg["id"])[0]
+            row = service.reads.get_leg(leg["id"])[0]
             if row.state != "awaiting_payment" or time.monotonic() > deadline:
                 break
             try:  # the postage is paid once the platform's callback is in: book now, not via the poller
-                row = service.book(leg["id"])
+                row = service.booking.book(leg["id"])
                 if row.state != "awaiting_payment":
                     break
             except Exception:

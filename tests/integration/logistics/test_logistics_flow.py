@@ -340,7 +340,7 @@ def test_a_leg_tracked_through_kuaidi100_is_subscribed_and_gets_its_pushes(ship,
     # One push per change, the whole trace each time (Kuaidi100's lastResult); the last one twice.
     assert len(deliveries) == 3 and all(d["accepted"] for d in deliveries)  # every copy answered 200
     assert events.of(leg["id"]).count("shipment.delivered") == 1
-    assert ship.service.subscribe_tracking(leg["id"]) is False  # closed: nothing more to follow
+    assert ship.service.subscriptions.subscribe_tracking(leg["id"]) is False  # closed: nothing more to follow
 
 
 def test_a_failed_kuaidi100_subscription_is_retried_and_the_poller_asks_kuaidi100(ship, events, citizen):
@@ -354,7 +354,7 @@ def test_a_failed_kuaidi100_subscription_is_retried_and_the_poller_asks_kuaidi10
     _poll_until(ship, lambda: "shipment.tracking_subscribed" in events.of(leg["id"], settle=0))
     assert waybill in {s["number"] for s in ship.state("kuaidi100")["subscriptions"]}
     assert events.of(leg["id"]).count("shipment.tracking_subscribed") == 1
-    assert ship.service.subscribe_tracking(leg["id"]) is True  # Kuaidi100 answers 501: still subscribed
+    assert ship.service.subscriptions.subscribe_tracking(leg["id"]) is True  # Kuaidi100 answers 501: still subscribed
     assert events.of(leg["id"]).count("shipment.tracking_subscribed") == 1
 
     ship.control("kuaidi100", pushes="drop")
@@ -364,3 +364,52 @@ def test_a_failed_kuaidi100_subscription_is_retried_and_the_poller_asks_kuaidi10
     found = ship.leg(token, leg["id"])
     assert found["tracking_status"] == "picked_up" and [e["source"] for e in found["tracking"]] == ["kuaidi100"]
     assert ship.state("kuaidi100")["calls"].get("query", 0) >= 1
+
+
+class _NoticeStateSpy:
+    """The payment side as logistics sees it, recording which notices the poll asks about."""
+
+    def __init__(self, payments):
+        self.payments = payments
+        self.asked: list[str] = []
+
+    def notice_states(self, notice_ids):
+        self.asked += list(notice_ids)
+        return self.payments.notice_states(notice_ids)
+
+    def __getattr__(self, name):
+        return getattr(self.payments, name)
+
+
+def test_the_poll_looks_only_at_cancelled_legs_whose_postage_is_due(ship, citizen, db, monkeypatch):
+    """Issue 18: a poll's work is what is due, not the history: a cancelled leg records when its postage is
+    looked at again, and the poll asks the payment side (its interface, one call) about those only."""
+    from datetime import timedelta
+
+    from kernel.clock import utcnow
+    from store.models.logistics import ShipmentLeg
+
+    _resident_id, token = citizen
+    spy = _NoticeStateSpy(ship.service.payments)
+    monkeypatch.setattr(ship.service.polling, "payments", spy)
+    leg = ship.create_leg(token, carrier="sf").get_json()
+    notice_id = leg["postage"]["notice_id"]
+    assert ship.api("POST", token, f"/legs/{leg['id']}/cancel", {}).get_json()["postage"]["status"] == "cancelled"
+    with db.unit_of_work() as session:  # closed: watched for a late payment, not due yet
+        check_at = session.get(ShipmentLeg, leg["id"]).postage_check_at
+    assert check_at is not None and check_at > utcnow()
+    ship.service.poll()
+    assert notice_id not in spy.asked  # not due: not asked about
+
+    ship.pay(leg)  # the non-tax platform takes the money anyway: paid_after_close
+    ship.wait_leg(token, leg["id"], lambda l: l["postage"]["status"] == "paid_after_close")
+    with db.unit_of_work() as session:  # time passes: the look is due
+        session.get(ShipmentLeg, leg["id"]).postage_check_at = utcnow() - timedelta(seconds=1)
+    report = ship.service.poll()
+    assert notice_id in spy.asked and report.settled >= 1, report
+    assert ship.leg(token, leg["id"])["postage"]["status"] == "refunded"
+    with db.unit_of_work() as session:  # the refund asked for: settled, never looked at again
+        assert session.get(ShipmentLeg, leg["id"]).postage_check_at is None
+    spy.asked.clear()
+    ship.service.poll(older_than_seconds=0)  # even "everything pending now" leaves it out
+    assert notice_id not in spy.asked
