@@ -4,16 +4,16 @@
 watched, or its refund asked for), or for a leg not cancelled. Cancelled legs with a postage notice are made
 due once, so the poller settles or schedules each (it asks the payment side for their notice states).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.base import UtcDateTime
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
