@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 
-from bus.runtime import Runtime
+from bootstrap.runtime import Runtime
 from bus.scheduler import Job, run_forever
 from config.settings import Settings
 
