@@ -55,6 +55,15 @@ class GovlinkGroup(click.Group):
         ctx.call_on_close(process.close)
         return ctx
 
+    def get_command(self, ctx, name):
+        """govlink's commands, else the ones the gateway app registers itself (flask-smorest's `openapi`)."""
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        ctx.with_resource(app.app_context())
+        return app.cli.get_command(ctx, name)
+
 
 @click.group(cls=GovlinkGroup)
 def main():

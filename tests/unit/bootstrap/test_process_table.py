@@ -87,3 +87,12 @@ def test_an_unknown_worker_is_named_with_the_ones_there_are():
 
     answer = CliRunner().invoke(main, ["worker", "nope"])
     assert answer.exit_code == 2 and "choose from connectors, logistics" in answer.output
+
+
+def test_the_gateways_own_commands_still_answer(tmp_path):
+    """`govlink openapi write` (flask-smorest's, registered by the app) builds the gateway over the command's runtime."""
+    from bootstrap.cli import main
+
+    answer = CliRunner().invoke(main, ["openapi", "write", str(tmp_path / "openapi.json")])
+    assert answer.exit_code == 0, answer.output
+    assert "/api/v1/system/info" in (tmp_path / "openapi.json").read_text()
