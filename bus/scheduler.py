@@ -290,7 +290,7 @@ def run_forever(runtime, stop: threading.Event, tick_seconds: float = 5.0, *, jo
     """Run what is due every `tick_seconds` until `stop` is set."""
     while not stop.is_set():
         try:
-            run_due(runtime, jobs=jobs)
+            run_due(runtime, None, jobs)
         except Exception:  # the database is down: try again next tick
             log.exception("scheduler tick failed")
         stop.wait(tick_seconds)
