@@ -53,8 +53,8 @@ def consumer_runner(runtime) -> ConsumerRunner:
 
 
 def logistics_runners(runtime, args=()):
-    """The worker's one part: the payment.paid consumer. (`--no-poll` is still accepted and changes
-    nothing: polling is the scheduler's `logistics.poll`.)"""
+    """The worker's one part: the payment.paid consumer. Polling is the scheduler's `logistics.poll`, so
+    the old `-- --no-poll` argument is accepted and changes nothing."""
     return [consumer_runner(runtime)]
 
 
