@@ -19,4 +19,4 @@ RUN pip install --no-cache-dir -c requirements.lock . && useradd --system --uid 
     && install -d -o govlink /var/lib/govlink/message-log-spool
 USER govlink
 EXPOSE 8000
-CMD ["gunicorn", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "routes.wsgi:app"]
+CMD ["gunicorn", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "bootstrap.wsgi:app"]

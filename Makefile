@@ -8,7 +8,7 @@ GOVLINK := $(VENV)/bin/govlink
 
 help:
 	@echo "make run       install, start the services and the whole system (gateway, workers, simulators)"
-	@echo "make test      the same set-up, then the whole test suite"
+	@echo "make test      the same set-up, then the layers check (lint-imports) and the whole test suite"
 	@echo "make services  only install what is missing and start what is not running"
 	@echo "make stop      stop the services this project started"
 	@echo "make bench     run the benchmarks in bench/"
@@ -44,6 +44,7 @@ run: venv services
 	@bash scripts/run.sh
 
 test: venv services
+	@$(VENV)/bin/lint-imports --no-cache  # the layers contract in pyproject.toml (docs/architecture.md)
 	@bash scripts/test.sh
 
 unit: venv

@@ -2,7 +2,7 @@
 
 Two gunicorn gateways (config/gunicorn.py, same workers and threads) serve an authenticated
 `GET /api/v1/me` for the same citizen token:
-- ours: `routes.wsgi:app`, which verifies the JWT locally with the cached JWKS on the first
+- ours: `bootstrap.wsgi:app`, which verifies the JWT locally with the cached JWKS on the first
   request with a token and keeps its principal (`idp.tokens.VerifiedTokenCache`, at most a
   minute); later requests with it are answered by `routes.token_reads` below Flask;
 - baseline: the same app plus `/bench/introspected-me`, which asks Keycloak's token
@@ -50,7 +50,7 @@ def baseline_app():
 
     from idp.principal import Principal
     from config.realm import DEFAULT_AUDIENCE
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     app = create_app()
     settings = app.extensions["govlink"].settings
@@ -144,8 +144,8 @@ def main() -> None:
         agent.sign_in("mobile-app", MOBILE_REDIRECT)  # SSO cookie: no password
         samples.append((time.perf_counter() - started) * 1000)
 
-    ours = _served("routes.wsgi:app", "/api/v1/me", token)
-    each = _served("routes.wsgi:app", "/api/v1/me", token, GOVLINK_TOKEN_CACHE_SECONDS="0")
+    ours = _served("bootstrap.wsgi:app", "/api/v1/me", token)
+    each = _served("bootstrap.wsgi:app", "/api/v1/me", token, GOVLINK_TOKEN_CACHE_SECONDS="0")
     baseline = _served("bench.auth:baseline_app()", "/bench/introspected-me", token)
     print(f"RESULT auth ours={ours:.0f} baseline={baseline:.0f} ratio={ours / baseline:.1f}")
     # For the record: the same gateway with the verified-token cache off (every request through

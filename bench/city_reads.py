@@ -102,7 +102,7 @@ def run(scale: float, seed: int) -> dict:
     url = ensure_city(scale, seed)
     os.environ["GOVLINK_DATABASE_URL"] = url
     from config.settings import Settings
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     settings = Settings.from_env()
     app = create_app(settings)

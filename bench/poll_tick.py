@@ -98,7 +98,7 @@ class Captured:
 
 
 def runtime_on(url: str):
-    from bus.runtime import Runtime
+    from bootstrap.runtime import Runtime
     from config.settings import Settings
 
     return Runtime(Settings.from_env({**os.environ, "GOVLINK_DATABASE_URL": url}), name="bench-poll")

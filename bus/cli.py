@@ -1,110 +1,25 @@
-"""`govlink worker`, `govlink dlq` and `govlink audit`: running workers, the parking lot, the log."""
+"""`govlink dlq` and `govlink audit`: the parking lot, the tamper-evident log (no Flask).
+
+`govlink worker` and `govlink scheduler` are the bootstrap's (`bootstrap/processes.py`)."""
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 import click
-from flask import current_app
-from flask.cli import AppGroup, with_appcontext
 from rich.console import Console
 from rich.table import Table
 
 from bus.topology import service_queue
+from kernel.cli import runtime as process_runtime
 
 console = Console()
 
-# Worker names -> a function(runtime, args) returning consumer runners. Areas add theirs here.
-WORKERS = {}
-
-
-def worker_factory(name: str):
-    def register(fn):
-        WORKERS[name] = fn
-        return fn
-    return register
-
-
-@worker_factory("connectors")
-def _connectors(runtime, services):
-    from bus.service_worker import connector_runners
-
-    return connector_runners(runtime, list(services) or None)
-
 
 def _runtime():
-    return current_app.extensions["govlink"]
+    return process_runtime()
 
 
-@click.command("worker")
-@click.argument("name")
-@click.argument("args", nargs=-1)
-@with_appcontext
-def worker(name, args):
-    """Run a worker: NAME is one of the registered workers (e.g. `connectors [SERVICE...]`)."""
-    if name not in WORKERS:
-        raise click.UsageError(f"unknown worker {name!r}; choose from {', '.join(sorted(WORKERS))}")
-    runtime = _runtime()
-    runtime.name = f"worker-{name}"
-    runners = WORKERS[name](runtime, args)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: runtime.request_config_reload())  # reload declarations and grants now
-    if name == "connectors" and not args:
-        runtime.on_config_change(_consume_new_services(runners))
-    for runner in runners:
-        runner.start()
-        click.echo(f"worker {name}: consuming {runner.queue.name}")
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    for runner in runners:
-        runner.stop()
-    runtime.close()
-
-
-def _consume_new_services(runners: list):
-    """After a reload, start consuming the queue of each newly declared service."""
-    lock = threading.Lock()
-
-    def listener(runtime) -> None:
-        from bus.service_worker import connector_runner
-
-        with lock:
-            serving = {runner.queue.name for runner in runners}
-            for service in runtime.connectors.services():
-                if service_queue(service, runtime.settings.retry_tier_seconds).name not in serving:
-                    runner = connector_runner(runtime, service).start()
-                    runners.append(runner)
-                    click.echo(f"worker connectors: consuming {runner.queue.name} (new declaration)")
-
-    return listener
-
-
-@click.command("scheduler")
-@click.option("--once", is_flag=True, help="Run what is due now and exit.")
-@with_appcontext
-def scheduler(once):
-    """Run periodic jobs (payment polling, daily reconciliation, ...), once per period across schedulers."""
-    from bus.scheduler import run_due, run_forever
-
-    runtime = _runtime()
-    runtime.name = "scheduler"
-    if once:
-        click.echo("ran: " + (", ".join(run_due(runtime)) or "nothing due"))
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        run_forever(runtime, stop)
-    except KeyboardInterrupt:
-        pass
-    runtime.close()
-
-
-@click.group("dlq", cls=AppGroup)
+@click.group("dlq")
 def dlq():
     """The parking lot of a department service: messages that failed for good."""
 
@@ -207,7 +122,7 @@ def dlq_purge(service, message_id, yes, operator, reason):
     click.echo(f"purged {removed} message(s)")
 
 
-@click.group("audit", cls=AppGroup)
+@click.group("audit")
 def audit():
     """The tamper-evident message log."""
 
@@ -242,8 +157,4 @@ def audit_verify(full, in_python):
     sys.exit(1)
 
 
-COMMANDS = [worker, scheduler, dlq, audit]
-
-
-from logistics_bridge.worker import register as _register_logistics  # noqa: E402  (imports bus.cli back)
-_register_logistics(worker_factory, COMMANDS)  # `govlink worker logistics`, `govlink logistics poll|import-bill`
+COMMANDS = [dlq, audit]

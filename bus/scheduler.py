@@ -14,8 +14,9 @@ reconciliation twice. Nothing is skipped in silence:
   `govlink_scheduler_runs_failed_total{job}`, a log line at ERROR and a `scheduler.job.failed`
   event on `govlink.events`.
 
-The schedule itself is `SCHEDULE` below: one place says what runs when. Daily jobs run at a
-Beijing wall-clock time; interval jobs every N seconds. `now` (a test clock) decides periods and
+This module is the engine only: which jobs run is the process table's (`bootstrap.table`: each
+area lists its `Job`s in its `entries` module; `govlink scheduler` passes them in). Daily jobs run
+at a Beijing wall-clock time; interval jobs every N seconds. `now` (a test clock) decides periods and
 back-off; leases use the wall clock, since they measure whether a process is still alive.
 """
 from __future__ import annotations
@@ -111,41 +112,6 @@ def missed_periods(past: list[str], latest_known: str | None, current: str | Non
     if latest_known is None:
         return []
     return [p for p in past if p > latest_known and p != current]
-
-
-def _payments_poll(runtime, period):
-    from payment_bridge.cli import poll_payments
-
-    return str(poll_payments(runtime))
-
-
-def _logistics_poll(runtime, period):
-
-    return str(runtime.logistics.poll())
-
-
-def _supervision_check(runtime, period):
-    from supervision.check import scheduled_job
-
-    return scheduled_job(runtime, period)
-
-
-def _reconcile_daily(runtime, period):
-    from reconciliation.scheduled import daily_job
-
-    return daily_job(runtime, period)
-
-
-SCHEDULE: dict[str, Job] = {
-    "payments.poll": Job("payments.poll", _payments_poll, every_seconds=60),
-    "logistics.poll": Job("logistics.poll", _logistics_poll, every_seconds=120),
-    "supervision.check": Job("supervision.check", _supervision_check, every_seconds=60),  # 电子监察: deadlines (R10)
-    "reconcile.daily": Job("reconcile.daily", _reconcile_daily, daily_at=clock(2, 0)),  # 对账 (R7): yesterday, 02:00
-}
-
-
-def register(job: Job) -> None:
-    SCHEDULE[job.name] = job
 
 
 def _wall() -> datetime:
@@ -277,13 +243,12 @@ def _candidates(db, jobs: dict[str, Job], now: datetime, settings) -> list[tuple
     return out
 
 
-def run_due(runtime, now: datetime | None = None, jobs: dict[str, Job] | None = None, who: str | None = None) -> list[str]:
-    """Run every (job, period) that is due and not yet done; return the names run here."""
+def run_due(runtime, now: datetime | None, jobs: dict[str, Job], who: str | None = None) -> list[str]:
+    """Run every (job, period) of `jobs` that is due and not yet done; return the names run here."""
     now = now or _wall()
     who = who or f"{socket.gethostname()}:{os.getpid()}"
     settings = runtime.settings
     lease = settings.scheduler_lease_seconds
-    jobs = jobs or SCHEDULE
     ran = []
     for job, period, stale in _candidates(runtime.db, jobs, now, settings):
         backoff = job.backoff(settings)
@@ -321,10 +286,11 @@ def run_due(runtime, now: datetime | None = None, jobs: dict[str, Job] | None = 
     return ran
 
 
-def run_forever(runtime, stop: threading.Event, tick_seconds: float = 5.0, jobs: dict[str, Job] | None = None) -> None:
+def run_forever(runtime, stop: threading.Event, tick_seconds: float = 5.0, *, jobs: dict[str, Job]) -> None:
+    """Run what is due every `tick_seconds` until `stop` is set."""
     while not stop.is_set():
         try:
-            run_due(runtime, jobs=jobs)
+            run_due(runtime, None, jobs)
         except Exception:  # the database is down: try again next tick
             log.exception("scheduler tick failed")
         stop.wait(tick_seconds)

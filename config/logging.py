@@ -5,14 +5,13 @@ Masking here is the last line of defence: code should already log `mask(identifi
 """
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
 import sys
 from datetime import datetime, timezone
 
-correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+from kernel.telemetry import correlation_id  # noqa: F401  (one correlation id for logs and answers)
 
 # 18-character resident ID numbers and unified social credit codes, wherever they appear in text.
 _IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Za-z])")

@@ -1,7 +1,7 @@
 """The registry of declared department services: every `config/connectors/*.yaml`.
 
 A new department service is one YAML file here (and its grant); the gateway and the workers pick
-it up without a restart (`bus.runtime.Runtime` watches the folder); no Python.
+it up without a restart (`bootstrap.runtime.Runtime` watches the folder); no Python.
 """
 from __future__ import annotations
 

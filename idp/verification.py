@@ -13,7 +13,7 @@ import logging
 
 from bus.envelope import decode, encode, new_envelope
 from bus.errors import BusError, RequestTimeout
-from bus.service_worker import REQUEST_TYPE, record_accepted
+from bus.service_calls import REQUEST_TYPE, record_accepted
 from bus.topology import COMMANDS
 
 log = logging.getLogger(__name__)

@@ -2,26 +2,22 @@
 
 - `evt.logistics`, bound to `payment.paid` on govlink.events: a paid postage notice books its leg
   (idempotent on the message id through `bus.idempotency.handle_once`); other notices are ignored.
-- a poller thread: paid legs not yet booked, cancelled legs whose postage is unsettled, waybills not yet
-  subscribed at Kuaidi100, legs without news from their carrier, unpublished events.
-- `govlink logistics poll` runs the poller once; `govlink logistics import-bill CARRIER YYYY-MM`
+- polling (paid legs not yet booked, cancelled legs whose postage is unsettled, waybills not yet
+  subscribed at Kuaidi100, legs without news from their carrier, unpublished events) is the
+  scheduler's `logistics.poll` job (`logistics_bridge/entries.py`), the one poller;
+  `govlink logistics poll` runs it once by hand. `govlink logistics import-bill CARRIER YYYY-MM`
   imports a monthly courier bill.
-
-`register(worker_factory, commands)` is the one hook `bus/cli.py` calls.
 """
 from __future__ import annotations
 
 import json
 import logging
-import threading
-from dataclasses import dataclass
 
 import click
-from flask import current_app
-from flask.cli import AppGroup
 
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
 from bus.topology import event_queue
+from kernel.cli import runtime as _process_runtime
 from logistics_bridge.outbox import CLIENT
 from logistics_bridge.booking import CONSUMER
 
@@ -41,7 +37,6 @@ class PaymentPaidHandler:
         self.runtime = runtime
 
     def __call__(self, delivery: Delivery):
-
         envelope = delivery.envelope
         if envelope["type"] != "payment.paid":
             return None
@@ -57,49 +52,13 @@ def consumer_runner(runtime) -> ConsumerRunner:
                           client=CLIENT, message_log=runtime.message_log)
 
 
-@dataclass(frozen=True)
-class _Name:
-    name: str
-
-
-class Poller:
-    """Runs `Logistics.poll` every `interval` seconds on a thread (start/stop like a runner)."""
-
-    def __init__(self, runtime, interval: float = 60.0):
-        self.runtime = runtime
-        self.interval = interval
-        self.queue = _Name(f"poller (every {interval:.0f} s)")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="logistics-poller", daemon=True)
-
-    def start(self) -> "Poller":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-
-        while not self._stop.wait(self.interval):
-            try:
-                report = self.runtime.logistics.poll()
-                if report.booked or report.moved or report.errors:
-                    log.info("logistics poll: %s", report.as_dict())
-            except Exception:  # the next round tries again; nothing is lost (state is in the database)
-                log.exception("logistics poll failed")
-
-
 def logistics_runners(runtime, args=()):
-    """The worker's parts: the payment.paid consumer, and the poller unless `--no-poll` is given."""
-    runners = [consumer_runner(runtime)]
-    if "--no-poll" not in args:
-        runners.append(Poller(runtime))
-    return runners
+    """The worker's one part: the payment.paid consumer. Polling is the scheduler's `logistics.poll`, so
+    the old `-- --no-poll` argument is accepted and changes nothing."""
+    return [consumer_runner(runtime)]
 
 
-@click.group("logistics", cls=AppGroup)
+@click.group("logistics")
 def logistics():
     """Couriers: polling for missed news, courier bills."""
 
@@ -110,8 +69,7 @@ def logistics():
 def poll_command(older_than):
     """Book paid legs that were missed, settle the postage of cancelled legs, subscribe waybills at Kuaidi100,
     ask carriers about legs without news, relay unpublished events."""
-
-    report = current_app.extensions["govlink"].logistics.poll(older_than_seconds=older_than)
+    report = _process_runtime().logistics.poll(older_than_seconds=older_than)
     click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
 
 
@@ -120,13 +78,9 @@ def poll_command(older_than):
 @click.argument("period")
 def import_bill_command(carrier, period):
     """Import CARRIER's monthly bill for PERIOD (YYYY-MM), kept unchanged with its SHA-256."""
-
-    bill, created = current_app.extensions["govlink"].logistics.import_bill(carrier, period)
+    bill, created = _process_runtime().logistics.import_bill(carrier, period)
     click.echo(f"{carrier} bill {period}: {'imported' if created else 'already imported'}, "
                f"{bill.line_count} lines, sha256 {bill.sha256}")
 
 
-def register(worker_factory, commands: list) -> None:
-    """Add the `logistics` worker and the `govlink logistics` commands to the bus CLI."""
-    worker_factory("logistics")(logistics_runners)
-    commands.append(logistics)
+COMMANDS = [logistics]

@@ -5,17 +5,16 @@ import json
 from datetime import date, timedelta
 
 import click
-from flask import current_app
+
+from kernel.cli import runtime
 
 
 def _service():
-
-    return current_app.extensions["govlink"].payments
+    return runtime().payments
 
 
 def poll_payments(runtime) -> dict:
     """What the scheduler calls: one polling round (see PaymentService.poll); returns its counts."""
-
     return runtime.payments.poll().as_dict()
 
 
@@ -28,7 +27,7 @@ def payments():
 def poll():
     """Find paid notices whose confirmation never arrived, register leftovers, expire overdue ones,
     resend pending refunds, fetch missing e-receipts and republish unconfirmed events."""
-    report = poll_payments(current_app.extensions["govlink"])
+    report = poll_payments(runtime())
     click.echo(json.dumps(report, ensure_ascii=False))
 
 

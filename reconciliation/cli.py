@@ -7,15 +7,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import AppGroup
+
+from kernel.cli import runtime as _process_runtime
 
 STAGES = {"statement": "导入对账单 statement", "bill": "导入快递账单 courier bill", "match": "匹配 matching",
           "store": "保存 storing"}
 
 
 def _runtime():
-    return current_app.extensions["govlink"]
+    return _process_runtime()
 
 
 def _day(value: str | None) -> date:
@@ -63,7 +63,7 @@ def _fail(exc) -> None:
     raise click.ClickException(f"{exc} [{exc.code}]")
 
 
-@click.group("reconcile", cls=AppGroup)
+@click.group("reconcile")
 def reconcile():
     """Daily reconciliation (R7): ledger vs statement, postage vs waybills vs courier bills."""
 

@@ -1,35 +1,36 @@
-"""The Flask app factory: settings in, an app out, no global state beyond the app."""
+"""The Flask app: a runtime and the gateway's parts in, an app out, no global state beyond the app.
+
+`bootstrap.gateway.create_app(settings)` builds the runtime and hands this module the gateway's
+blueprints and installers from the process table (`bootstrap.table`); every answer's correlation id,
+headers and metrics come from `kernel.telemetry`, as on the token fast path (`routes.token_reads`).
+"""
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
+from collections.abc import Callable, Iterable
 
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
-from prometheus_client import Counter, Histogram
 
-from config.logging import configure_logging, correlation_id
-from config.settings import Settings
+from config.logging import configure_logging
+from kernel.telemetry import correlation_id, correlation_id_from, record_request, response_headers
 from routes.errors import ApiError, register_error_handlers
 from routes.openapi import GovlinkApi
-from bus.runtime import Runtime
 
 log = logging.getLogger("govlink.gateway")
 
-REQUESTS = Counter("govlink_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
-LATENCY = Histogram("govlink_http_request_seconds", "HTTP request duration", ["method", "endpoint"])
-_CID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
-
-def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env()
+def build_app(runtime, *, blueprints: Iterable = (), api_blueprints: Iterable = (),
+              installs: Iterable[Callable[[Flask], None]] = ()) -> Flask:
+    """The gateway over `runtime`: plain `blueprints`, the flask-smorest `api_blueprints` (in the order the
+    OpenAPI document lists them), then each of `installs(app)` (consoles, metrics collectors)."""
+    settings = runtime.settings
     configure_logging(settings)
     app = Flask("govlink")
     app.json.ensure_ascii = False  # names and messages in Chinese as UTF-8, not \uXXXX (Flask 3 has no JSON_AS_ASCII)
     app.session_interface = CookieOnlySessions()
-    app.extensions["govlink"] = Runtime(settings, name="gateway")
+    app.extensions["govlink"] = runtime
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="govlink",
@@ -47,27 +48,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     _install_request_hooks(app)
     _register_swagger_assets(app)
 
-    from routes import callbacks, health, logistics_callbacks
-
-    app.register_blueprint(health.blp)
-    app.register_blueprint(callbacks.blp)  # payment platforms' callbacks (signed by the platform, no token)
-    app.register_blueprint(logistics_callbacks.blp)  # courier pushes (re-queried or signed, no token)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
     api = GovlinkApi(app)
     app.extensions["govlink_api"] = api
-    for blueprint in _api_blueprints():
+    for blueprint in api_blueprints:
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(), which installs its own HTTPException handler
-    from routes import finance_console
-
-    finance_console.init_app(app)  # the finance staff's reconciliation pages (R7), staff-console sign-in
-    from routes import supervision_console
-    from supervision.metrics import install_metrics
-
-    supervision_console.init_app(app)  # the supervisors' pages (电子监察), OIDC sign-in
-    install_metrics(app)  # supervision figures on /metrics, read from the database per scrape
-    from supervision import calendar_health
-
-    calendar_health.install(app)  # a calendar without next year's holidays: logged now, on /readyz and /metrics
+    for install in installs:
+        install(app)
     from routes.token_reads import TokenReads
 
     app.wsgi_app = TokenReads(app, app.wsgi_app)  # `GET /api/v1/me` with a known token, below Flask
@@ -83,14 +72,6 @@ class CookieOnlySessions(SecureCookieSessionInterface):
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
-
-
-def _api_blueprints():
-    """The flask-smorest blueprints of every area, in the order the OpenAPI document lists them."""
-    from routes.api import identity, logistics, payments, reconciliation, services, supervision, system
-
-    return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp, supervision.blp,
-            reconciliation.blp]
 
 
 def _install_request_hooks(app: Flask) -> None:
@@ -118,8 +99,10 @@ def _install_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def _finish(response):
-        response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
-        _security_headers(response)
+        for name, value in response_headers(g.get("correlation_id", ""), response.mimetype,
+                                            staff=g.get("staff_principal") is not None):
+            if name == "X-Correlation-ID" or name not in response.headers:  # a view's own headers stay
+                response.headers[name] = value
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         record_request(request.method, endpoint, request.path, response.status_code,
                        time.monotonic() - g.get("started", time.monotonic()))
@@ -130,36 +113,6 @@ def _install_request_hooks(app: Flask) -> None:
         token = g.pop("correlation_token", None)
         if token is not None:
             correlation_id.reset(token)
-
-
-# Every answer may not be framed (clickjacking) nor sniffed; pages also get a CSP that forbids framing
-# and plugins and pins <base>, and keep no referrer across sites (sign-in codes live in our URLs).
-PAGE_CSP = "frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
-
-
-def _security_headers(response) -> None:
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if response.mimetype == "text/html":
-        headers.setdefault("Content-Security-Policy", PAGE_CSP)
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if g.get("staff_principal") is not None:
-            headers.setdefault("Cache-Control", "no-store")  # staff pages stay out of caches
-
-
-def correlation_id_from(incoming: str | None) -> str:
-    """The caller's correlation id if it is well-formed, else a new one."""
-    return incoming if incoming and _CID.match(incoming) else str(uuid.uuid4())
-
-
-def record_request(method: str, endpoint: str, path: str, status: int, elapsed: float) -> None:
-    """Count and time an answered request, and log it (not health checks and scrapes)."""
-    REQUESTS.labels(method, endpoint, status).inc()
-    LATENCY.labels(method, endpoint).observe(elapsed)
-    if endpoint not in ("/healthz", "/metrics"):
-        log.info("%s %s -> %s", method, path, status, extra={"status": status, "ms": round(elapsed * 1000, 1)})
 
 
 def _has_body() -> bool:

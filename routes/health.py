@@ -11,10 +11,11 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from routes.errors import ApiError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from kernel.telemetry import metrics_registries, metrics_registry
 from routes import readiness
+from routes.errors import ApiError
 
 blp = Blueprint("health", __name__)
 
@@ -77,17 +78,13 @@ def _has_scrape_token() -> bool:
 @blp.get("/metrics")
 def metrics():
     """Prometheus text exposition: this process's (or all gunicorn workers') metrics, then the
-    registries areas add with `add_metrics_registry` (figures read from the database per scrape).
+    registries areas add with `kernel.telemetry.add_metrics_registry` (figures read from the database per scrape).
     Only for the scrape token: the supervision figures are supervisors' information."""
     if not _has_scrape_token():
         raise ApiError(401, "invalid_token", "Send the scrape token: Authorization: Bearer $GOVLINK_METRICS_TOKEN.",
                        headers={"WWW-Authenticate": 'Bearer realm="govlink-metrics"'})
-    body = generate_latest(readiness.metrics_registry())
-    for registry in current_app.extensions.get("govlink_metric_registries", []):
+    body = generate_latest(metrics_registry())
+    for registry in metrics_registries(current_app):
         body += generate_latest(registry)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
-
-def add_metrics_registry(app, registry) -> None:
-    """Serve `registry` on /metrics too."""
-    app.extensions.setdefault("govlink_metric_registries", []).append(registry)

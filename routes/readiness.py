@@ -1,10 +1,7 @@
 """Probes of the backing services, run in parallel with short timeouts."""
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
-
-from prometheus_client import REGISTRY, CollectorRegistry
 
 import bus.connection
 import idp.keycloak
@@ -51,13 +48,3 @@ def check_all(ctx) -> dict:
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
         return dict(pool.map(run, SERVICES))
 
-
-def metrics_registry():
-    """The default registry, or a multiprocess view when gunicorn runs several workers."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY

@@ -6,7 +6,8 @@ request with a token goes through Flask: `routes.auth` verifies it (signature, a
 issuer, audience, expiry) and keeps its principal in the app's `VerifiedTokenCache`. This WSGI
 middleware answers the later ones itself: it finds the principal for that exact token in the
 cache, checks the session was not logged out (`idp.sessions`, as on every request), renders the
-same body with the same schema and JSON provider, and records the same metrics and log line.
+same body with the same schema and JSON provider, and the same headers, metrics and log line
+(`kernel.telemetry`, as Flask's hooks in `routes.app`).
 
 Anything else goes to Flask untouched: another method or path, a body, a cookie (a signed-in
 console page), no or an unknown token, an expired one, a logged-out session. So every refusal
@@ -16,9 +17,8 @@ from __future__ import annotations
 
 import time
 
-from config.logging import correlation_id
 from idp.tokens import TokenError, VerifiedTokenCache
-from routes.app import correlation_id_from, record_request
+from kernel.telemetry import correlation_id, correlation_id_from, record_request, response_headers
 
 PATH = "/api/v1/me"
 
@@ -50,8 +50,7 @@ class TokenReads:
         try:
             body = self._body(token, principal)
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                                      ("X-Correlation-ID", cid), ("X-Content-Type-Options", "nosniff"),
-                                      ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")])
+                                      *response_headers(cid, "application/json")])
             record_request("GET", PATH, PATH, 200, time.monotonic() - started)
             return [body]
         finally:

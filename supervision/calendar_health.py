@@ -120,7 +120,7 @@ def install(app) -> None:
     """At start: log the coverage; on /metrics: the gauges (read per scrape, so a fixed file counts at once)."""
     from prometheus_client import CollectorRegistry
 
-    from routes.health import add_metrics_registry
+    from kernel.telemetry import add_metrics_registry
     from supervision.config import load
 
     app.extensions.setdefault("govlink_clock", SystemClock())

@@ -4,7 +4,7 @@ A custom collector, not Gauges: under gunicorn (PROMETHEUS_MULTIPROC_DIR set) ev
 writes its own metric files and `/metrics` builds a fresh multiprocess registry per scrape, so a
 collector registered on the default registry would never be asked, and Gauges set per process
 would be summed across processes. `install_metrics(app)` therefore adds this collector's output to
-whatever registry `routes.readiness.metrics_registry()` gives, per scrape, in every mode; each
+whatever registry `kernel.telemetry.metrics_registry()` gives, per scrape, in every mode; each
 process reads the same database, so any one of them answers correctly.
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ class SupervisionCollector:
 
 def install_metrics(app) -> None:
     """Make the gateway's `/metrics` include the supervision collector (see module doc)."""
-    from routes.health import add_metrics_registry
+    from kernel.telemetry import add_metrics_registry
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SupervisionCollector(app.extensions["govlink"]))

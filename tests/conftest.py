@@ -92,7 +92,7 @@ def db(settings):
 
 @pytest.fixture()
 def app(settings):
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     app = create_app(settings)
     app.config["TESTING"] = True

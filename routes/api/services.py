@@ -21,7 +21,7 @@ from marshmallow import Schema, fields, validate
 
 from bus.envelope import decode, encode, new_envelope
 from bus.errors import BusError, RequestTimeout
-from bus.service_worker import REQUEST_TYPE, record_accepted
+from bus.service_calls import REQUEST_TYPE, record_accepted
 from bus.topology import COMMANDS
 from routes.auth import current_principal, require_token
 from routes.cases import claim_case_or_refuse

@@ -23,7 +23,7 @@ PASSWORD = "Hefei-Demo-2026"  # demo staff of config/realm.py
 @pytest.fixture(scope="module")
 def console_url(settings, db):
     """The gateway on a free loopback port (the staff-console client accepts any port there)."""
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     app = create_app(settings)
     url, stop = serve_in_thread(app, "127.0.0.1", 0)

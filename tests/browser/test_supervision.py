@@ -33,7 +33,7 @@ def _sign_in_at_keycloak(page, username, password):
 @pytest.fixture()
 def overdue_case(settings, db, tmp_path):
     """A case whose department call nobody answers, checked 31 s later: one open warning."""
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     held = f"e-licence-br{uuid.uuid4().hex[:8]}"
     decl = yaml.safe_load((SHIPPED / "e-licence.yaml").read_text())

@@ -1,4 +1,4 @@
-"""A scheduler process for the chaos tests: `bus.scheduler.run_forever` with test jobs instead of SCHEDULE.
+"""A scheduler process for the chaos tests: `bus.scheduler.run_forever` with test jobs instead of the process table's.
 
 Run as `python -m tests.chaos.scheduler_proc` with CHAOS_JOBS (JSON list of {name, every_seconds,
 catch_up, seconds}) and CHAOS_EFFECTS (a file). Each job appends `start <job> <period> <pid>`, works
@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 
-from bus.runtime import Runtime
+from bootstrap.runtime import Runtime
 from bus.scheduler import Job, run_forever
 from config.settings import Settings
 

@@ -15,7 +15,7 @@ import time
 from bus.consumer import ConsumerRunner, RetryPolicy
 from bus.envelope import encode, new_envelope
 from bus.publisher import Publisher
-from bus.runtime import Runtime
+from bootstrap.runtime import Runtime
 from bus.topology import COMMANDS, WorkQueue
 from store import migrate
 from store.db import Database

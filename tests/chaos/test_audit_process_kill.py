@@ -2,7 +2,7 @@
 gateway accepted is in the log, as sent (`out`, by the gateway) and as received (`in`, by the
 worker), and the hash chain verifies.
 
-The gateway is a real gunicorn (`routes.wsgi:app`, two processes) and the worker a real
+The gateway is a real gunicorn (`bootstrap.wsgi:app`, two processes) and the worker a real
 `govlink worker connectors <service>`; both log through spools in one folder, on the chaos
 PostgreSQL and the chaos RabbitMQ. Six clients make asynchronous calls (`Prefer: respond-async`,
 answered 202 once the envelope is logged and on the bus), each about 15 a second, while the
@@ -45,7 +45,7 @@ def _free_port() -> int:
 def _start_gateway(env: dict, log: Path) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     repo = Path(__file__).resolve().parents[2]
-    return subprocess.Popen([str(gunicorn), "-c", str(repo / "config" / "gunicorn.py"), "routes.wsgi:app"], env=env,
+    return subprocess.Popen([str(gunicorn), "-c", str(repo / "config" / "gunicorn.py"), "bootstrap.wsgi:app"], env=env,
                             cwd=repo, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 
 from bus.envelope import encode, new_envelope
 from bus.publisher import Publisher
-from bus.service_worker import REQUEST_TYPE
+from connectors.worker import REQUEST_TYPE
 from bus.topology import COMMANDS, declare, service_queue
 from kernel.identifiers import make_resident_id
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from simulators.server import run_in_thread
 from store.models.bus import ServiceCall
 from tests.chaos.bus_stack import CASE_SYSTEM, access_file, call_outcomes, declare_service, start_worker, stop_worker, \

@@ -36,7 +36,7 @@ from payment_bridge.channels.nontax.confirmation import Confirmation, build_conf
 from payment_bridge.channels.nontax.envelope import CfxHead
 from payment_bridge.channels.wechatpay import Transaction, build_notification, transaction_resource
 from payment_bridge.profiles import DEV_KEY_DIR
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from simulators.channels.serving import serve_in_thread
 from simulators.server import run_in_thread
 from store.models.logistics import ShipmentLeg, ShipmentTrackingEvent

@@ -19,10 +19,10 @@ import requests
 
 from bus.envelope import encode, new_envelope
 from bus.parking import ParkingLot
-from bus.service_worker import REQUEST_TYPE, connector_runners
+from connectors.worker import REQUEST_TYPE, connector_runners
 from bus.topology import COMMANDS, service_queue
 from kernel.identifiers import make_resident_id
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from simulators.server import run_in_thread
 from tests.chaos.bus_stack import CASE_SYSTEM, access_file, call_outcomes, declare_service, worker_env
 from tests.conftest import client_credentials_token

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from idp.realm import apply_realm
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from tests.conftest import client_credentials_token
 
 CALLS_WHILE_DOWN = 200

@@ -20,7 +20,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from kernel.identifiers import make_uscc
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from simulators.server import run_in_thread
 from store import migrate
 from store.db import Database

@@ -19,7 +19,7 @@ import requests
 
 from bus.envelope import encode, new_envelope
 from bus.publisher import Publisher
-from bus.service_worker import REQUEST_TYPE
+from connectors.worker import REQUEST_TYPE
 from bus.topology import COMMANDS, declare, service_queue
 from kernel.identifiers import make_resident_id
 from simulators.server import run_in_thread

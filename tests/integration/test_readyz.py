@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from kernel.clock import BEIJING
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from supervision.deadlines import FixedClock
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1

@@ -19,7 +19,7 @@ import requests
 import yaml
 
 from bus.envelope import decode, encode, new_envelope
-from bus.service_worker import REQUEST_TYPE, connector_runners
+from connectors.worker import REQUEST_TYPE, connector_runners
 from bus.topology import COMMANDS, service_queue
 from simulators.population import SEED_PEOPLE
 from store.ratelimit import limit_of

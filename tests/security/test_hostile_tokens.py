@@ -23,7 +23,7 @@ from joserfc.jwk import RSAKey
 
 from kernel.http import http_session
 from idp.keycloak import admin_client
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from tests.security.conftest import assert_error
 
 

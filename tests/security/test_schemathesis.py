@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (allow_header_conformance, negativ
                                                positive_data_acceptance)
 
 from config.settings import Settings
-from routes.app import create_app
+from bootstrap.gateway import create_app
 
 MAX_EXAMPLES = 20
 SETTINGS = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,

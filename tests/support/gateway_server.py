@@ -22,7 +22,7 @@ def gateway_with_simulators(settings, **overrides) -> Iterator[tuple[object, str
     The gateway's `public_base_url` is the address it is served at, so the callback URLs it hands out
     itself (a Kuaidi100 subscription's) reach it.
     """
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     sim_url, stop_sims = run_in_thread()
     served: dict = {}
@@ -40,7 +40,7 @@ def gateway_with_simulators(settings, **overrides) -> Iterator[tuple[object, str
 @contextmanager
 def keycloak_facing_gateway(settings) -> Iterator[str]:
     """The gateway served on 127.0.0.1:8000, because Keycloak calls it there; the port must be free."""
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     with socket.socket() as probe:
         if probe.connect_ex(KEYCLOAK_FACING) == 0:

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from config.settings import Settings
-from routes.app import create_app
+from bootstrap.gateway import create_app
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from routes.cli import main
+from bootstrap.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -95,7 +95,7 @@ def test_postgres_finds_what_python_finds(log_db, monkeypatch):
 def test_the_command_goes_on_from_its_checkpoint_and_refuses_a_forged_one(log_db, monkeypatch):
     from click.testing import CliRunner
 
-    from routes.cli import main
+    from bootstrap.cli import main
     from store.models.bus import MessageLogCheckpoint
 
     monkeypatch.setenv("GOVLINK_DATABASE_URL", log_db.engine.url.render_as_string(hide_password=False))

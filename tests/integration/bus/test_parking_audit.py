@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bus.connection import connection_parameters
 from bus.topology import declare, service_queue
-from routes.cli import main
+from bootstrap.cli import main
 from store.models.bus import MessageLogRecord
 from tests.support.queues import delete_queues, work_queue_names
 

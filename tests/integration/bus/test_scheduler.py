@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from bus.connection import connection_parameters
-from bus.runtime import Runtime
+from bootstrap.runtime import Runtime
 from bus.scheduler import FAILED_EVENT, Job, run_due
 from bus.topology import EVENTS
 from store.models.scheduler import ScheduledRun

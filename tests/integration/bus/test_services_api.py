@@ -15,10 +15,10 @@ import yaml
 from sqlalchemy import select, text
 
 from bus.envelope import encode, new_envelope
-from bus.service_worker import REQUEST_TYPE, connector_runners
+from connectors.worker import REQUEST_TYPE, connector_runners
 from bus.topology import COMMANDS, service_queue
 from kernel.identifiers import make_resident_id
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from store.models.bus import MessageLogRecord, ServiceCall
 from tests.conftest import client_credentials_token
 from tests.support.queues import delete_queues, work_queue_names

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from bus.topology import service_queue
 from connectors.cli import connectors
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from tests.conftest import client_credentials_token
 from tests.support.openapi_responder import serve
 from tests.support.queues import delete_queues, work_queue_names

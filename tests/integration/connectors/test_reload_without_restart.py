@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from bus.topology import service_queue
 from connectors.cli import connectors
-from routes.app import create_app
+from bootstrap.gateway import create_app
 from tests.conftest import client_credentials_token
 from tests.support.queues import delete_queues, work_queue_names
 from tests.support.wsdl_responders import serve

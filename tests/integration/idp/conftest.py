@@ -48,8 +48,8 @@ class Registries:
 
 @pytest.fixture(scope="module")
 def workers(simulators, settings):
-    from bus.runtime import Runtime
-    from bus.service_worker import connector_runners
+    from bootstrap.runtime import Runtime
+    from connectors.worker import connector_runners
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("GOVLINK_SIMULATORS_URL", simulators.base_url)

@@ -98,7 +98,7 @@ def test_anything_but_a_plain_known_token_get_goes_to_flask(client, flask_calls,
 def test_with_the_cache_off_every_request_is_verified_in_flask(settings, citizen_tokens):
     from dataclasses import replace
 
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     from routes.auth import verified_tokens
 

@@ -76,7 +76,7 @@ def seeded_day(recon_db, unique):
 def test_the_cli_reconciles_a_day_of_the_payment_tables(seeded_day, tmp_path):
     from click.testing import CliRunner
 
-    from routes.cli import main
+    from bootstrap.cli import main
 
     path = tmp_path / "statement.csv"
     path.write_bytes(seeded_day["raw"])
@@ -100,7 +100,7 @@ def test_the_cli_reconciles_a_day_of_the_payment_tables(seeded_day, tmp_path):
 def test_the_cli_names_a_missing_statement(recon_db):
     from click.testing import CliRunner
 
-    from routes.cli import main
+    from bootstrap.cli import main
 
     answer = CliRunner().invoke(main, ["reconcile", "payments", "--date", "1999-01-02"])
     assert answer.exit_code != 0 and "statement_missing" in answer.output
@@ -174,10 +174,10 @@ def test_api_runs_resolution_with_four_eyes_and_exports(client, seeded_day, toke
 
 
 def test_the_daily_job_reconciles_yesterday_of_both_kinds(app, seeded_day):
-    from bus.scheduler import SCHEDULE
+    from bootstrap.table import process_table
     from reconciliation.scheduled import daily_job
 
-    job = SCHEDULE["reconcile.daily"]
+    job = process_table().jobs["reconcile.daily"]
     assert job.daily_at.hour == 2  # 02:00 Beijing time
     outcome = daily_job(app.extensions["govlink"], (seeded_day["day"] + timedelta(days=1)).isoformat())
     assert f"payments {seeded_day['day']}" in outcome and f"logistics {seeded_day['day']}" in outcome

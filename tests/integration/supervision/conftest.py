@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bus.service_worker import connector_runners
+from connectors.worker import connector_runners
 from bus.topology import declare, service_queue
 from logistics_bridge.worker import consumer_runner
 from tests.support.events import EventCapture

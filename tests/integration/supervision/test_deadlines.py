@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from bus.scheduler import SCHEDULE
+from bootstrap.table import process_table
 from store.models.supervision import SupervisionAlert, SupervisionStep
 from supervision.check import run_check
 from supervision.deadlines import FixedClock
@@ -81,5 +81,5 @@ def test_held_back_step_warns_then_escalates_once_each(stack, citizen, superviso
 
 
 def test_the_check_is_a_scheduled_job_every_minute():
-    job = SCHEDULE["supervision.check"]
+    job = process_table().jobs["supervision.check"]
     assert job.every_seconds == 60 and job.period(datetime(2026, 5, 11, 8, 0, 30, tzinfo=timezone.utc)) == "2026-05-11T08:00:00Z"

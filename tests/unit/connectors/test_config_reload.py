@@ -6,7 +6,7 @@ import time
 import pytest
 import yaml
 
-from bus.runtime import Runtime
+from bootstrap.runtime import Runtime
 from config.settings import Settings
 from connectors.access import AccessConfigError
 from connectors.declaration import DeclarationError

@@ -3,7 +3,7 @@ from flask import render_template_string
 
 from config.settings import Settings
 from routes import finance_console
-from routes.app import create_app
+from bootstrap.gateway import create_app
 
 
 def _app():

@@ -1,7 +1,9 @@
-"""The `govlink` command: Flask's CLI group plus govlink's own commands.
+"""The `govlink` command: the platform's own commands (db, realm, preflight), the processes
+(`worker`, `scheduler`) and every area's commands from the process table (`bootstrap.table`).
 
-Each area adds its commands here (`db`, `realm`, `preflight`, and later `worker`, `dlq`, `audit`,
-`reconcile`), so `govlink --help` lists everything an operator can do.
+No command needs Flask unless it touches the gateway's own state (`realm disable-user`, and Flask's
+`routes`, `shell`, `run`): a command asks `kernel.cli.runtime()` for its process's one runtime,
+built on first use from `Settings` and closed when the command ends.
 """
 from __future__ import annotations
 
@@ -9,25 +11,63 @@ import sys
 import time
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import ScriptInfo, routes_command, run_command, shell_command, with_appcontext
 
 from config.settings import Settings, SettingsError
+from kernel.cli import RUNTIME, runtime as _ctx
 
 
-def _create_app():
-    from routes.app import create_app
+class _Process:
+    """What one `govlink` invocation shares: one runtime (and the gateway app, if a command needs it)."""
 
-    return create_app()
+    def __init__(self):
+        self._runtime = None
+
+    def runtime(self):
+        if self._runtime is None:
+            from bootstrap.runtime import Runtime
+            from config.logging import configure_logging
+
+            settings = Settings.from_env()
+            configure_logging(settings)
+            self._runtime = Runtime(settings, name="cli")
+        return self._runtime
+
+    def app(self):
+        from bootstrap.gateway import create_app
+
+        return create_app(runtime=self.runtime())
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+class GovlinkGroup(click.Group):
+    """A click group whose context carries the process (`kernel.cli.runtime()`) and, for the few
+    commands that need the gateway app, Flask's `ScriptInfo` building it over the same runtime."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        process = _Process()
+        extra.setdefault("obj", ScriptInfo(create_app=process.app, set_debug_flag=False))
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        ctx.meta[RUNTIME] = process.runtime
+        ctx.call_on_close(process.close)
+        return ctx
+
+    def get_command(self, ctx, name):
+        """govlink's commands, else the ones the gateway app registers itself (flask-smorest's `openapi`)."""
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        ctx.with_resource(app.app_context())
+        return app.cli.get_command(ctx, name)
+
+
+@click.group(cls=GovlinkGroup)
 def main():
     """govlink: identity, message bus, payment and logistics bridges for online government services."""
-
-
-def _ctx():
-    return current_app.extensions["govlink"]
 
 
 # --------------------------------------------------------------------------- db
@@ -97,6 +137,7 @@ def realm_demo_users(show):
 
 @realm.command("disable-user")
 @click.argument("username")
+@with_appcontext
 def realm_disable_user(username):
     """Disable an account and end its sessions at once (its tokens are refused from now on)."""
     from flask import current_app as app
@@ -138,17 +179,15 @@ def preflight(wait_seconds):
         sys.exit(1)
 
 
-def _add_area_commands() -> None:
-    from bus.cli import COMMANDS as bus_commands
-    from connectors.cli import COMMANDS as connector_commands
-    from payment_bridge.cli import COMMANDS as payment_commands
-    from reconciliation.cli import COMMANDS as reconciliation_commands
+def _add_commands() -> None:
+    from bootstrap.processes import COMMANDS as process_commands
+    from bootstrap.table import process_table
 
-    for command in bus_commands + connector_commands + payment_commands + reconciliation_commands:
+    for command in (*process_commands, *process_table().commands, routes_command, shell_command, run_command):
         main.add_command(command)
 
 
-_add_area_commands()
+_add_commands()
 
 
 def run() -> None:

@@ -1,4 +1,5 @@
-"""The connector worker: takes department calls off the bus and makes them through a connector.
+"""The connector worker (`govlink worker connectors`): takes department calls off the bus and makes
+them through a connector.
 
 Flow 3 of DESIGN.md: gateway -> `govlink.commands` (routing key `<service>.<operation>`) ->
 `svc.<service>` -> this handler -> SOAP/REST -> reply to the caller. The call's outcome is kept
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -19,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
 from bus.errors import HandlerError
 from bus.idempotency import handle_once
+from bus.service_calls import REQUEST_TYPE, record_accepted
 from bus.topology import service_queue
 from config.logging import mask_identifiers
 from store.ratelimit import RateLimited, hit, limit_of
@@ -27,20 +30,11 @@ from store.models.bus import ServiceCall
 log = logging.getLogger(__name__)
 
 CONSUMER = "connectors"
-REQUEST_TYPE = "service.call"
+__all__ = ["REQUEST_TYPE", "ServiceCallHandler", "connector_runner", "connector_runners", "worker"]
 
 
 def _now():
     return datetime.now(timezone.utc)
-
-
-def record_accepted(session, envelope: dict, owner: str | None) -> ServiceCall:
-    """The gateway's record of a call it is about to publish (status `accepted`)."""
-    call = ServiceCall(message_id=envelope["message_id"], service=envelope["service"], operation=envelope["operation"],
-                       client=envelope["client"], user_masked=mask_identifiers(envelope.get("user") or "") or None,
-                       owner=owner, case_id=envelope.get("case_id"), status="accepted", created_at=_now())
-    session.add(call)
-    return call
 
 
 class ServiceCallHandler:
@@ -152,3 +146,28 @@ def connector_runner(runtime, service: str) -> ConsumerRunner:
         publisher=runtime.publisher, prefetch=runtime.settings.worker_concurrency * 4,
         concurrency=runtime.settings.worker_concurrency, retry=retry, client="govlink/connector-worker",
         reply_type="service.result", message_log=runtime.message_log)
+
+
+def worker(runtime, args=()) -> list[ConsumerRunner]:
+    """The `connectors` worker: a runner per named service, or per declared service; with no names it also
+    starts consuming the queue of each service declared later (after a reload)."""
+    runners = connector_runners(runtime, list(args) or None)
+    if not args:
+        runtime.on_config_change(_consume_new_services(runners))
+    return runners
+
+
+def _consume_new_services(runners: list):
+    """After a reload, start consuming the queue of each newly declared service."""
+    lock = threading.Lock()
+
+    def listener(runtime) -> None:
+        with lock:
+            serving = {runner.queue.name for runner in runners}
+            for service in runtime.connectors.services():
+                if service_queue(service, runtime.settings.retry_tier_seconds).name not in serving:
+                    runner = connector_runner(runtime, service).start()
+                    runners.append(runner)
+                    log.info("worker connectors: consuming %s (new declaration)", runner.queue.name)
+
+    return listener

@@ -1,7 +1,9 @@
-"""What a govlink process shares: settings, the database, one publisher and the message log.
+"""What a govlink process shares: settings, the database, one publisher, the message log, the
+connector registry and grants, and the payment and logistics services, each built once.
 
-The gateway and every worker hold one `Runtime`; resources open on first use, so a process that
-never publishes never connects to RabbitMQ.
+The gateway, every worker, the scheduler and each CLI command hold one `Runtime`, built from
+`Settings` here in the bootstrap (the one place that may import every area); resources open on
+first use, so a process that never publishes never connects to RabbitMQ.
 
 Department service declarations and access grants are one set (`connectors`, `access`): loaded on
 first use, then watched. When a file in `connectors_dir` or `access_file` changes (checked every

@@ -1,0 +1,24 @@
+"""A department call as the bus carries it: the `service.call` envelope type and the call's row.
+
+The gateway (or identity verification) records a call `accepted` before publishing it; the
+connector worker (`connectors/worker.py`) moves the same row to `succeeded` or `failed`; an async
+caller polls it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from config.logging import mask_identifiers
+from store.models.bus import ServiceCall
+
+REQUEST_TYPE = "service.call"
+
+
+def record_accepted(session, envelope: dict, owner: str | None) -> ServiceCall:
+    """The gateway's record of a call it is about to publish (status `accepted`)."""
+    call = ServiceCall(message_id=envelope["message_id"], service=envelope["service"], operation=envelope["operation"],
+                       client=envelope["client"], user_masked=mask_identifiers(envelope.get("user") or "") or None,
+                       owner=owner, case_id=envelope.get("case_id"), status="accepted",
+                       created_at=datetime.now(timezone.utc))
+    session.add(call)
+    return call
