@@ -120,6 +120,193 @@ rabbitmq_down() {
   done
 }
 
+# ---------------------------------------------------------------- etcd (three members)
+etcd_cluster() { local i=1 m out=""; for m in $ETCD_MEMBERS; do out+="${out:+,}$m=http://$BIND_HOST:$(nth $i "$ETCD_PEER_PORTS")"; i=$((i + 1)); done; echo "$out"; }
+etcd_endpoints() { local p out=""; for p in $ETCD_CLIENT_PORTS; do out+="${out:+,}$BIND_HOST:$p"; done; echo "$out"; }
+etcd_healthy() { ETCDCTL_API=3 etcdctl --endpoints "$(etcd_endpoints)" endpoint health >/dev/null 2>&1; }
+
+etcd_up() {
+  apt_install etcd-server etcd-client
+  local i=1 m dir state
+  for m in $ETCD_MEMBERS; do
+    dir="$CLUSTER_DIR/etcd/$m"
+    if ! alive "etcd-$m"; then
+      state=new; [ -d "$dir/member" ] && state=existing
+      mkdir -p "$dir"
+      log "starting etcd $m on :$(nth $i "$ETCD_CLIENT_PORTS")"
+      spawn "etcd-$m" root etcd --name "$m" --data-dir "$dir" \
+        --listen-client-urls "http://$BIND_HOST:$(nth $i "$ETCD_CLIENT_PORTS")" \
+        --advertise-client-urls "http://$BIND_HOST:$(nth $i "$ETCD_CLIENT_PORTS")" \
+        --listen-peer-urls "http://$BIND_HOST:$(nth $i "$ETCD_PEER_PORTS")" \
+        --initial-advertise-peer-urls "http://$BIND_HOST:$(nth $i "$ETCD_PEER_PORTS")" \
+        --initial-cluster "$(etcd_cluster)" --initial-cluster-state "$state" --initial-cluster-token govlink-cluster \
+        --heartbeat-interval 200 --election-timeout 2000 --quota-backend-bytes 268435456
+    fi
+    i=$((i + 1))
+  done
+  wait_for 60 etcd_healthy || { tail -20 "$CLUSTER_DIR"/log/etcd-*.log >&2; die "etcd is not healthy"; }
+}
+
+# ---------------------------------------------------------------- PostgreSQL under Patroni (two members)
+PG_SUPERPASS=${GOVLINK_CLUSTER_PG_SUPERPASS:-govlink-super}
+patroni_config() { # member index -> yaml
+  local i=$1 m dir port rest peers
+  m=$(nth "$i" "$PG_MEMBERS"); dir="$CLUSTER_DIR/postgres/$m"
+  port=$(nth "$i" "$PG_CLUSTER_PORTS"); rest=$(nth "$i" "$PATRONI_REST_PORTS")
+  cat <<YAML
+# written by govlink scripts/cluster.sh
+scope: govlink
+namespace: /govlink-cluster/
+name: $m
+log: {level: WARNING}
+restapi: {listen: "$BIND_HOST:$rest", connect_address: "$BIND_HOST:$rest"}
+etcd3: {hosts: "$(etcd_endpoints)"}
+bootstrap:
+  dcs:
+    ttl: 10
+    loop_wait: 2
+    retry_timeout: 4
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: true  # a commit returns once the standby has it: only that standby is promoted
+    postgresql:
+      use_pg_rewind: true
+      parameters: {wal_level: replica, hot_standby: "on", wal_log_hints: "on", max_connections: 200,
+                   max_wal_senders: 10, max_replication_slots: 10, shared_buffers: 128MB}
+  initdb: [{encoding: UTF8}, {locale: C.UTF-8}]
+postgresql:
+  listen: "$BIND_HOST:$port"
+  connect_address: "$BIND_HOST:$port"
+  data_dir: $dir/data
+  bin_dir: /usr/lib/postgresql/15/bin
+  pgpass: $dir/pgpass
+  authentication:
+    superuser: {username: postgres, password: "$PG_SUPERPASS"}
+    replication: {username: replicator, password: "$PG_SUPERPASS-rep"}
+    rewind: {username: rewinder, password: "$PG_SUPERPASS-rew"}
+  parameters: {unix_socket_directories: "$dir"}
+  pg_hba:
+    - local all all trust
+    - host replication replicator 127.0.0.1/32 scram-sha-256
+    - host all all 127.0.0.1/32 scram-sha-256
+YAML
+}
+patroni_leader_port() { # the PostgreSQL port of the member Patroni says leads (nothing if none)
+  local i=1 rest
+  for rest in $PATRONI_REST_PORTS; do
+    curl -fsS -o /dev/null "http://$BIND_HOST:$rest/primary" 2>/dev/null && { nth $i "$PG_CLUSTER_PORTS"; return 0; }
+    i=$((i + 1))
+  done
+  return 1
+}
+pg_sync_ok() { # the leader has a synchronous standby streaming
+  local port; port=$(patroni_leader_port) || return 1
+  PGPASSWORD=$PG_SUPERPASS psql -h "$BIND_HOST" -p "$port" -U postgres -qtAc \
+    "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync' AND state = 'streaming'" postgres | grep -qx 1
+}
+
+patroni_up() {
+  apt_install patroni postgresql-15 curl
+  local i=1 m dir
+  for m in $PG_MEMBERS; do
+    dir="$CLUSTER_DIR/postgres/$m"
+    mkdir -p "$dir" && chown postgres:postgres "$dir" && chmod 700 "$dir"
+    patroni_config "$i" >"$dir/patroni.yml.new"
+    cmp -s "$dir/patroni.yml.new" "$dir/patroni.yml" || mv "$dir/patroni.yml.new" "$dir/patroni.yml"
+    rm -f "$dir/patroni.yml.new"; chown postgres:postgres "$dir/patroni.yml"
+    if ! alive "patroni-$m"; then
+      log "starting Patroni $m (PostgreSQL :$(nth $i "$PG_CLUSTER_PORTS"), REST :$(nth $i "$PATRONI_REST_PORTS"))"
+      spawn "patroni-$m" postgres patroni "$dir/patroni.yml"
+    fi
+    i=$((i + 1))
+  done
+  wait_for 120 patroni_leader_port || { tail -20 "$CLUSTER_DIR"/log/patroni-*.log >&2; die "Patroni elected no leader"; }
+  wait_for 180 pg_sync_ok || { tail -20 "$CLUSTER_DIR"/log/patroni-*.log >&2; die "no synchronous standby streams to the leader"; }
+  local port sql db; port=$(patroni_leader_port)
+  sql() { PGPASSWORD=$PG_SUPERPASS psql -h "$BIND_HOST" -p "$port" -U postgres -qtAc "$1" postgres; }
+  sql "SELECT 1 FROM pg_roles WHERE rolname='$PG_USER'" | grep -q 1 || sql "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASSWORD' CREATEDB"
+  for db in govlink keycloak; do
+    sql "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 || sql "CREATE DATABASE $db OWNER $PG_USER"
+  done
+}
+
+patroni_down() { local m; for m in $PG_MEMBERS; do stop_proc "patroni-$m"; done; }
+etcd_down() { local m; for m in $ETCD_MEMBERS; do stop_proc "etcd-$m"; done; }
+
+database_url() { # libpq's multi-host form: the member that takes writes
+  local hosts="" p
+  for p in $PG_CLUSTER_PORTS; do hosts+="${hosts:+,}$BIND_HOST:$p"; done
+  echo "postgresql://$PG_USER:$PG_PASSWORD@$hosts/govlink?target_session_attrs=read-write"
+}
+
+# ---------------------------------------------------------------- HAProxy
+haproxy_config() {
+  local i out
+  cat <<CFG
+# written by govlink scripts/cluster.sh
+global
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 30m
+  timeout server 30m
+  retries 3
+  option redispatch
+listen postgres-leader  # writes go to the member Patroni's REST API calls the primary
+  bind $BIND_HOST:$HAPROXY_PG_PORT
+  option httpchk GET /primary
+  http-check expect status 200
+  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+CFG
+  i=1; for m in $PG_MEMBERS; do
+    echo "  server $m $BIND_HOST:$(nth $i "$PG_CLUSTER_PORTS") check port $(nth $i "$PATRONI_REST_PORTS")"; i=$((i + 1)); done
+  cat <<CFG
+listen keycloak
+  mode http
+  bind $BIND_HOST:$HAPROXY_KC_PORT
+  balance roundrobin
+  timeout client 60s
+  timeout server 60s
+  option forwardfor
+  option httpchk GET /health/ready
+  http-check expect status 200
+  default-server inter 1s fall 2 rise 2
+CFG
+  i=1; for m in $KC_CLUSTER_NODES; do
+    echo "  server $m $BIND_HOST:$(nth $i "$KC_CLUSTER_PORTS") check port $(nth $i "$KC_CLUSTER_MGMT_PORTS")"; i=$((i + 1)); done
+  cat <<CFG
+listen gateway
+  mode http
+  bind $BIND_HOST:$HAPROXY_GATEWAY_PORT
+  balance roundrobin
+  timeout client 60s
+  timeout server 60s
+  option httpchk GET /healthz
+  http-check expect status 200
+  retry-on conn-failure empty-response
+  default-server inter 1s fall 2 rise 2
+CFG
+  i=1; for p in $GATEWAY_PORTS; do echo "  server gw$i $BIND_HOST:$p check"; i=$((i + 1)); done
+  cat <<CFG
+listen stats
+  mode http
+  bind $BIND_HOST:$HAPROXY_STATS_PORT
+  stats enable
+  stats uri /
+CFG
+}
+
+haproxy_up() {
+  apt_install haproxy
+  mkdir -p "$CLUSTER_DIR/haproxy"
+  local cfg="$CLUSTER_DIR/haproxy/haproxy.cfg"
+  haproxy_config >"$cfg.new"
+  haproxy -c -q -f "$cfg.new" || die "the generated HAProxy configuration is invalid ($cfg.new)"
+  if ! cmp -s "$cfg.new" "$cfg"; then mv "$cfg.new" "$cfg"; stop_proc haproxy; else rm -f "$cfg.new"; fi
+  alive haproxy || { log "starting HAProxy (PostgreSQL :$HAPROXY_PG_PORT, Keycloak :$HAPROXY_KC_PORT, gateways :$HAPROXY_GATEWAY_PORT)"; spawn haproxy root haproxy -db -f "$cfg"; }
+  wait_for 20 port_open "$HAPROXY_PG_PORT" || die "HAProxy did not start"
+}
+
 amqp_url() { # the multi-node AMQP setting
   local hosts="" p
   for p in $RABBIT_AMQP_PORTS; do hosts+="${hosts:+,}$BIND_HOST:$p"; done
@@ -128,17 +315,25 @@ amqp_url() { # the multi-node AMQP setting
 
 cluster_env() {
   echo "GOVLINK_AMQP_URL=$(amqp_url)"
+  echo "GOVLINK_DATABASE_URL=$(database_url)"
 }
+
+haproxy_down() { stop_proc haproxy; }
 
 status() {
   local n
   for n in $RABBIT_NODES; do printf '%-12s %s\n' "rabbit-$n" "$(rabbit_running "$n" && echo up || echo down)"; done
+  for n in $ETCD_MEMBERS; do printf '%-12s %s\n' "etcd-$n" "$(alive "etcd-$n" && echo up || echo down)"; done
+  local i=1; for n in $PG_MEMBERS; do
+    printf '%-12s %s\n' "patroni-$n" "$(curl -fsS "http://$BIND_HOST:$(nth $i "$PATRONI_REST_PORTS")/patroni" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["role"], d["state"])' 2>/dev/null || echo down)"; i=$((i + 1)); done
+  printf '%-12s %s\n' haproxy "$(alive haproxy && echo up || echo down)"
 }
 
 case "${1:-up}" in
-  up) rabbitmq_up; log "cluster ready: $(amqp_url)" ;;
+  up) rabbitmq_up; etcd_up; patroni_up; haproxy_up; log "cluster ready: $(amqp_url) $(database_url)" ;;
   rabbitmq) rabbitmq_up ;;
-  down) rabbitmq_down ;;
+  postgres) etcd_up; patroni_up; haproxy_up ;;
+  down) haproxy_down; patroni_down; etcd_down; rabbitmq_down ;;
   status) status ;;
   env) cluster_env ;;
   rctl) shift; rctl "$@" ;;  # scripts/cluster.sh rctl c1 list_queues name leader members

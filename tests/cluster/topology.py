@@ -113,3 +113,34 @@ def wait(what: str, seconds: float, check, every: float = 0.2):
             pass
         time.sleep(every)
     raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
+
+
+def database_url(db: str = "govlink") -> str:
+    hosts = ",".join(f"127.0.0.1:{p}" for p in ports("PG_CLUSTER_PORTS"))
+    return f"postgresql://{ENV['PG_USER']}:{ENV['PG_PASSWORD']}@{hosts}/{db}?target_session_attrs=read-write"
+
+
+def patroni_leader() -> str | None:
+    """The member (`pg1`) whose Patroni answers /primary with 200."""
+    import urllib.request
+
+    for member, rest in zip(ENV["PG_MEMBERS"].split(), ports("PATRONI_REST_PORTS")):
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{rest}/primary", timeout=1).status == 200:
+                return member
+        except OSError:
+            continue
+    return None
+
+
+def crash_postgres_member(member: str) -> float:
+    """The machine of `member` dies: SIGKILL its Patroni and its postmaster (with its children)."""
+    postmaster = Path(ENV["CLUSTER_DIR"]) / "postgres" / member / "data" / "postmaster.pid"
+    pm = int(postmaster.read_text().split()[0])
+    when = kill(f"patroni-{member}")
+    for target in (pm,):
+        try:
+            os.killpg(os.getpgid(target), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return when
