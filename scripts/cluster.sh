@@ -307,6 +307,49 @@ haproxy_up() {
   wait_for 20 port_open "$HAPROXY_PG_PORT" || die "HAProxy did not start"
 }
 
+# ---------------------------------------------------------------- Keycloak (two nodes, production mode)
+KC_CLUSTER_HOME="$CLUSTER_DIR/keycloak-dist"
+kc_node_ready() { curl -fsS "http://$BIND_HOST:$1/health/ready" 2>/dev/null | grep -q '"UP"'; }
+kc_build_options() {
+  echo --db postgres --health-enabled true --metrics-enabled true --features "$KC_FEATURES" --cache ispn --cache-stack jdbc-ping
+}
+
+keycloak_cluster_up() {
+  # A copy of the single-node stack's Keycloak (with govlink's providers), built for production once:
+  # the shared one keeps running start-dev from its own directory.
+  [ -x "$KC_HOME/bin/kc.sh" ] || bash "$ROOT/scripts/stack.sh" up >/dev/null
+  local stamp; stamp="$(kc_build_options) $(cat "$KC_HOME/providers/.govlink-src-hash" 2>/dev/null)"
+  if [ "$(cat "$KC_CLUSTER_HOME/.govlink-build" 2>/dev/null)" != "$stamp" ]; then
+    local n; for n in $KC_CLUSTER_NODES; do stop_proc "keycloak-$n"; done
+    log "building Keycloak for production in $KC_CLUSTER_HOME"
+    rm -rf "$KC_CLUSTER_HOME" && cp -a "$KC_HOME" "$KC_CLUSTER_HOME"
+    # shellcheck disable=SC2046
+    JAVA_HOME="$KC_JAVA_HOME" "$KC_CLUSTER_HOME/bin/kc.sh" build $(kc_build_options) >"$CLUSTER_DIR/log/keycloak-build.log" 2>&1 ||
+      { tail -20 "$CLUSTER_DIR/log/keycloak-build.log" >&2; die "kc.sh build failed"; }
+    echo "$stamp" >"$KC_CLUSTER_HOME/.govlink-build"
+  fi
+  local i=1 n
+  for n in $KC_CLUSTER_NODES; do
+    if ! alive "keycloak-$n"; then
+      log "starting Keycloak $n on :$(nth $i "$KC_CLUSTER_PORTS") (management :$(nth $i "$KC_CLUSTER_MGMT_PORTS"), JGroups :$(nth $i "$KC_CLUSTER_JGROUPS_PORTS"))"
+      spawn "keycloak-$n" root env JAVA_HOME="$KC_JAVA_HOME" JAVA_OPTS_KC_HEAP="$KC_CLUSTER_HEAP" \
+        JAVA_OPTS_APPEND="-Djgroups.bind.address=$BIND_HOST -Djgroups.bind.port=$(nth $i "$KC_CLUSTER_JGROUPS_PORTS")" \
+        KC_BOOTSTRAP_ADMIN_USERNAME="$KC_ADMIN" KC_BOOTSTRAP_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
+        "$KC_CLUSTER_HOME/bin/kc.sh" start --optimized \
+        --hostname "http://$BIND_HOST:$HAPROXY_KC_PORT" --http-enabled true --proxy-headers xforwarded \
+        --http-host "$BIND_HOST" --http-port "$(nth $i "$KC_CLUSTER_PORTS")" \
+        --http-management-host "$BIND_HOST" --http-management-port "$(nth $i "$KC_CLUSTER_MGMT_PORTS")" \
+        --db-url "jdbc:postgresql://$BIND_HOST:$HAPROXY_PG_PORT/keycloak" --db-username "$PG_USER" --db-password "$PG_PASSWORD" \
+        --spi-ciba-auth-channel--ciba-http-auth-channel--http-authentication-channel-uri "http://$BIND_HOST:$HAPROXY_GATEWAY_PORT/idp/ciba/auth-channel"
+      # One at a time: the first creates the schema, the second joins its cache cluster.
+      wait_for 300 kc_node_ready "$(nth $i "$KC_CLUSTER_MGMT_PORTS")" ||
+        { tail -30 "$CLUSTER_DIR/log/keycloak-$n.log" >&2; die "Keycloak $n was not ready within 300 s"; }
+    fi
+    i=$((i + 1))
+  done
+}
+keycloak_cluster_down() { local n; for n in $KC_CLUSTER_NODES; do stop_proc "keycloak-$n"; done; }
+
 amqp_url() { # the multi-node AMQP setting
   local hosts="" p
   for p in $RABBIT_AMQP_PORTS; do hosts+="${hosts:+,}$BIND_HOST:$p"; done
@@ -316,6 +359,8 @@ amqp_url() { # the multi-node AMQP setting
 cluster_env() {
   echo "GOVLINK_AMQP_URL=$(amqp_url)"
   echo "GOVLINK_DATABASE_URL=$(database_url)"
+  echo "GOVLINK_KEYCLOAK_URL=http://$BIND_HOST:$HAPROXY_KC_PORT"
+  echo "GOVLINK_KEYCLOAK_MANAGEMENT_URL=http://$BIND_HOST:$(nth 1 "$KC_CLUSTER_MGMT_PORTS")"
 }
 
 haproxy_down() { stop_proc haproxy; }
@@ -327,13 +372,15 @@ status() {
   local i=1; for n in $PG_MEMBERS; do
     printf '%-12s %s\n' "patroni-$n" "$(curl -fsS "http://$BIND_HOST:$(nth $i "$PATRONI_REST_PORTS")/patroni" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["role"], d["state"])' 2>/dev/null || echo down)"; i=$((i + 1)); done
   printf '%-12s %s\n' haproxy "$(alive haproxy && echo up || echo down)"
+  i=1; for n in $KC_CLUSTER_NODES; do printf '%-12s %s\n' "keycloak-$n" "$(kc_node_ready "$(nth $i "$KC_CLUSTER_MGMT_PORTS")" && echo up || echo down)"; i=$((i + 1)); done
 }
 
 case "${1:-up}" in
-  up) rabbitmq_up; etcd_up; patroni_up; haproxy_up; log "cluster ready: $(amqp_url) $(database_url)" ;;
+  up) rabbitmq_up; etcd_up; patroni_up; haproxy_up; keycloak_cluster_up; log "cluster ready: $(amqp_url) $(database_url)" ;;
   rabbitmq) rabbitmq_up ;;
   postgres) etcd_up; patroni_up; haproxy_up ;;
-  down) haproxy_down; patroni_down; etcd_down; rabbitmq_down ;;
+  keycloak) keycloak_cluster_up ;;
+  down) keycloak_cluster_down; haproxy_down; patroni_down; etcd_down; rabbitmq_down ;;
   status) status ;;
   env) cluster_env ;;
   rctl) shift; rctl "$@" ;;  # scripts/cluster.sh rctl c1 list_queues name leader members
