@@ -350,6 +350,49 @@ keycloak_cluster_up() {
 }
 keycloak_cluster_down() { local n; for n in $KC_CLUSTER_NODES; do stop_proc "keycloak-$n"; done; }
 
+# ---------------------------------------------------------------- govlink (two of each process)
+govlink_env() { # the settings of the cluster's govlink processes (dev secrets: a local rehearsal)
+  cluster_env
+  echo "GOVLINK_REALM=hefei"
+  echo "GOVLINK_PUBLIC_BASE_URL=http://$BIND_HOST:$HAPROXY_GATEWAY_PORT"
+  echo "GOVLINK_SIMULATORS_URL=http://$BIND_HOST:$CLUSTER_SIM_PORT"
+  echo "GOVLINK_MESSAGE_LOG_SPOOL_DIR=$CLUSTER_DIR/govlink/message-log-spool"
+  echo "GOVLINK_LOG_JSON=true"
+  echo "GOVLINK_WEB_WORKERS=1"
+}
+gw_ready() { curl -fsS "http://$BIND_HOST:$1/healthz" >/dev/null 2>&1; }
+
+govlink_up() {
+  local bin="$ROOT/.venv/bin"
+  [ -x "$bin/govlink" ] || die "no $bin/govlink: run make venv (make cluster does)"
+  mkdir -p "$CLUSTER_DIR/govlink/message-log-spool"
+  cd "$ROOT"
+  local -a envs; mapfile -t envs < <(govlink_env)
+  if ! alive simulators; then
+    spawn simulators root env "${envs[@]}" "$bin/python" -m simulators --bind "$BIND_HOST:$CLUSTER_SIM_PORT"
+  fi
+  env "${envs[@]}" "$bin/govlink" db upgrade >/dev/null 2>&1 || die "govlink db upgrade failed against the cluster's database"
+  env "${envs[@]}" "$bin/govlink" realm apply >/dev/null 2>&1 || die "govlink realm apply failed against the cluster's Keycloak"
+  env "${envs[@]}" "$bin/govlink" realm demo-users >/dev/null 2>&1
+  local i=1 p n
+  for p in $GATEWAY_PORTS; do
+    alive "gateway-$i" || { log "starting gateway $i on :$p"
+      spawn "gateway-$i" root env "${envs[@]}" PROMETHEUS_MULTIPROC_DIR="$CLUSTER_DIR/govlink/metrics-$i" \
+        "$bin/gunicorn" -c config/gunicorn.py --bind "$BIND_HOST:$p" routes.wsgi:app; }
+    i=$((i + 1))
+  done
+  for n in 1 2; do
+    alive "worker-$n" || { log "starting connector worker $n"; spawn "worker-$n" root env "${envs[@]}" "$bin/govlink" worker connectors; }
+    alive "scheduler-$n" || { log "starting scheduler $n"; spawn "scheduler-$n" root env "${envs[@]}" "$bin/govlink" scheduler; }
+  done
+  for p in $GATEWAY_PORTS; do wait_for 120 gw_ready "$p" || die "the gateway on :$p is not healthy (log: $CLUSTER_DIR/log/)"; done
+}
+govlink_down() {
+  local n
+  for n in 1 2; do stop_proc "gateway-$n"; stop_proc "worker-$n"; stop_proc "scheduler-$n"; done
+  stop_proc simulators
+}
+
 amqp_url() { # the multi-node AMQP setting
   local hosts="" p
   for p in $RABBIT_AMQP_PORTS; do hosts+="${hosts:+,}$BIND_HOST:$p"; done
@@ -372,15 +415,19 @@ status() {
   local i=1; for n in $PG_MEMBERS; do
     printf '%-12s %s\n' "patroni-$n" "$(curl -fsS "http://$BIND_HOST:$(nth $i "$PATRONI_REST_PORTS")/patroni" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["role"], d["state"])' 2>/dev/null || echo down)"; i=$((i + 1)); done
   printf '%-12s %s\n' haproxy "$(alive haproxy && echo up || echo down)"
+  i=1; for n in $GATEWAY_PORTS; do printf '%-12s %s\n' "gateway-$i" "$(gw_ready "$n" && echo up || echo down)"; i=$((i + 1)); done
+  for n in worker-1 worker-2 scheduler-1 scheduler-2 simulators; do printf '%-12s %s\n' "$n" "$(alive "$n" && echo up || echo down)"; done
   i=1; for n in $KC_CLUSTER_NODES; do printf '%-12s %s\n' "keycloak-$n" "$(kc_node_ready "$(nth $i "$KC_CLUSTER_MGMT_PORTS")" && echo up || echo down)"; i=$((i + 1)); done
 }
 
 case "${1:-up}" in
-  up) rabbitmq_up; etcd_up; patroni_up; haproxy_up; keycloak_cluster_up; log "cluster ready: $(amqp_url) $(database_url)" ;;
+  up) rabbitmq_up; etcd_up; patroni_up; haproxy_up; keycloak_cluster_up; govlink_up; log "cluster ready: $(amqp_url) $(database_url)" ;;
   rabbitmq) rabbitmq_up ;;
   postgres) etcd_up; patroni_up; haproxy_up ;;
   keycloak) keycloak_cluster_up ;;
-  down) keycloak_cluster_down; haproxy_down; patroni_down; etcd_down; rabbitmq_down ;;
+  govlink) govlink_up ;;
+  govlink-env) govlink_env ;;
+  down) govlink_down; keycloak_cluster_down; haproxy_down; patroni_down; etcd_down; rabbitmq_down ;;
   status) status ;;
   env) cluster_env ;;
   rctl) shift; rctl "$@" ;;  # scripts/cluster.sh rctl c1 list_queues name leader members
