@@ -283,7 +283,7 @@ listen gateway
   timeout server 60s
   option httpchk GET /healthz
   http-check expect status 200
-  retry-on conn-failure empty-response
+  retry-on conn-failure  # never empty-response: a POST the dead gateway took must not be sent twice
   default-server inter 1s fall 2 rise 2
 CFG
   i=1; for p in $GATEWAY_PORTS; do echo "  server gw$i $BIND_HOST:$p check"; i=$((i + 1)); done

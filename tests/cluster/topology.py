@@ -144,3 +144,10 @@ def crash_postgres_member(member: str) -> float:
         except ProcessLookupError:
             pass
     return when
+
+
+def cluster_settings(settings):
+    """`settings` pointed at the cluster: multi-node AMQP, multi-host database, Keycloak behind the proxy."""
+    return settings.replace(amqp_url=amqp_url(), database_url=database_url(), realm="hefei",
+                            keycloak_url=f"http://127.0.0.1:{ENV['HAPROXY_KC_PORT']}",
+                            keycloak_management_url=f"http://127.0.0.1:{ports('KC_CLUSTER_MGMT_PORTS')[0]}")
