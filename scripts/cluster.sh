@@ -408,6 +408,22 @@ cluster_env() {
 
 haproxy_down() { stop_proc haproxy; }
 
+memory() { # proportional set size (shared pages split between their users) per part, in MiB
+  local f name pids pm total=0 kb
+  for f in "$PIDS"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    pids=$(ps -e -o pid=,pgid= | awk -v g="$(cat "$f")" '$2==g{print $1}')
+    case $name in patroni-*)  # Patroni starts PostgreSQL in a session of its own
+      pm=$(head -1 "$CLUSTER_DIR/postgres/${name#patroni-}/data/postmaster.pid" 2>/dev/null || true)
+      [ -n "$pm" ] && pids+=" $(ps -e -o pid=,ppid= | awk -v p="$pm" '$1==p||$2==p{print $1}')" ;;
+    esac
+    kb=0; for p in $pids; do kb=$((kb + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done
+    printf '%-14s %6d MiB\n' "$name" $((kb / 1024)); total=$((total + kb))
+  done
+  printf '%-14s %6d MiB\n' total $((total / 1024))
+}
+
 status() {
   local n
   for n in $RABBIT_NODES; do printf '%-12s %s\n' "rabbit-$n" "$(rabbit_running "$n" && echo up || echo down)"; done
@@ -429,6 +445,7 @@ case "${1:-up}" in
   govlink-env) govlink_env ;;
   down) govlink_down; keycloak_cluster_down; haproxy_down; patroni_down; etcd_down; rabbitmq_down ;;
   status) status ;;
+  memory) memory ;;
   env) cluster_env ;;
   rctl) shift; rctl "$@" ;;  # scripts/cluster.sh rctl c1 list_queues name leader members
   *) die "usage: $0 up|rabbitmq|down|status|env" ;;
