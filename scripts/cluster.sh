@@ -17,7 +17,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 log() { printf '\033[1;35m[cluster]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[cluster] error:\033[0m %s\n' "$*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (the PostgreSQL members run as the postgres user)"
+case "${1:-up}" in env | govlink-env | haproxy-config | patroni-config) ;;  # print only
+  *) [ "$(id -u)" = 0 ] || die "run as root (the PostgreSQL members run as the postgres user)" ;; esac
 
 nth() { local n=$1; shift; set -- $*; eval "echo \${$n}"; }  # nth 2 "a b c" -> b
 wait_for() { local secs=$1 i; shift; for ((i = 0; i < secs; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done; return 1; }
@@ -381,15 +382,17 @@ govlink_up() {
         "$bin/gunicorn" -c config/gunicorn.py --bind "$BIND_HOST:$p" routes.wsgi:app; }
     i=$((i + 1))
   done
-  for n in 1 2; do
+  for ((n = 1; n <= CONNECTOR_WORKERS; n++)); do
     alive "worker-$n" || { log "starting connector worker $n"; spawn "worker-$n" root env "${envs[@]}" "$bin/govlink" worker connectors; }
+  done
+  for ((n = 1; n <= SCHEDULERS; n++)); do
     alive "scheduler-$n" || { log "starting scheduler $n"; spawn "scheduler-$n" root env "${envs[@]}" "$bin/govlink" scheduler; }
   done
   for p in $GATEWAY_PORTS; do wait_for 120 gw_ready "$p" || die "the gateway on :$p is not healthy (log: $CLUSTER_DIR/log/)"; done
 }
 govlink_down() {
   local n
-  for n in 1 2; do stop_proc "gateway-$n"; stop_proc "worker-$n"; stop_proc "scheduler-$n"; done
+  for n in 1 2 3 4; do stop_proc "gateway-$n"; stop_proc "worker-$n"; stop_proc "scheduler-$n"; done
   stop_proc simulators
 }
 
@@ -446,6 +449,8 @@ case "${1:-up}" in
   down) govlink_down; keycloak_cluster_down; haproxy_down; patroni_down; etcd_down; rabbitmq_down ;;
   status) status ;;
   memory) memory ;;
+  haproxy-config) haproxy_config ;;
+  patroni-config) patroni_config 1 ;;  # what HAProxy is given (tests/unit/test_cluster_compose.py compares it)
   env) cluster_env ;;
   rctl) shift; rctl "$@" ;;  # scripts/cluster.sh rctl c1 list_queues name leader members
   *) die "usage: $0 up|rabbitmq|down|status|env" ;;
