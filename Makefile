@@ -65,7 +65,7 @@ cluster: venv
 cluster-stop:
 	@bash scripts/cluster.sh down
 
-chaos-cluster: venv services cluster
+chaos-cluster: venv cluster
 	@GOVLINK_CLUSTER=required bash scripts/test.sh tests/cluster
 
 clean:

@@ -319,7 +319,8 @@ keycloak_cluster_up() {
   # A copy of the single-node stack's Keycloak (with govlink's providers), built for production once:
   # the shared one keeps running start-dev from its own directory.
   [ -x "$KC_HOME/bin/kc.sh" ] || bash "$ROOT/scripts/stack.sh" up >/dev/null
-  local stamp; stamp="$(kc_build_options) $(cat "$KC_HOME/providers/.govlink-src-hash" 2>/dev/null)"
+  # The providers' sources by content (not by path: any checkout of the same sources is the same build).
+  local stamp; stamp="$(kc_build_options) $(cd "$ROOT/keycloak-providers" 2>/dev/null && find pom.xml src -type f -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
   if [ "$(cat "$KC_CLUSTER_HOME/.govlink-build" 2>/dev/null)" != "$stamp" ]; then
     local n; for n in $KC_CLUSTER_NODES; do stop_proc "keycloak-$n"; done
     log "building Keycloak for production in $KC_CLUSTER_HOME"

@@ -18,6 +18,20 @@ from simulators.channels.signin import Browserless, SignInError
 from tests.support.keycloak_users import MOBILE_REDIRECT, People
 
 PORTAL_REDIRECT = "http://127.0.0.1/portal/cb"
+RETRY_SECONDS = 30  # a user agent retries while the proxy has no ready node (502/503, not JSON)
+
+
+def _retrying(call):
+    """`call()`, again while the proxy answers without a ready Keycloak behind it; refusals are not retried."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    while True:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001
+            unavailable = isinstance(exc, ValueError) or "HTTP 502" in str(exc) or "HTTP 503" in str(exc)
+            if not unavailable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 SIGNED_IN = 8
 NEW = 16
 
@@ -61,16 +75,16 @@ def test_keycloak_node_kill(cluster, settings, cluster_line):
             kept, refreshed = 0, 0
             for agent, tokens in agents:
                 try:  # a second channel: the SSO cookie alone signs them in (no credentials given)
-                    agent.sign_in("web-portal", PORTAL_REDIRECT, client_secret=portal_secret)
+                    _retrying(lambda: agent.sign_in("web-portal", PORTAL_REDIRECT, client_secret=portal_secret))
                     kept += 1
-                except SignInError:
+                except (SignInError, ValueError):
                     pass
                 try:
-                    agent.refresh("mobile-app", tokens["refresh_token"])
+                    _retrying(lambda: agent.refresh("mobile-app", tokens["refresh_token"]))
                     refreshed += 1
-                except SignInError:
+                except (SignInError, ValueError):
                     pass
-            jwks = agents[0][0].http.get(f"{cs.issuer}/protocol/openid-connect/certs").json()
+            jwks = _retrying(lambda: agents[0][0].http.get(f"{cs.issuer}/protocol/openid-connect/certs").json())
             cluster_line("cluster-keycloak-node-kill", signins=len(signins), refused=len(refused),
                          sso_kept="yes" if kept == SIGNED_IN else f"no({kept}/{SIGNED_IN})",
                          refreshed=f"{refreshed}/{SIGNED_IN}", jwks_keys=len(jwks.get("keys", [])),
