@@ -230,7 +230,18 @@ patroni_up() {
   done
 }
 
-patroni_down() { local m; for m in $PG_MEMBERS; do stop_proc "patroni-$m"; done; }
+patroni_down() {
+  local m data
+  for m in $PG_MEMBERS; do
+    stop_proc "patroni-$m"
+    # Patroni runs PostgreSQL in a session of its own: stop a postmaster it left behind.
+    data="$CLUSTER_DIR/postgres/$m/data"
+    if [ -f "$data/postmaster.pid" ] && kill -0 "$(head -1 "$data/postmaster.pid")" 2>/dev/null; then
+      log "stopping PostgreSQL $m"
+      runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    fi
+  done
+}
 etcd_down() { local m; for m in $ETCD_MEMBERS; do stop_proc "etcd-$m"; done; }
 
 database_url() { # libpq's multi-host form: the member that takes writes
