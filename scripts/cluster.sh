@@ -79,6 +79,7 @@ rabbit_start() {
   local n=$1 dir="$CLUSTER_DIR/rabbitmq/$1" i port
   i=$(echo $RABBIT_NODES | tr ' ' '\n' | grep -nx "$n" | cut -d: -f1); port=$(nth "$i" "$RABBIT_AMQP_PORTS")
   rabbit_running "$n" && return 0
+  alive "rabbit-$n" && return 0  # started, still waiting for its peers
   mkdir -p "$dir/mnesia" "$dir/log"
   echo "[]." >"$dir/enabled_plugins"
   : >"$dir/rabbitmq-env.conf"
@@ -87,7 +88,13 @@ rabbit_start() {
     "cluster_partition_handling = pause_minority" "vm_memory_high_watermark.absolute = 512MiB" >"$dir/rabbitmq.conf"
   log "starting RabbitMQ $(rabbit_node "$n") on :$port"
   eval spawn "rabbit-$n" root env "$(rabbit_env "$n")" /usr/lib/rabbitmq/bin/rabbitmq-server
-  wait_for 90 rabbit_running "$n" || { tail -20 "$CLUSTER_DIR/log/rabbit-$n.log" >&2; die "RabbitMQ $n did not start"; }
+}
+rabbit_wait() { # a node of a stopped cluster waits for its peers: start them all, then wait
+  local n=$1 deadline=$((SECONDS + 300))
+  until rabbit_running "$n"; do
+    ((SECONDS < deadline)) || { tail -20 "$CLUSTER_DIR/log/rabbit-$n.log" >&2; die "RabbitMQ $n did not start within 300 s"; }
+    sleep 1
+  done
 }
 
 rabbitmq_up() {
@@ -98,6 +105,7 @@ rabbitmq_up() {
   chmod 400 "$CLUSTER_DIR/rabbitmq/.erlang.cookie"
   local first n; first=$(nth 1 "$RABBIT_NODES")
   for n in $RABBIT_NODES; do rabbit_start "$n"; done
+  for n in $RABBIT_NODES; do rabbit_wait "$n"; done
   for n in $RABBIT_NODES; do
     [ "$n" = "$first" ] && continue
     if ! rctl "$first" cluster_status --formatter json | grep -q "\"$(rabbit_node "$n")\""; then
