@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 GOVLINK := $(VENV)/bin/govlink
 
-.PHONY: help venv lock services stop status run test unit bench chaos clean
+.PHONY: help venv lock services stop status run test unit bench chaos cluster cluster-stop chaos-cluster clean
 
 help:
 	@echo "make run       install, start the services and the whole system (gateway, workers, simulators)"
@@ -13,6 +13,8 @@ help:
 	@echo "make stop      stop the services this project started"
 	@echo "make bench     run the benchmarks in bench/"
 	@echo "make chaos     run the chaos tests alone"
+	@echo "make cluster   the production topology on this machine (docs/deployment.md); make cluster-stop stops it"
+	@echo "make chaos-cluster  kill nodes of that cluster under load (brings it up first)"
 	@echo "make lock      re-resolve requirements.lock after changing pyproject.toml"
 
 venv: $(VENV)/.installed
@@ -55,6 +57,17 @@ bench: venv services
 
 chaos: venv services
 	@bash scripts/test.sh tests/chaos
+
+# The production topology on one machine, on ports of its own (scripts/cluster.env): the single-node
+# services above are neither used nor stopped by it.
+cluster: venv
+	@bash scripts/cluster.sh up
+
+cluster-stop:
+	@bash scripts/cluster.sh down
+
+chaos-cluster: venv cluster
+	@GOVLINK_CLUSTER=required bash scripts/test.sh tests/cluster
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -125,7 +125,7 @@ def main() -> None:
         requests.post(f"{sim_url}/population/_admin/people", json={"name": NAME, "idNumber": id_number},
                       timeout=5).raise_for_status()
         procs.append(subprocess.Popen([str(BIN / "govlink"), "worker", "connectors", "population-registry"], env=env))
-        procs.append(subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "routes.wsgi:app"], env=env))
+        procs.append(subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "bootstrap.wsgi:app"], env=env))
         wait_for(f"{gateway}/healthz")
         headers = {"Authorization": f"Bearer {token(settings)}"}
         body = {"payload": {"name": NAME, "id_number": id_number}}

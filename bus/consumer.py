@@ -28,7 +28,7 @@ import pika
 import tenacity
 from pika.adapters.select_connection import SelectConnection
 
-from bus.connection import connection_parameters
+from bus.connection import NodeRotation
 from bus.envelope import InvalidEnvelope, decode, encode, reply_to
 from bus.publisher import Publisher
 from bus.topology import WorkQueue, declare
@@ -77,8 +77,7 @@ class ConsumerRunner:
         self.reply_type = reply_type
         self.message_log = message_log
         self.reconnect_delay = reconnect_delay
-        self._params = connection_parameters(amqp_url, heartbeat=30)
-        self._params.client_properties = {"connection_name": f"govlink-consumer {work_queue.name}"}
+        self._nodes = NodeRotation(amqp_url, heartbeat=30, name=f"govlink-consumer {work_queue.name}")
         self._work: queue_module.SimpleQueue = queue_module.SimpleQueue()
         self._acks: collections.deque = collections.deque()
         self._ack_lock = threading.Lock()
@@ -132,7 +131,7 @@ class ConsumerRunner:
     # ------------------------------------------------------------------ I/O thread
     def _io_loop(self) -> None:
         while not self._stopping:
-            self._conn = SelectConnection(self._params, on_open_callback=lambda c: c.channel(on_open_callback=self._on_channel),
+            self._conn = SelectConnection(self._nodes.next(), on_open_callback=lambda c: c.channel(on_open_callback=self._on_channel),
                                           on_open_error_callback=lambda c, e: c.ioloop.stop(),
                                           on_close_callback=self._on_closed)
             self._conn.ioloop.start()

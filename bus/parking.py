@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pika
 
-from bus.connection import connection_parameters
+from bus.connection import node_parameters
 from bus.consumer import RETRIES_HEADER
 from config.logging import mask_identifiers
 
@@ -67,7 +67,7 @@ class ParkingLot:
 
     def __init__(self, amqp_url: str, db=None):
         self.db = db
-        self.conn = pika.BlockingConnection(connection_parameters(amqp_url))
+        self.conn = pika.BlockingConnection(node_parameters(amqp_url))
         self.channel = self.conn.channel()
         self.channel.confirm_delivery()
 

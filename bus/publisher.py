@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pika
 from pika.adapters.select_connection import SelectConnection
 
-from bus.connection import connection_parameters
+from bus.connection import NodeRotation
 from bus.errors import PublishFailed, RequestTimeout, Unroutable
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,7 @@ class _Outgoing:
 class Publisher:
     def __init__(self, amqp_url: str, *, window: int = 500, max_pending: int = 50_000, name: str = "govlink-publisher",
                  reply_queue: bool = False, reconnect_delay: float = 1.0):
-        self._params = connection_parameters(amqp_url, heartbeat=30)
-        self._params.client_properties = {"connection_name": name}
+        self._nodes = NodeRotation(amqp_url, heartbeat=30, name=name)  # the next node after each lost connection
         self._window = window
         self._max_pending = max_pending
         self._outbox: collections.deque[_Outgoing] = collections.deque()
@@ -161,7 +160,7 @@ class Publisher:
     # ------------------------------------------------------------------ I/O thread
     def _run(self) -> None:
         while not self._stopping:
-            self._conn = SelectConnection(self._params, on_open_callback=self._on_open,
+            self._conn = SelectConnection(self._nodes.next(), on_open_callback=self._on_open,
                                           on_open_error_callback=self._on_open_error,
                                           on_close_callback=self._on_closed)
             self._conn.ioloop.start()

@@ -81,9 +81,9 @@ def declare(amqp_url: str, queues: list[WorkQueue]) -> None:
     """Declare the exchanges and `queues` over a short-lived connection."""
     import pika
 
-    from bus.connection import connection_parameters
+    from bus.connection import node_parameters
 
-    conn = pika.BlockingConnection(connection_parameters(amqp_url))
+    conn = pika.BlockingConnection(node_parameters(amqp_url))
     try:
         ch = conn.channel()
         declare_exchanges(ch)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import string
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 PREFIX = "GOVLINK_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +122,11 @@ class Settings:
         for name in ("database_url", "amqp_url", "keycloak_url", "public_base_url"):
             if "://" not in getattr(self, name):
                 raise SettingsError(f"{PREFIX}{name.upper()} is not a URL")
+        for name in ("database_url", "amqp_url"):  # several hosts or nodes: none may be empty
+            try:
+                url_per_host(getattr(self, name))
+            except ValueError as exc:
+                raise SettingsError(f"{PREFIX}{name.upper()}: {exc}") from None
         try:
             tiers = self.retry_tier_seconds
         except ValueError:
@@ -197,12 +202,33 @@ def placeholders(template) -> set[str]:
 
 
 def redact_url(url: str) -> str:
-    """Hide the password of a URL (`amqp://user:***@host/`)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """Hide the password of a URL (`amqp://user:***@host/`), also of one naming several hosts."""
+    scheme, sep, rest = url.partition("://")
+    netloc, tail = re.match(r"([^/?#]*)(.*)", rest, re.S).groups()
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hosts}{tail}"
+
+
+def url_per_host(url: str) -> list[str]:
+    """One URL per host of `scheme://user:pw@h1:p1,h2:p2/path?query` (libpq's multi-host form, also
+    used for the broker's nodes); several whole URLs separated by commas or spaces are split too.
+    Raises ValueError on an empty host."""
+    urls = [u for u in re.split(r"[,\s]+(?=[A-Za-z][A-Za-z0-9+.-]*://)", url.strip()) if u]
+    out = []
+    for one in urls:
+        scheme, sep, rest = one.partition("://")
+        netloc, tail = re.match(r"([^/?#]*)(.*)", rest, re.S).groups()
+        userinfo, at, hosts = netloc.rpartition("@")
+        if not hosts:  # sqlite:///file, unix sockets
+            out.append(one)
+            continue
+        for host in hosts.split(","):
+            if not host.strip():
+                raise ValueError(f"an empty host in {redact_url(one)}")
+            out.append(f"{scheme}{sep}{userinfo}{at}{host.strip()}{tail}")
+    return out
 
 
 def _parse(name: str, raw: str, type_name: str):

@@ -9,10 +9,24 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import url_per_host
+
+
+def _multi_host(url: str) -> str:
+    """libpq's `postgresql://u:p@h1:5711,h2:5712/db?target_session_attrs=read-write` in the form
+    SQLAlchemy parses (`...@/db?host=h1:5711&host=h2:5712&...`); other URLs unchanged."""
+    hosts = url_per_host(url)
+    if len(hosts) < 2:
+        return url
+    first = make_url(hosts[0])
+    extra = {"host": [f"{u.host}:{u.port}" if u.port else u.host for u in map(make_url, hosts)]}
+    return first.set(host=None, port=None).update_query_dict(extra).render_as_string(hide_password=False)
+
 
 def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
-    """An engine with sane pool settings for the backend in `url`."""
-    parsed = make_url(url)
+    """An engine with sane pool settings for the backend in `url` (which may name several hosts:
+    with `target_session_attrs=read-write` libpq connects to the one that takes writes)."""
+    parsed = make_url(_multi_host(url))
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -58,9 +58,9 @@ def test_compose_commands_exist_in_the_code():
 
 
 def test_compose_uses_the_keycloak_version_the_stack_script_runs():
-    image = _compose()["services"]["keycloak"]["image"]
+    images = [svc["image"] for name, svc in _compose()["services"].items() if name.startswith("keycloak")]
     env = (ROOT / "scripts/stack.env").read_text()
-    assert image.endswith(":" + env.split("GOVLINK_KC_VERSION:-")[1].split("}")[0])
+    assert images and all(i.endswith(":" + env.split("GOVLINK_KC_VERSION:-")[1].split("}")[0]) for i in images)
 
 
 def test_procfile_processes_are_real_commands():

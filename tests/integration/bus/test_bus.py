@@ -168,7 +168,8 @@ def test_heartbeats_flow_while_a_handler_is_slow(settings, publisher, unique):
     q = WorkQueue(f"test.hb.{unique}", COMMANDS, (f"hb{unique}.#",))
     done = []
     runner = ConsumerRunner(settings.amqp_url, q, lambda d: (time.sleep(5), done.append(1)), publisher=publisher)
-    runner._params.heartbeat = 2
+    for params in runner._nodes.nodes:
+        params.heartbeat = 2
     runner.start()
     try:
         env = _env(unique)
