@@ -67,10 +67,11 @@ def passkey_policy() -> dict:
         "webAuthnPolicyPasswordlessSignatureAlgorithms": ["ES256", "RS256"],
         "webAuthnPolicyPasswordlessAttestationConveyancePreference": "none",
         "webAuthnPolicyPasswordlessAuthenticatorAttachment": "not specified",
-        "webAuthnPolicyPasswordlessRequireResidentKey": "Yes",
-        "webAuthnPolicyPasswordlessResidentKey": "Required",
+        "webAuthnPolicyPasswordlessResidentKey": "required",  # a discoverable credential: no username typed
         "webAuthnPolicyPasswordlessUserVerificationRequirement": "required",
         "webAuthnPolicyPasswordlessPasskeysEnabled": True,
+        # The page's "使用通行密钥登录" button starts it; no autofill request pending on every page load.
+        "webAuthnPolicyPasswordlessMediation": "none",
     }
 
 
