@@ -36,9 +36,11 @@ class SigninWorld:
         current = int((realm.get("attributes") or {}).get("govlink.sms.clock-offset-seconds", "0"))
         self._set_attributes({"govlink.sms.clock-offset-seconds": str(current + seconds)})
 
-    def citizen(self, family="手", given="机号", *, phone: str | None = None, verified=True, level=1) -> dict:
+    def citizen(self, family="手", given="机号", *, phone: str | None = "random", verified=True, level=1) -> dict:
+        """A citizen with a password and (unless `phone=None`) a phone, verified unless told otherwise."""
         resident_id = new_resident_id()
-        phone = phone or "139" + "".join(random.choices("0123456789", k=8))
+        if phone == "random":
+            phone = "139" + "".join(random.choices("0123456789", k=8))
         attributes = {"assurance_level": [str(level)]}
         if phone:
             attributes.update(phone_number=[phone], phone_number_verified=["true" if verified else "false"])
