@@ -241,9 +241,7 @@ def user_profile() -> dict:
              "permissions": editable, "multivalued": False},
             {"name": "phone_number", "displayName": "手机号码 (mobile phone)",
              "validations": {"pattern": {"pattern": r"^1[3-9][0-9]{9}$", "error-message": "手机号码格式不正确"}},
-             # Changed only through an SMS code to the new number (required action govlink-verify-phone,
-             # issue 21) or by govlink: a user cannot type in someone else's number.
-             "annotations": {"inputType": "html5-tel"}, "permissions": admin_only, "multivalued": False},
+             "annotations": {"inputType": "html5-tel"}, "permissions": editable, "multivalued": False},
             # Verification state is written by govlink (admin) only: a user cannot raise it.
             {"name": "phone_number_verified", "displayName": "手机号码已验证", "permissions": admin_only,
              "validations": {"options": {"options": ["true", "false"]}}, "multivalued": False},

@@ -166,10 +166,10 @@ def test_passkey_registered_then_used_without_password(browser, world, settings)
 
     person = world.citizen()
     issuer = settings.issuer.replace("127.0.0.1", "localhost")
-    redirect_uri = "http://127.0.0.1:9/mobile/callback"  # the mobile app's loopback redirect (any port)
+    redirect_uri = "http://127.0.0.1:8399/mobile/callback"  # the mobile app's loopback redirect (any port)
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
-    page.route("http://127.0.0.1:9/**", lambda route: route.fulfill(body="mobile app"))
+    page.route("http://127.0.0.1:8399/**", lambda route: route.fulfill(body="mobile app"))
     page.on("dialog", lambda dialog: dialog.accept("我的手机"))  # Keycloak asks for the passkey's label
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
@@ -231,29 +231,3 @@ def test_national_identity_links_the_local_account_at_l2(browser, channels_url, 
     # Linked, not duplicated: still one account with this ID number.
     assert len(world.admin.get_users({"username": person["resident_id"], "exact": True})) == 1
 
-
-def test_a_phone_is_trusted_only_after_its_code(browser, channels_url, world):
-    person = world.citizen(phone=None)
-    phone = "13600" + person_suffix()
-    page = browser.new_context(locale="zh-CN").new_page()
-    _open_login(page, channels_url)
-    page.fill("#username", person["resident_id"])
-    if page.locator("#password").count() == 0:
-        _press(page, "#kc-login")
-    page.fill("#password", PASSWORD)
-    _press(page, "#kc-login")
-    page.wait_for_url(f"{channels_url}/mobile/")
-    _press(page, "#verify-phone")
-    page.fill("#phone", phone)
-    _press(page, "#govlink-sms-send")
-    message = world.messages(phone)[-1]
-    assert message["templateId"] == "2110003"
-    page.fill("#code", "000000" if message["params"][0] != "000000" else "111111")
-    _press(page, "#govlink-sms-submit")
-    assert "验证码错误或已过期" in page.content()
-    assert "phone_number" not in (world.user(person["id"]).get("attributes") or {})
-    page.fill("#code", message["params"][0])
-    _press(page, "#govlink-sms-submit")
-    page.wait_for_url(f"{channels_url}/mobile/")
-    attributes = world.user(person["id"])["attributes"]
-    assert attributes["phone_number"] == [phone] and attributes["phone_number_verified"] == ["true"]
