@@ -100,6 +100,12 @@ class Settings:
     kuaidi100_key: str = _secret("dev-kuaidi100-key")
     kuaidi100_salt: str = _secret("dev-kuaidi100-salt")  # signs the pushes of our subscriptions
 
+    # SMS gateway (config/sms.yaml, Tencent Cloud SMS); development values, refused in production.
+    sms_api_base: str = ""  # empty: {simulators_url}/tencent-sms
+    sms_secret_id: str = "AKIDgovlinkDEVONLYsmsSecretId0000001"
+    sms_secret_key: str = _secret("dev-only-sms-secret-key-0123456789")
+    sms_sdk_app_id: str = "1400000001"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Build settings from `GOVLINK_<FIELD>` variables; `overrides` win over the environment."""

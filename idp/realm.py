@@ -5,6 +5,7 @@ import logging
 
 from config.realm import GATEWAY_REALM_MANAGEMENT_ROLES, GOVLINK_SCOPE, realm_definition
 from idp.keycloak import admin_client
+from idp.realm_signin import apply_signin
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def apply_realm(settings) -> dict:
     _withhold_realm_default_scopes(admin, settings.realm, [all_scopes.get(n) for n in WITHHELD_SCOPES])
     _no_password_grant(admin)
     _grant_gateway_realm_management(admin, settings)
+    apply_signin(admin, settings)  # SMS codes, passkeys, the national identity provider (issue 21)
     return {"realm": settings.realm, "created": created, "clients": [c["clientId"] for c in clients],
             "roles": [r["name"] for r in roles]}
 

@@ -160,7 +160,8 @@ keycloak_providers() {
   local src="$ROOT/keycloak-providers"
   [ -f "$src/pom.xml" ] || return 0
   local stamp="$KC_HOME/providers/.govlink-src-hash" hash
-  hash=$(find "$src/pom.xml" "$src/src" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  # Paths relative to the checkout: the same sources give the same stamp from any worktree.
+  hash=$(cd "$src" && find pom.xml src -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
     log "building govlink's Keycloak providers (Maven)"
     (cd "$src" && mvn -q -B -DskipTests package) || die "building keycloak-providers failed"

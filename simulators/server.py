@@ -15,7 +15,8 @@ from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
-from simulators import e_licence, ems, enterprise, kuaidi100, nontax_platform, population, sf_express, wechatpay
+from simulators import (e_licence, ems, enterprise, kuaidi100, national_identity, nontax_platform, population,
+                        sf_express, tencent_sms, wechatpay)
 from simulators.channels.serving import serve_in_thread
 
 DEFAULT_BIND = "127.0.0.1:8100"
@@ -30,6 +31,8 @@ SIMULATORS: list[tuple[str, Callable]] = [
     ("/sf-express", sf_express.create_app),  # 顺丰开放平台, signed form (msgDigest)
     ("/ems", ems.create_app),  # 中国邮政 EMS, SM4-sealed payloads
     ("/kuaidi100", kuaidi100.create_app),  # 快递100, subscriptions and signed pushes
+    ("/tencent-sms", tencent_sms.create_app),  # 腾讯云短信 SendSms, TC3-HMAC-SHA256
+    ("/national-id", national_identity.create_app),  # 国家政务服务平台统一身份认证, OIDC provider
 ]
 
 log = logging.getLogger("govlink.simulators")

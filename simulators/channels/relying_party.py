@@ -15,6 +15,7 @@ from flask import Flask, redirect, render_template_string, request, session, url
 
 from kernel.http import http_session
 
+KC_ACTIONS = ("webauthn-register-passwordless", "govlink-verify-phone")
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{{ title }}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head><body>
 <h1>{{ title }}</h1>
@@ -27,6 +28,8 @@ PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{
       <form method="post" action="{{ url_for('decide', request_id=r.id) }}" style="display:inline">
         <button name="decision" value="approve" id="approve-{{ loop.index }}">同意 approve</button>
         <button name="decision" value="deny">拒绝 deny</button></form></li>{% endfor %}</ul>{% endif %}
+  <p><a id="register-passkey" href="{{ url_for('login', kc_action='webauthn-register-passwordless') }}">注册通行密钥 add a passkey</a>
+     <a id="verify-phone" href="{{ url_for('login', kc_action='govlink-verify-phone') }}">验证手机号 verify phone</a></p>
   <p><a id="logout" href="{{ url_for('logout') }}">退出 log out</a></p>
 {% else %}
   <p id="status" data-signed-in="no">未登录 signed out{% if reason %} ({{ reason }}){% endif %}</p>
@@ -84,7 +87,10 @@ def create_relying_party(settings, *, client_id: str, title: str, client_secret:
 
     @app.get("/login")
     def login():
-        return keycloak.authorize_redirect(url_for("callback", _external=True))
+        # Application-initiated actions (issue 21): a passkey, a phone verified by SMS code.
+        action = request.args.get("kc_action")
+        extra = {"kc_action": action} if action in KC_ACTIONS else {}
+        return keycloak.authorize_redirect(url_for("callback", _external=True), **extra)
 
     @app.get("/callback")
     def callback():
