@@ -29,8 +29,8 @@ from connectors.declaration import OperationDeclaration, ServiceDeclaration
 from connectors.errors import ConnectorError
 from kernel.http import http_session
 from connectors.wsdl import (PortInfo, WsdlProblem, check_paths, choose_port, describe_fields, fetch_document,
-                             input_elements, list_ports, output_elements, resolve_response_path, schema_facets,
-                             validate_request)
+                             input_elements, list_ports, output_elements, resolve_response_path, schema_facets)
+from connectors.wsdl_validation import validate_request
 
 # The timeout of the call running in this thread: one transport serves many threads, each with
 # its own deadline, so the timeout cannot live on the transport itself.

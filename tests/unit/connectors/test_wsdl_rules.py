@@ -10,8 +10,8 @@ import zeep
 
 from connectors.soap import fault_key, zeep_settings
 from connectors.wsdl import (PortInfo, WsdlProblem, check_paths, choose_port, describe_fields, fetch_document,
-                             input_elements, list_ports, output_elements, resolve_response_path, schema_facets,
-                             validate_request)
+                             input_elements, list_ports, output_elements, resolve_response_path, schema_facets)
+from connectors.wsdl_validation import validate_request
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wsdl"
 
