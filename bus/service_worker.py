@@ -17,8 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
+from bus.envelope import call_timeout
 from bus.errors import HandlerError
 from bus.idempotency import handle_once
+from bus.request import REQUEST_TYPE, record_accepted  # noqa: F401  (REQUEST_TYPE: imported from here too)
 from bus.topology import service_queue
 from config.logging import mask_identifiers
 from store.ratelimit import RateLimited, hit, limit_of
@@ -27,20 +29,10 @@ from store.models.bus import ServiceCall
 log = logging.getLogger(__name__)
 
 CONSUMER = "connectors"
-REQUEST_TYPE = "service.call"
 
 
 def _now():
     return datetime.now(timezone.utc)
-
-
-def record_accepted(session, envelope: dict, owner: str | None) -> ServiceCall:
-    """The gateway's record of a call it is about to publish (status `accepted`)."""
-    call = ServiceCall(message_id=envelope["message_id"], service=envelope["service"], operation=envelope["operation"],
-                       client=envelope["client"], user_masked=mask_identifiers(envelope.get("user") or "") or None,
-                       owner=owner, case_id=envelope.get("case_id"), status="accepted", created_at=_now())
-    session.add(call)
-    return call
 
 
 class ServiceCallHandler:
@@ -110,9 +102,11 @@ class ServiceCallHandler:
             return json.loads(call.result) if call.result else None
         self._rate_limit(grant, env)
         started = time.monotonic()
+        # No longer than the waiting caller has left (the envelope's deadline), nor than declared.
+        answer = connector.call(env["operation"], env["payload"],
+                                timeout=call_timeout(env, connector.declaration.timeout_seconds))
         # A result about someone other than the caller is never kept nor answered.
-        result = self.runtime.access.filter_result(grant, connector.call(env["operation"], env["payload"]),
-                                                   env.get("principal"))
+        result = self.runtime.access.filter_result(grant, answer, env.get("principal"))
         call.status = "succeeded"
         call.result = json.dumps(result, ensure_ascii=False, default=str)
         call.completed_at = _now()
