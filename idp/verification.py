@@ -12,19 +12,28 @@ from __future__ import annotations
 import logging
 
 from bus.request import DepartmentCall, DepartmentCallFailed
+from kernel.errors import CodedError
 
 log = logging.getLogger(__name__)
 
 
-class RegistryUnavailable(Exception):
-    """The registry could not answer (bus down, timeout, department fault); `code` says which."""
+class RegistryUnavailable(CodedError):
+    """The registry could not answer (bus down, timeout, department fault); `cause` says which.
 
-    def __init__(self, code: str, message: str, call_id: str | None = None, retry_after: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    Answered as `registry_unavailable` (504 on a timeout, 503 otherwise, `details.cause`), or as
+    `rate_limited` (429, `details.retry_after` and the Retry-After header)."""
+
+    def __init__(self, cause: str, message: str, call_id: str | None = None, retry_after: int | None = None):
+        if cause == "rate_limited":
+            super().__init__(message, code="rate_limited", status=429,
+                             details={"call_id": call_id, "retry_after": retry_after})
+            self.headers = {"Retry-After": str(retry_after)}
+        else:
+            super().__init__(message, code="registry_unavailable", status=504 if cause == "timeout" else 503,
+                             details={"cause": cause, "call_id": call_id})
+        self.cause = cause
         self.call_id = call_id
-        self.retry_after = retry_after  # seconds, when code is rate_limited
+        self.retry_after = retry_after  # seconds, when cause is rate_limited
 
 
 def verify_identity(runtime, principal, name: str, resident_id: str) -> dict:
