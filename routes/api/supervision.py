@@ -14,14 +14,14 @@ from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from kernel.clock import BEIJING, to_beijing
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
 from store.models.supervision import CaseSatisfaction, Complaint
 from supervision import feedback
-from supervision.access import SUPERVISOR_ROLE, is_applicant, may_see_case
+from supervision.access import CASE_ID, SUPERVISOR_ROLE, CaseHidden, applicants_case, visible_case
 from supervision.config import load as load_config
 from supervision.statistics import open_warnings, statistics
 from supervision.timeline import case_timeline
@@ -32,8 +32,6 @@ DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
 blp = Blueprint("supervision", __name__, url_prefix="/api/v1/supervision",
                 description="Electronic supervision (电子监察): case timelines, warnings, satisfaction, complaints, statistics")
 
-CASE_ID = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$")
-NOT_FOUND = "No such case."
 
 
 class DeadlineSchema(Schema):
@@ -98,7 +96,7 @@ class ComplaintListSchema(Schema):
 
 class ComplaintArgsSchema(Schema):
     status = fields.String(validate=validate.OneOf(feedback.STATUSES))
-    case_id = fields.String(validate=CASE_ID)
+    case_id = fields.String(validate=validate.Regexp(CASE_ID))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 100_000))
 
@@ -171,17 +169,6 @@ def _time(moment):
     return to_beijing(moment).isoformat() if moment is not None else None
 
 
-def _check_case_id(case_id: str) -> None:
-    try:
-        CASE_ID(case_id)
-    except ValidationError:
-        raise ApiError(404, "not_found", NOT_FOUND) from None
-
-
-def _feedback_error(exc: feedback.FeedbackError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
-
-
 def timeline_view(timeline, satisfaction: CaseSatisfaction | None, lang: str = "zh") -> dict:
     """A timeline as the API and the supervision page show it (Beijing times)."""
     config = load_config(settings=current_app.extensions["govlink"].settings)
@@ -218,14 +205,11 @@ def warning_view(w: dict, lang: str = "zh") -> dict:
 @require_token()
 def case_timeline_view(case_id):
     """A case's timeline: every step in order, who acted (masked), outcome, duration, deadline."""
-    _check_case_id(case_id)
-    principal = current_principal()
     with _db().unit_of_work() as session:
-        if not may_see_case(session, case_id, principal):
-            raise ApiError(404, "not_found", NOT_FOUND)
+        visible_case(session, case_id, current_principal())
         timeline = case_timeline(session, case_id)
         if timeline.empty:
-            raise ApiError(404, "not_found", NOT_FOUND)
+            raise CaseHidden()
         return timeline_view(timeline, session.get(CaseSatisfaction, case_id))
 
 
@@ -236,19 +220,11 @@ def case_timeline_view(case_id):
 @require_token()
 def rate_case(body, case_id):
     """Rate a finished case (the applicant, once): 1 (very dissatisfied) to 5 (very satisfied)."""
-    _check_case_id(case_id)
     principal = current_principal()
     with _db().unit_of_work() as session:
-        if not is_applicant(session, case_id, principal):
-            if may_see_case(session, case_id, principal):
-                raise ApiError(403, "not_applicant", "Only the applicant rates a case.")
-            raise ApiError(404, "not_found", NOT_FOUND)
-        timeline = case_timeline(session, case_id)
-        try:
-            row = feedback.rate(session, case_id, principal.subject, body["rating"], body.get("comment"),
-                                finished=timeline.finished)
-        except feedback.FeedbackError as exc:
-            raise _feedback_error(exc) from None
+        applicants_case(session, case_id, principal, "Only the applicant rates a case.")
+        row = feedback.rate(session, case_id, principal.subject, body["rating"], body.get("comment"),
+                            finished=case_timeline(session, case_id).finished)
         return {"rating": row.rating, "comment": row.comment, "rated_at": _time(row.rated_at)}
 
 
@@ -259,13 +235,9 @@ def rate_case(body, case_id):
 @require_token()
 def file_complaint(body, case_id):
     """File a complaint about your case (投诉)."""
-    _check_case_id(case_id)
     principal = current_principal()
     with _db().unit_of_work() as session:
-        if not is_applicant(session, case_id, principal):
-            if may_see_case(session, case_id, principal):
-                raise ApiError(403, "not_applicant", "Only the applicant files complaints about a case.")
-            raise ApiError(404, "not_found", NOT_FOUND)
+        applicants_case(session, case_id, principal, "Only the applicant files complaints about a case.")
         return complaint_view(feedback.file_complaint(session, case_id, principal.subject, body["text"]))
 
 
@@ -302,10 +274,7 @@ def _act(complaint_id: str, action: str, **kwargs) -> dict:
     principal = current_principal()
     actor = principal.username or principal.subject
     with _db().unit_of_work() as session:
-        try:
-            return complaint_view(feedback.act(session, complaint_id[:36], action, actor, **kwargs))
-        except feedback.FeedbackError as exc:
-            raise _feedback_error(exc) from None
+        return complaint_view(feedback.act(session, complaint_id[:36], action, actor, **kwargs))
 
 
 @blp.post("/complaints/<string:complaint_id>/assign")
