@@ -19,6 +19,7 @@ from marshmallow import Schema, fields, validate
 from kernel.clock import BEIJING, to_beijing
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
+from routes.fields import BeijingTime
 from store.models.supervision import CaseSatisfaction, Complaint
 from supervision import feedback
 from supervision.access import CASE_ID, SUPERVISOR_ROLE, CaseHidden, applicants_case, visible_case
@@ -62,7 +63,7 @@ class EntrySchema(Schema):
 class RatingSchema(Schema):
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5))
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 500))
-    rated_at = fields.String(dump_only=True)
+    rated_at = BeijingTime(dump_only=True)
 
 
 class TimelineSchema(Schema):
@@ -81,12 +82,12 @@ class ComplaintSchema(Schema):
     case_id = fields.String()
     status = fields.String(metadata={"description": "filed | assigned | replied | closed"})
     text = fields.String()
-    filer = fields.String(allow_none=True, metadata={"description": "masked"})
+    filer = fields.String(allow_none=True, attribute="filer_masked", metadata={"description": "masked"})
     assignee = fields.String(allow_none=True)
     reply = fields.String(allow_none=True)
-    replied_at = fields.String(allow_none=True)
-    closed_at = fields.String(allow_none=True)
-    created_at = fields.String()
+    replied_at = BeijingTime(allow_none=True)
+    closed_at = BeijingTime(allow_none=True)
+    created_at = BeijingTime()
     history = fields.List(fields.Dict())
 
 
@@ -188,9 +189,8 @@ def timeline_view(timeline, satisfaction: CaseSatisfaction | None, lang: str = "
 
 
 def complaint_view(c: Complaint) -> dict:
-    return {"id": c.id, "case_id": c.case_id, "status": c.status, "text": c.text, "filer": c.filer_masked,
-            "assignee": c.assignee, "reply": c.reply, "replied_at": _time(c.replied_at), "closed_at": _time(c.closed_at),
-            "created_at": _time(c.created_at), "history": c.history}
+    """A complaint as the API answers it (for the supervision console's pages)."""
+    return ComplaintSchema().dump(c)
 
 
 def warning_view(w: dict, lang: str = "zh") -> dict:
@@ -225,7 +225,7 @@ def rate_case(body, case_id):
         applicants_case(session, case_id, principal, "Only the applicant rates a case.")
         row = feedback.rate(session, case_id, principal.subject, body["rating"], body.get("comment"),
                             finished=case_timeline(session, case_id).finished)
-        return {"rating": row.rating, "comment": row.comment, "rated_at": _time(row.rated_at)}
+        return row
 
 
 @blp.post("/cases/<string:case_id>/complaints")
@@ -238,7 +238,7 @@ def file_complaint(body, case_id):
     principal = current_principal()
     with _db().unit_of_work() as session:
         applicants_case(session, case_id, principal, "Only the applicant files complaints about a case.")
-        return complaint_view(feedback.file_complaint(session, case_id, principal.subject, body["text"]))
+        return feedback.file_complaint(session, case_id, principal.subject, body["text"])
 
 
 @blp.get("/complaints")
@@ -253,7 +253,7 @@ def list_complaints(args):
     with _db().unit_of_work() as session:
         rows = feedback.complaints(session, subject=subject, case_id=args.get("case_id"), status=args.get("status"),
                                    limit=args["limit"], offset=args["offset"])
-        return {"complaints": [complaint_view(c) for c in rows]}
+        return {"complaints": rows}
 
 
 @blp.get("/complaints/<string:complaint_id>")
@@ -267,14 +267,14 @@ def get_complaint(complaint_id):
         complaint = session.get(Complaint, complaint_id[:36])
         if complaint is None or (complaint.subject != principal.subject and SUPERVISOR_ROLE not in principal.roles):
             raise ApiError(404, "not_found", "No such complaint.")
-        return complaint_view(complaint)
+        return complaint
 
 
-def _act(complaint_id: str, action: str, **kwargs) -> dict:
+def _act(complaint_id: str, action: str, **kwargs) -> Complaint:
     principal = current_principal()
     actor = principal.username or principal.subject
     with _db().unit_of_work() as session:
-        return complaint_view(feedback.act(session, complaint_id[:36], action, actor, **kwargs))
+        return feedback.act(session, complaint_id[:36], action, actor, **kwargs)
 
 
 @blp.post("/complaints/<string:complaint_id>/assign")
