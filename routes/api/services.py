@@ -36,9 +36,13 @@ ERROR_HELP = {
          "id_number) is someone else's",
     404: "unknown_service / unknown_operation; not_found: the answer is about someone else (withheld); "
          "case_not_found: the case_id is not yours",
+    422: "validation_failed: the body does not fit the schema (details.fields); invalid_request: the payload does "
+         "not fit the operation (or the department said so)",
     429: "rate_limited: see the Retry-After header",
     500: "misconfigured: the declaration does not fit the department (govlink's to fix; the message names the file)",
     502: "fault / bad_response: the department answered with a fault or nonsense",
+    503: "unavailable / circuit_open: the department is down or failing, retry later; bus_unavailable: the message "
+         "bus did not take the call",
     504: "timeout: no answer in time; the call goes on, see details.status_url",
 }
 
