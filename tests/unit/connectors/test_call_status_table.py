@@ -50,3 +50,12 @@ def test_the_services_route_documents_every_status_the_table_produces():
     for status, codes in codes_by_status().items():
         assert str(status) in responses, status
         assert all(code in responses[str(status)]["description"] for code in codes), (status, codes)
+
+
+def test_a_connector_error_is_a_coded_error_the_gateway_answers_as_it_is():
+    from kernel.errors import CodedError
+    from connectors.access import ConditionNotMet
+
+    exc = ConditionNotMet("holder_id must be your own (id_number) for this call.", details={"field": "payload.holder_id"})
+    assert isinstance(exc, CodedError) and (exc.status, exc.code) == (403, "condition_not_met")
+    assert str(exc) == exc.message and exc.details == {"field": "payload.holder_id"}
