@@ -1,9 +1,15 @@
 """Schema fields the API's schemas share."""
 from __future__ import annotations
 
-from marshmallow import fields
+from datetime import date
+
+from marshmallow import fields, validate
 
 from kernel.clock import to_beijing
+
+
+# Dates a query may name (issue 15: 9999-12-31 plus a day overflowed into a 500).
+DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
 
 
 class BeijingTime(fields.String):

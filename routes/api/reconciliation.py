@@ -6,8 +6,6 @@ Money is integer fen; times are answered in Beijing time (`+08:00`); a business 
 """
 from __future__ import annotations
 
-from datetime import date
-
 from urllib.parse import urlencode
 
 from flask import Response, current_app, request
@@ -20,9 +18,7 @@ from reconciliation.categories import CATEGORIES
 from reconciliation.service import reconcile_logistics_day, reconcile_payments_day
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
-
-# Dates a query may name (issue 15: 9999-12-31 plus a day overflowed into a 500).
-DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
+from routes.fields import DATE_RANGE
 
 blp = Blueprint("reconciliation", __name__, url_prefix="/api/v1/reconciliation",
                 description="Reconciliation (对账): runs, discrepancies, resolution with a second approver, exports")

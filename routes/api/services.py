@@ -28,8 +28,6 @@ from routes.openapi import ErrorSchema
 blp = Blueprint("services", __name__, url_prefix="/api/v1/services",
                 description="Legacy department systems, reached through the message bus")
 
-NAME = validate.Regexp(r"^[a-z][a-z0-9-]{0,62}$")
-
 # What the codes of a status mean to a caller of this route, beyond the table's codes.
 ERROR_HELP = {
     403: "forbidden: no grant; condition_not_met: a payload field the grant binds to the caller (e.g. holder_id, "

@@ -10,7 +10,7 @@ Times are answered in Beijing time (`+08:00`).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from flask import current_app
 from flask_smorest import Blueprint
@@ -19,16 +19,13 @@ from marshmallow import Schema, fields, validate
 from kernel.clock import BEIJING, to_beijing
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
-from routes.fields import BeijingTime
+from routes.fields import DATE_RANGE, BeijingTime
 from store.models.supervision import CaseSatisfaction, Complaint
 from supervision import feedback
 from supervision.access import CASE_ID, SUPERVISOR_ROLE, CaseHidden, applicants_case, visible_case
 from supervision.config import load as load_config
 from supervision.statistics import open_warnings, statistics
 from supervision.timeline import case_timeline
-
-# Dates a query may name (issue 15: 9999-12-31 plus a day overflowed into a 500).
-DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
 
 blp = Blueprint("supervision", __name__, url_prefix="/api/v1/supervision",
                 description="Electronic supervision (电子监察): case timelines, warnings, satisfaction, complaints, statistics")
