@@ -7,7 +7,8 @@ left out when empty, `correlation_id` when there is none.
 Services and handlers raise `kernel.errors.CodedError`s (or subclasses: `Refused`, the bridges' error
 families, `ApiError` for the few refusals the gateway makes itself); the handler here answers each
 from its `status`, `code`, `message` and `details`, plus any `headers` it carries (e.g. `Retry-After`).
-No route translates errors by hand. A CodedError with a 5xx status is logged with its traceback.
+No route translates errors by hand. A CodedError with status 500 is logged with its traceback, other
+5xx ones (something upstream is down or slow) in one line.
 """
 from __future__ import annotations
 
@@ -68,8 +69,10 @@ def _is_invalid_json(data) -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CodedError)
     def _coded_error(exc: CodedError):
-        if exc.status >= 500:
+        if exc.status == 500:  # ours to fix: with the traceback
             log.error("request failed: %s (%s)", exc.code, type(exc).__name__, exc_info=exc)
+        elif exc.status > 500:  # a department, the bus or a database is down or slow: one line
+            log.warning("request failed: %s (%s)", exc.code, type(exc).__name__)
         return coded_error_response(exc)
 
     @app.errorhandler(HTTPException)

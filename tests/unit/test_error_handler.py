@@ -83,3 +83,10 @@ def test_a_server_side_coded_error_is_logged_with_its_traceback(caplog):
 def test_anything_else_is_still_an_internal_error_without_its_text(exc):
     r = _get(exc)
     assert r.status_code == 500 and r.get_json()["code"] == "internal_error" and "secret" not in r.get_data(as_text=True)
+
+
+def test_an_upstream_5xx_is_one_warning_line_without_traceback(caplog):
+    r = _get(CodedError("The registry did not answer in time.", code="registry_unavailable", status=504))
+    assert r.status_code == 504
+    records = [rec for rec in caplog.records if rec.name == "routes.errors"]
+    assert records and all(rec.levelname == "WARNING" and not rec.exc_info for rec in records)
