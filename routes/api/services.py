@@ -38,7 +38,8 @@ ERROR_HELP = {
          "not fit the operation (or the department said so)",
     429: "rate_limited: see the Retry-After header",
     500: "misconfigured: the declaration does not fit the department (govlink's to fix; the message names the file)",
-    502: "fault / bad_response: the department answered with a fault or nonsense",
+    502: "fault / bad_response: the department answered with a fault or nonsense; rejected: it refused govlink's "
+         "own credentials",
     503: "unavailable / circuit_open: the department is down or failing, retry later; bus_unavailable: the message "
          "bus did not take the call",
     504: "timeout: no answer in time; the call goes on, see details.status_url",
