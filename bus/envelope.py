@@ -6,6 +6,10 @@ behalf (`user`, and for a service call the verified `principal` its grant condit
 against), for which case, and carries a `message_id` that is also its idempotency key.
 Replies echo the request's identity (`correlation_id`, `causation_id` = the request's id) and add
 the SHA-256 of the request body (`request_hash`).
+
+A request whose caller waits for the reply carries that caller's `deadline` (an aware time): the
+worker gives the department only the time left before it (`call_timeout`), never more than the
+service's own timeout.
 """
 from __future__ import annotations
 
@@ -59,6 +63,7 @@ class EnvelopeSchema(Schema):
     principal = fields.Nested(PrincipalSchema, load_default=None, allow_none=True)
     issued_at = fields.AwareDateTime(required=True, format="iso")
     request_hash = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    deadline = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
     payload = fields.Dict(required=True)
 
 
@@ -68,8 +73,8 @@ _schema = EnvelopeSchema()
 def new_envelope(type: str, payload: dict, *, client: str, service: str | None = None, operation: str | None = None,
                  user: str | None = None, case_id: str | None = None, correlation_id: str | None = None,
                  causation_id: str | None = None, message_id: str | None = None,
-                 principal: dict | None = None) -> dict:
-    """A fresh envelope (as the plain dict that travels), validated. `principal` only when given."""
+                 principal: dict | None = None, deadline: datetime | None = None) -> dict:
+    """A fresh envelope (as the plain dict that travels), validated. `principal` and `deadline` only when given."""
     mid = message_id or str(uuid.uuid4())
     envelope = {
         "message_id": mid,
@@ -87,6 +92,8 @@ def new_envelope(type: str, payload: dict, *, client: str, service: str | None =
     }
     if principal is not None:
         envelope["principal"] = principal
+    if deadline is not None:
+        envelope["deadline"] = deadline.astimezone(timezone.utc).isoformat()
     validate_envelope(envelope)
     return envelope
 
@@ -98,6 +105,20 @@ def reply_to(request: dict, request_body: bytes, type: str, payload: dict, *, cl
                          correlation_id=request["correlation_id"], causation_id=request["message_id"])
     reply["request_hash"] = hashlib.sha256(request_body).hexdigest()
     return reply
+
+
+def call_timeout(envelope: dict, ceiling: float, now: datetime | None = None) -> float:
+    """Seconds a worker may spend on `envelope`'s call: the time left before its caller's `deadline`,
+    never more than `ceiling` (the service's declared timeout).
+
+    Without a deadline (an asynchronous call), or once the deadline has passed (a retry or a replay:
+    nobody waits any more, the call goes on like an asynchronous one), that is `ceiling`.
+    """
+    deadline = envelope.get("deadline")
+    if not deadline:
+        return ceiling
+    left = (datetime.fromisoformat(deadline) - (now or datetime.now(timezone.utc))).total_seconds()
+    return min(ceiling, left) if left > 0 else ceiling
 
 
 def validate_envelope(envelope: dict) -> None:
@@ -134,5 +155,5 @@ def _summarise(errors: dict) -> str:
     return "; ".join(parts)[:500]
 
 
-__all__ = ["EnvelopeSchema", "InvalidEnvelope", "new_envelope", "reply_to", "encode", "decode", "validate_envelope",
+__all__ = ["EnvelopeSchema", "InvalidEnvelope", "new_envelope", "call_timeout", "reply_to", "encode", "decode", "validate_envelope",
            "ValidationError", "EXCLUDE"]

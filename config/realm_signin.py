@@ -1,6 +1,6 @@
 """How citizens sign in (issue 21), as code: the part of the realm that `idp.realm_signin` applies.
 
-- `sms_attributes()`: realm attributes `govlink.sms.*` read by the Keycloak SMS authenticators
+- (`idp.realm_signin.sms_attributes()` builds the realm attributes `govlink.sms.*` from the SMS profile)
   (keycloak-providers, package `sms`), from config/sms.yaml (the gateway, its key pair, the sign
   name and templates, the code policy). `govlink.sms.test-clock` (a clock offset for tests) is
   written only outside production.
@@ -40,24 +40,6 @@ FLOWS: dict[str, list] = {
     FIRST_BROKER_FLOW: [("govlink-national-identity-link", "REQUIRED")],
     POST_BROKER_FLOW: [("govlink-national-identity-link", "REQUIRED")],
 }
-
-
-def sms_attributes(settings) -> dict:
-    """The realm attributes of the SMS authenticators (values are strings)."""
-    from connectors.sms.profile import load_sms_profile
-
-    profile = load_sms_profile(settings)
-    codes = profile.codes
-    values = {
-        "endpoint": profile.api_base, "secret-id": profile.secret_id, "secret-key": profile.secret_key,
-        "sdk-app-id": profile.sdk_app_id, "sign-name": profile.sign_name, "region": profile.region,
-        "code-length": codes.length, "ttl-seconds": codes.ttl_seconds, "max-attempts": codes.max_attempts,
-        "lock-seconds": codes.lock_seconds, "resend-seconds": codes.resend_seconds,
-        "daily-per-phone": codes.daily_per_phone, "daily-per-ip": codes.daily_per_ip,
-        "test-clock": "false" if settings.env == "production" else "true",
-        **{f"template.{purpose}": template.id for purpose, template in profile.templates.items()},
-    }
-    return {f"govlink.sms.{name}": str(value) for name, value in values.items()}
 
 
 def passkey_policy() -> dict:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
+from bus.envelope import call_timeout
 from bus.errors import HandlerError
 from bus.idempotency import handle_once
 from bus.service_calls import REQUEST_TYPE, record_accepted
@@ -104,9 +105,11 @@ class ServiceCallHandler:
             return json.loads(call.result) if call.result else None
         self._rate_limit(grant, env)
         started = time.monotonic()
+        # No longer than the waiting caller has left (the envelope's deadline), nor than declared.
+        answer = connector.call(env["operation"], env["payload"],
+                                timeout=call_timeout(env, connector.declaration.timeout_seconds))
         # A result about someone other than the caller is never kept nor answered.
-        result = self.runtime.access.filter_result(grant, connector.call(env["operation"], env["payload"]),
-                                                   env.get("principal"))
+        result = self.runtime.access.filter_result(grant, answer, env.get("principal"))
         call.status = "succeeded"
         call.result = json.dumps(result, ensure_ascii=False, default=str)
         call.completed_at = _now()

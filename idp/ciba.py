@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from kernel.errors import Refused
 from kernel.http import http_session
 from idp.tokens import TokenError, verifier_for
 from store.models.identity import CibaRequest
@@ -29,10 +30,11 @@ DECISIONS = {"approve": "SUCCEED", "deny": "UNAUTHORIZED", "cancel": "CANCELLED"
 LIFETIME = timedelta(seconds=120)  # the realm's cibaExpiresIn
 
 
-class CibaError(Exception):
+class CibaError(Refused):
+    """A refused CIBA request or decision, answered with its `status` and `code`."""
+
     def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        super().__init__(status, code, message)
 
 
 def _now() -> datetime:

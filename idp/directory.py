@@ -13,6 +13,7 @@ import threading
 
 from keycloak.exceptions import KeycloakError
 
+from kernel.errors import CodedError
 from kernel.identifiers import mask
 from idp.principal import USCC_ATTRIBUTE
 
@@ -20,14 +21,31 @@ log = logging.getLogger(__name__)
 LEVEL_ATTRIBUTE = "assurance_level"
 
 
-class DirectoryError(Exception):
-    """Keycloak refused or failed an admin call; `status` is Keycloak's HTTP status (0 if unreachable)."""
+RECLAIM_HINT = ("An account with this resident ID number exists. If it is yours, sign in. If not: an unverified "
+                "account is re-bound to you when you register with your name exactly as the population registry "
+                "holds it; otherwise verify in person at a service-hall counter, which re-binds the account to you.")
+
+
+class DirectoryError(CodedError):
+    """Keycloak refused or failed an admin call; `keycloak_status` is Keycloak's HTTP status (0 if unreachable).
+
+    Answered as: Keycloak's 409 (the account exists) `already_registered` 409; its 400 (it refused the
+    data) `refused_by_identity_provider` 422; anything else `identity_provider_unavailable` 503. The
+    admin message (`admin_message`) and Keycloak's text stay in the log, `details.keycloak` only on 422.
+    """
 
     def __init__(self, status: int, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details or {}
+        self.keycloak_status = status
+        self.admin_message = message
+        keycloak = dict(details or {})
+        if status == 409:
+            super().__init__(RECLAIM_HINT, code="already_registered", status=409, details={"reclaim": ["in_person"]})
+        elif status == 400:
+            super().__init__("The identity provider refused the data.", code="refused_by_identity_provider",
+                             status=422, details={"keycloak": keycloak.get("keycloak", "")})
+        else:
+            super().__init__("The identity provider did not answer; try again.", code="identity_provider_unavailable",
+                             status=503)
 
 
 def _call(what: str, fn, *args, **kwargs):

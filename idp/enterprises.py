@@ -11,18 +11,24 @@ from __future__ import annotations
 import logging
 
 from idp.directory import directory_for
+from kernel.errors import Refused
 from kernel.identifiers import mask
 from idp.principal import USCC_ATTRIBUTE
-from idp.realname import NotVerified
+from idp.realname import NotVerified, UnknownPerson
 from idp.verification import verify_enterprise
 
 log = logging.getLogger(__name__)
 
 
-class EnterpriseError(Exception):
+class EnterpriseError(Refused):
+    """A refused enterprise request, answered with its `status` and `code`."""
+
     def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        super().__init__(status, code, message)
+
+
+NOT_THE_REPRESENTATIVE = ("The enterprise registry does not name you (by your resident ID number) as this enterprise's "
+                          "legal representative; others register it at a counter.")
 
 
 def register(runtime, principal, uscc: str, name: str) -> dict:
@@ -36,7 +42,7 @@ def register(runtime, principal, uscc: str, name: str) -> dict:
         raise EnterpriseError(409, "already_registered", f"The enterprise {mask(uscc)} is already registered.")
     answer = verify_enterprise(runtime, principal, uscc, principal.resident_id)
     if not answer["match"]:
-        raise NotVerified(answer["reason"], answer["call_id"])
+        raise NotVerified(answer["reason"], answer["call_id"], NOT_THE_REPRESENTATIVE)
     representative = f"{person.get('lastName') or ''}{person.get('firstName') or ''}"
     org_id = directory.create_enterprise(uscc, name.strip(), representative)
     directory.add_member(org_id, principal.subject)
@@ -52,7 +58,7 @@ def add_member(runtime, principal, uscc: str, resident_id: str) -> dict:
         raise EnterpriseError(404, "not_found", f"You are not a member of an enterprise {uscc}.")
     person = directory.find_person(resident_id)
     if person is None:
-        raise EnterpriseError(404, "unknown_person", f"No account for {mask(resident_id)}; they register first.")
+        raise UnknownPerson(resident_id, "they register first")
     directory.add_member(org["id"], person["id"])
     return {"uscc": uscc, "member": mask(resident_id)}
 

@@ -10,14 +10,30 @@ import hashlib
 import json
 import logging
 
+from connectors.sms.profile import load_sms_profile
 from config.realm_signin import (BROWSER_FLOW, FIRST_BROKER_FLOW, FLOWS, LOGIN_THEME, NATIONAL_IDP, PASSKEY_ACTION,
-                                 POST_BROKER_FLOW, RESET_FLOW, VERIFY_PHONE_ACTION, national_idp, passkey_policy,
-                                 sms_attributes)
+                                 POST_BROKER_FLOW, RESET_FLOW, VERIFY_PHONE_ACTION, national_idp, passkey_policy)
 
 log = logging.getLogger(__name__)
 
 # Realm field -> (our flow, Keycloak's built-in flow bound while ours is rebuilt).
 BINDINGS = {"browserFlow": (BROWSER_FLOW, "browser"), "resetCredentialsFlow": (RESET_FLOW, "reset credentials")}
+
+
+def sms_attributes(settings) -> dict:
+    """The realm attributes of the SMS authenticators (values are strings)."""
+    profile = load_sms_profile(settings)
+    codes = profile.codes
+    values = {
+        "endpoint": profile.api_base, "secret-id": profile.secret_id, "secret-key": profile.secret_key,
+        "sdk-app-id": profile.sdk_app_id, "sign-name": profile.sign_name, "region": profile.region,
+        "code-length": codes.length, "ttl-seconds": codes.ttl_seconds, "max-attempts": codes.max_attempts,
+        "lock-seconds": codes.lock_seconds, "resend-seconds": codes.resend_seconds,
+        "daily-per-phone": codes.daily_per_phone, "daily-per-ip": codes.daily_per_ip,
+        "test-clock": "false" if settings.env == "production" else "true",
+        **{f"template.{purpose}": template.id for purpose, template in profile.templates.items()},
+    }
+    return {f"govlink.sms.{name}": str(value) for name, value in values.items()}
 
 
 def realm_fields(settings, current_attributes: dict | None = None) -> dict:

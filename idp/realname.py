@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 
 from idp import binding
-from idp.directory import directory_for
+from idp.directory import RECLAIM_HINT, DirectoryError, directory_for
+from kernel.errors import CodedError
 from kernel.identifiers import mask
 from idp.verification import verify_identity
 from store.models.identity import IdentityVerification
@@ -23,17 +24,38 @@ from store.models.identity import IdentityVerification
 log = logging.getLogger(__name__)
 
 
-class NotVerified(Exception):
-    """The registry did not confirm the person; `reason` is the registry's (e.g. `name_mismatch`)."""
+class NotVerified(CodedError):
+    """The registry did not confirm the person (422 `not_verified`); `reason` is the registry's (e.g. `name_mismatch`)."""
 
-    def __init__(self, reason: str, call_id: str | None = None):
-        super().__init__(reason)
+    code = "not_verified"
+    status = 422
+
+    def __init__(self, reason: str, call_id: str | None = None,
+                 message: str = "The population registry did not confirm your name and ID number."):
+        super().__init__(message, details={"reason": reason, "call_id": call_id})
         self.reason = reason
         self.call_id = call_id
 
 
-class NotReclaimable(Exception):
-    """An account exists for the ID number and this request may not take it (see `reclaim`)."""
+class NotReclaimable(CodedError):
+    """An account exists for the ID number and this request may not take it (see `reclaim`): 409
+    `already_registered`, `details.reclaim` says how."""
+
+    code = "already_registered"
+    status = 409
+
+    def __init__(self, resident_id: str):
+        super().__init__(RECLAIM_HINT, details={"reclaim": ["in_person"]})
+
+
+class UnknownPerson(CodedError, LookupError):
+    """No account holds this resident ID number (404 `unknown_person`)."""
+
+    code = "unknown_person"
+    status = 404
+
+    def __init__(self, resident_id: str, hint: str = "register first"):
+        super().__init__(f"No account for {mask(resident_id)}; {hint}.")
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,13 @@ class Outcome:
     def raised(self) -> bool:
         return self.level_after > self.level_before
 
+    @property
+    def next_step(self) -> str:
+        """What the channel does to use the new level."""
+        if self.rebound:
+            return "sign in with the one-time password and choose a new one (all earlier sessions have ended)"
+        return "refresh the token (or sign in again) to carry the new level" if self.raised else "none"
+
 
 def full_name(user: dict) -> str:
     """A Chinese name as the registry holds it: family name then given name, no space."""
@@ -94,7 +123,7 @@ def verify_in_person(runtime, clerk, resident_id: str, document: str, *, family_
     directory = directory_for(runtime.settings)
     user = directory.find_person(resident_id)
     if user is None:
-        raise LookupError(resident_id)
+        raise UnknownPerson(resident_id)
     password = binding.initial_password()
     rebound = binding.rebind(runtime, user, resident_id, trigger=binding.IN_PERSON, level=3, by=clerk.subject,
                              client=clerk.caller, reference=document, password=password, temporary=True,
@@ -105,6 +134,19 @@ def verify_in_person(runtime, clerk, resident_id: str, document: str, *, family_
              rebound.level_before, rebound.level_after)
     return user["id"], Outcome(rebound.level_before, rebound.level_after, "in_person", document, rebound=True,
                                initial_password=password)
+
+
+def register(runtime, resident_id: str, family_name: str, given_name: str, password: str,
+             phone: str | None = None, ended_sessions=None) -> tuple[str, Outcome | None]:
+    """Register a person (L1) keyed on their resident ID number: (subject, None). If an account already
+    holds the number, `reclaim` it: (subject, its outcome), or NotReclaimable."""
+    try:
+        return directory_for(runtime.settings).register_person(resident_id, family_name, given_name, password,
+                                                               phone), None
+    except DirectoryError as exc:
+        if exc.keycloak_status != 409:
+            raise
+    return reclaim(runtime, resident_id, family_name, given_name, password, phone, ended_sessions=ended_sessions)
 
 
 def reclaim(runtime, resident_id: str, family_name: str, given_name: str, password: str,

@@ -11,23 +11,29 @@ from __future__ import annotations
 
 import logging
 
-from bus.envelope import decode, encode, new_envelope
-from bus.errors import BusError, RequestTimeout
-from bus.service_calls import REQUEST_TYPE, record_accepted
-from bus.topology import COMMANDS
+from bus.request import DepartmentCall, DepartmentCallFailed
+from kernel.errors import CodedError
 
 log = logging.getLogger(__name__)
 
 
-class RegistryUnavailable(Exception):
-    """The registry could not answer (bus down, timeout, department fault); `code` says which."""
+class RegistryUnavailable(CodedError):
+    """The registry could not answer (bus down, timeout, department fault); `cause` says which.
 
-    def __init__(self, code: str, message: str, call_id: str | None = None, retry_after: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    Answered as `registry_unavailable` (504 on a timeout, 503 otherwise, `details.cause`), or as
+    `rate_limited` (429, `details.retry_after` and the Retry-After header)."""
+
+    def __init__(self, cause: str, message: str, call_id: str | None = None, retry_after: int | None = None):
+        if cause == "rate_limited":
+            super().__init__(message, code="rate_limited", status=429,
+                             details={"call_id": call_id, "retry_after": retry_after})
+            self.headers = {"Retry-After": str(retry_after)}
+        else:
+            super().__init__(message, code="registry_unavailable", status=504 if cause == "timeout" else 503,
+                             details={"cause": cause, "call_id": call_id})
+        self.cause = cause
         self.call_id = call_id
-        self.retry_after = retry_after  # seconds, when code is rate_limited
+        self.retry_after = retry_after  # seconds, when cause is rate_limited
 
 
 def verify_identity(runtime, principal, name: str, resident_id: str) -> dict:
@@ -47,30 +53,24 @@ def verify_enterprise(runtime, principal, uscc: str, legal_representative_id: st
 
 
 def _call(runtime, principal, service: str, operation: str, payload: dict) -> dict:
-    envelope = new_envelope(REQUEST_TYPE, payload, client=principal.caller, service=service, operation=operation,
-                            user=principal.subject, principal=principal.envelope_claims())
-    call_id = envelope["message_id"]
-    with runtime.db.unit_of_work() as session:
-        record_accepted(session, envelope, owner=principal.subject)
-    runtime.message_log.record(envelope, "out")
+    call = DepartmentCall(runtime, service, operation, payload, principal=principal,
+                          wait_seconds=runtime.settings.service_call_timeout_seconds)
+    call.record(principal.subject)
     try:
-        _props, body = runtime.publisher.request(
-            COMMANDS, f"{service}.{operation}", encode(envelope), message_id=call_id,
-            correlation_id=envelope["correlation_id"], timeout=runtime.settings.service_call_timeout_seconds,
-            type=REQUEST_TYPE)
-    except RequestTimeout:
-        raise RegistryUnavailable("timeout", f"The {service} did not answer in time.", call_id) from None
-    except BusError as exc:
-        raise RegistryUnavailable("bus_unavailable", f"The message bus did not take the call ({exc.code}).", call_id) from None
-    reply = decode(body)
-    runtime.message_log.record(reply, "in")
-    if "error" in reply["payload"]:
-        error = reply["payload"]["error"]
-        if error.get("code") == "rate_limited":
-            retry_after = int((error.get("details") or {}).get("retry_after") or 60)
-            raise RegistryUnavailable("rate_limited", f"Too many checks with the {service}; try again in {retry_after} s.",
-                                      call_id, retry_after)
-        raise RegistryUnavailable(error.get("code", "department_error"),
-                                  f"The {service} could not check this ({error.get('code', 'error')}).", call_id)
-    result = reply["payload"].get("result") or {}
-    return {"match": bool(result.get("match")), "reason": str(result.get("reason") or ""), "call_id": call_id}
+        result = call.wait() or {}
+    except DepartmentCallFailed as exc:
+        raise _unavailable(exc, service) from None
+    return {"match": bool(result.get("match")), "reason": str(result.get("reason") or ""), "call_id": call.call_id}
+
+
+def _unavailable(exc: DepartmentCallFailed, service: str) -> RegistryUnavailable:
+    """What a failed registry call means to the person being verified (no department text)."""
+    if exc.code == "timeout":
+        return RegistryUnavailable("timeout", f"The {service} did not answer in time.", exc.call_id)
+    if exc.code == "bus_unavailable":
+        return RegistryUnavailable("bus_unavailable", f"The message bus did not take the call ({exc.bus_code}).", exc.call_id)
+    if exc.code == "rate_limited":
+        retry_after = exc.retry_after or 60
+        return RegistryUnavailable("rate_limited", f"Too many checks with the {service}; try again in {retry_after} s.",
+                                   exc.call_id, retry_after)
+    return RegistryUnavailable(exc.code, f"The {service} could not check this ({exc.code}).", exc.call_id)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from kernel.clock import to_beijing
+from kernel.errors import CodedError
 from kernel.money import fen_to_yuan
 from reconciliation import queries
 from reconciliation.records import from_epoch
@@ -35,6 +36,19 @@ HEADERS = {
            "left_amount": "Our amount (CNY)", "right_amount": "Their amount (CNY)", "status": "Status",
            "updated_at": "Updated (Beijing time)", "left_records": "Our records", "right_records": "Their records"},
 }
+
+
+class RunNotFound(CodedError, LookupError):
+    """No reconciliation run with this id (404 `not_found`)."""
+
+    code = "not_found"
+    status = 404
+
+    def __init__(self, run_id: int):
+        super().__init__(f"No reconciliation run {run_id}.")
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def guard(value):
@@ -160,7 +174,7 @@ def export_run(session: Session, run_id: int, *, fmt: str = "xlsx", open_only: b
     """A run's discrepancies as CSV or XLSX; raises LookupError for an unknown run."""
     run = queries.get_run(session, run_id)
     if run is None:
-        raise LookupError(f"no reconciliation run {run_id}")
+        raise RunNotFound(run_id)
     items = discrepancies_for_export(session, run_id=run_id, open_only=open_only)
     if fmt == "csv":
         return to_csv(items, lang=lang)

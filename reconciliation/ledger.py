@@ -27,6 +27,7 @@ from functools import partial
 
 from sqlalchemy.engine import URL, Connection, Engine
 
+from kernel.errors import CodedError
 from reconciliation.duck import sql_literal
 from reconciliation.payments import PaymentRules, cutoff_epoch
 from reconciliation.records import CourierCharge, LedgerPayment, Shipment
@@ -83,11 +84,21 @@ def _conninfo_value(value: object) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class LedgerUnavailable(RuntimeError):
+class LedgerUnavailable(CodedError, RuntimeError):
     """DuckDB could not attach PostgreSQL for the ledger (down, refusing, or the credentials wrong):
-    a condition to retry, not a fault in the day's data. The message is libpq's, without the password."""
+    a condition to retry, not a fault in the day's data (503, Retry-After). `str()` is libpq's reason,
+    without the password, for the log; the caller gets `message`."""
 
     code = "database_unavailable"
+    status = 503
+    headers = {"Retry-After": "5"}
+
+    def __init__(self, reason: str):
+        super().__init__("The database is not available right now; try again shortly.")
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True)

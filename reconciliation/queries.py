@@ -10,6 +10,7 @@ from datetime import date
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer
 
+from kernel.errors import CodedError
 from reconciliation.categories import CATEGORIES
 from reconciliation.runs import APPROVED, CARRIED, CLEARED, CONFIRMED, OPEN, RESOLVED, steps
 from store.models.reconciliation import ReconciliationDiscrepancy, ReconciliationRun
@@ -21,8 +22,18 @@ _RUN_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(payments|logistics)\.(\d{1,9})
 _ITEM_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d{1,18})\.(\d{1,9})$")
 
 
-class BadCursor(ValueError):
-    """A paging cursor that is not one this module gave out."""
+class BadCursor(CodedError, ValueError):
+    """A paging cursor that is not one this module gave out (422 `invalid_cursor`)."""
+
+    code = "invalid_cursor"
+    status = 422
+
+    def __init__(self, reason: str):
+        super().__init__("after is not a cursor of this list: pass the `next` of the page before.")
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 def _cursor_date(text: str) -> date:

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from kernel.errors import CodedError
 from reconciliation.categories import TIMING, Discrepancy, RunResult
 from reconciliation.records import record_from_json, record_to_json
 from kernel.clock import utcnow
@@ -32,12 +33,18 @@ REASON_CODES = frozenset({
 SYSTEM = "system"
 
 
-class ResolutionError(ValueError):
-    """A resolution step that is not allowed; ``code`` says why."""
+# The HTTP status of a refused step, by code (anything else: 409, the discrepancy's state forbids it).
+RESOLUTION_STATUS = {"not_found": 404, "four_eyes": 403}
+
+
+class ResolutionError(CodedError, ValueError):
+    """A resolution step that is not allowed; ``code`` says why (status 404, 403 or 409)."""
 
     def __init__(self, message: str, *, code: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code, status=RESOLUTION_STATUS.get(code, 409))
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def fingerprint(left: Sequence, right: Sequence) -> str:

@@ -16,6 +16,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from kernel.errors import CodedError
 from reconciliation import runs
 from reconciliation.ledger import (courier_bill_lines, payment_ledger, payment_ledger_query, postgres_ledger,
                                   postage_ledger, shipment_ledger)
@@ -30,12 +31,16 @@ STATEMENT_SOURCES = {"nontax": "nontax_statement", "wechatpay": "wechat_bill"}
 BILL_SOURCES = {"sf": "sf_bill", "ems": "ems_bill"}
 
 
-class ReconciliationInputError(ValueError):
-    """The run cannot start: no statement for the day, a file of another day, a malformed file."""
+class ReconciliationInputError(CodedError, ValueError):
+    """The run cannot start: no statement for the day, a file of another day, a malformed file (422)."""
+
+    status = 422
 
     def __init__(self, message: str, *, code: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)

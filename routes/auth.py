@@ -27,9 +27,12 @@ from routes.errors import ApiError
 log = logging.getLogger(__name__)
 
 
-def require_token(*, scopes: tuple[str, ...] = (), level: int | None = None, roles: tuple[str, ...] = ()):
+def require_token(*, scopes: tuple[str, ...] = (), level: int | None = None, roles: tuple[str, ...] = (),
+                  client: tuple[str, str] | None = None, person: str | None = None):
     """Decorate a view so it runs only for a valid Bearer token with these scopes, roles and level.
 
+    `client=(client_id, refusal)`: only from that channel (403 `wrong_channel`, `refusal` as the message);
+    `person=refusal`: only for a person signed in with a resident ID number (403 `not_a_person`).
     Put it below flask-smorest's decorators (closest to the function). Sets `g.principal`.
     """
 
@@ -50,6 +53,10 @@ def require_token(*, scopes: tuple[str, ...] = (), level: int | None = None, rol
                                f"This request needs assurance level L{level}; yours is L{principal.assurance_level}.",
                                {"required_level": level, "current_level": principal.assurance_level},
                                {"WWW-Authenticate": step_up_challenge(level)})
+            if client is not None and principal.client_id != client[0]:
+                raise ApiError(403, "wrong_channel", client[1])
+            if person is not None and principal.resident_id is None:
+                raise ApiError(403, "not_a_person", person)
             return view(*args, **kwargs)
 
         wrapper._govlink_auth = {"scopes": scopes, "level": level, "roles": roles}

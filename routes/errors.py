@@ -1,7 +1,14 @@
-"""The gateway's one error type and its JSON shape.
+"""The gateway's one error handler and its JSON shape.
 
 Every error a client sees is `{"code": "...", "message": "...", "details": {...}, "correlation_id": "..."}`
-with a fitting HTTP status: a machine-readable code and a sentence a person can act on.
+with a fitting HTTP status: a machine-readable code and a sentence a person can act on. `details` is
+left out when empty, `correlation_id` when there is none.
+
+Services and handlers raise `kernel.errors.CodedError`s (or subclasses: `Refused`, the bridges' error
+families, `ApiError` for the few refusals the gateway makes itself); the handler here answers each
+from its `status`, `code`, `message` and `details`, plus any `headers` it carries (e.g. `Retry-After`).
+No route translates errors by hand. A CodedError with status 500 is logged with its traceback, other
+5xx ones (something upstream is down or slow) in one line.
 """
 from __future__ import annotations
 
@@ -13,20 +20,22 @@ from sqlalchemy.orm import exc as orm_exc
 from werkzeug.exceptions import HTTPException
 
 from config.logging import correlation_id
+from kernel.errors import CodedError, Refused
 
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """Raise anywhere in a request to answer with `status` and a JSON error body."""
+class ApiError(Refused):
+    """A refusal the gateway itself makes (a `Refused` that can carry response `headers`)."""
 
     def __init__(self, status: int, code: str, message: str, details: dict | None = None, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
-        self.headers = headers or {}
+        super().__init__(status, code, message, details)
+        self.headers = dict(headers or {})
+
+
+def coded_error_response(exc: CodedError):
+    """The JSON answer to a CodedError, from its attributes."""
+    return error_response(exc.status, exc.code, exc.message, exc.details, getattr(exc, "headers", None))
 
 
 def error_response(status: int, code: str, message: str, details: dict | None = None, headers: dict | None = None):
@@ -58,9 +67,13 @@ def _is_invalid_json(data) -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    @app.errorhandler(CodedError)
+    def _coded_error(exc: CodedError):
+        if exc.status == 500:  # ours to fix: with the traceback
+            log.error("request failed: %s (%s)", exc.code, type(exc).__name__, exc_info=exc)
+        elif exc.status > 500:  # a department, the bus or a database is down or slow: one line
+            log.warning("request failed: %s (%s)", exc.code, type(exc).__name__)
+        return coded_error_response(exc)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from kernel.errors import Refused
 from store.models.supervision import CaseSatisfaction, Complaint
 from supervision.rollups import credit_rating
 from supervision.timeline import mask_actor
@@ -26,12 +27,11 @@ TRANSITIONS = {
 STATUSES = ("filed", "assigned", "replied", "closed")
 
 
-class FeedbackError(Exception):
+class FeedbackError(Refused):
     """A refused feedback action: an HTTP status, a code and a sentence for the caller."""
 
     def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        super().__init__(status, code, message)
 
 
 def next_status(current: str, action: str) -> str:

@@ -5,28 +5,16 @@ and the OIDC back-channel logout.
 """
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from idp import ciba, enterprises, realname
-from idp.directory import DirectoryError, directory_for
-from kernel.identifiers import InvalidIdentifier, mask, validate_resident_id, validate_uscc
+from idp import checks, ciba, enterprises, logout, realname
 from idp.levels import DESCRIPTIONS, acr_value
-from idp.principal import CHANNEL_CLIENTS
 from idp.sessions import console_sessions_for, ended_sessions_for
-from idp.tokens import TokenError, verifier_for
-from idp.verification import RegistryUnavailable
+from kernel.identifiers import mask
 from routes.auth import current_principal, require_token
-from routes.errors import ApiError
 from routes.ratelimits import enforce
-
-# Whose back-channel logout tokens are taken: the channels' and the staff consoles' (routes.console_auth).
-LOGOUT_AUDIENCES = (*CHANNEL_CLIENTS, "staff-console")
-
-log = logging.getLogger(__name__)
 
 blp = Blueprint("identity", __name__, url_prefix="/api/v1",
                 description="Unified identity: people keyed on the resident ID number, enterprises on the USCC")
@@ -38,39 +26,6 @@ PHONE = validate.Regexp(r"^1[3-9][0-9]{9}$", error="a mainland mobile number of 
 
 def _runtime():
     return current_app.extensions["govlink"]
-
-
-def _identifier(validator, value: str, field: str) -> str:
-    try:
-        return validator(value)
-    except InvalidIdentifier as exc:
-        raise ApiError(422, "invalid_identifier", str(exc), {"field": field, "rule": exc.code}) from None
-
-
-RECLAIM_HINT = ("An account with this resident ID number exists. If it is yours, sign in. If not: an unverified "
-                "account is re-bound to you when you register with your name exactly as the population registry "
-                "holds it; otherwise verify in person at a service-hall counter, which re-binds the account to you.")
-
-
-def _already_registered() -> ApiError:
-    return ApiError(409, "already_registered", RECLAIM_HINT, {"reclaim": ["in_person"]})
-
-
-def _directory_error(exc: DirectoryError) -> ApiError:
-    if exc.status == 409:
-        return _already_registered()
-    if exc.status == 400:
-        return ApiError(422, "refused_by_identity_provider", "The identity provider refused the data.",
-                        {"keycloak": exc.details.get("keycloak", "")})
-    return ApiError(503, "identity_provider_unavailable", "The identity provider did not answer; try again.")
-
-
-def _registry_error(exc: RegistryUnavailable) -> ApiError:
-    if exc.code == "rate_limited":
-        return ApiError(429, "rate_limited", exc.message, {"call_id": exc.call_id, "retry_after": exc.retry_after},
-                        {"Retry-After": str(exc.retry_after)})
-    return ApiError(503 if exc.code != "timeout" else 504, "registry_unavailable", exc.message,
-                    {"cause": exc.code, "call_id": exc.call_id})
 
 
 # ---------------------------------------------------------------- schemas
@@ -111,15 +66,19 @@ class RegisteredSchema(Schema):
 
 
 class VerificationSchema(Schema):
+    """A real-name outcome (`idp.realname.Outcome`) for `subject`: dumped from `{"subject", "outcome"}`."""
+
     subject = fields.String()
-    level_before = fields.Integer(required=True)
-    assurance_level = fields.Integer(required=True)
-    method = fields.String(required=True)
-    reference = fields.String(allow_none=True)
-    next_step = fields.String(metadata={"description": "what the channel does to use the new level"})
-    rebound = fields.Boolean(metadata={"description": "the account was re-bound to the verified person: previous "
-                                                     "credentials, sessions and contact points removed"})
-    initial_password = fields.String(allow_none=True, metadata={
+    level_before = fields.Integer(required=True, attribute="outcome.level_before")
+    assurance_level = fields.Integer(required=True, attribute="outcome.level_after")
+    method = fields.String(required=True, attribute="outcome.method")
+    reference = fields.String(allow_none=True, attribute="outcome.reference")
+    next_step = fields.String(attribute="outcome.next_step",
+                              metadata={"description": "what the channel does to use the new level"})
+    rebound = fields.Boolean(attribute="outcome.rebound", metadata={
+        "description": "the account was re-bound to the verified person: previous credentials, sessions and contact "
+                       "points removed"})
+    initial_password = fields.String(allow_none=True, attribute="outcome.initial_password", metadata={
         "description": "in person only: one-time password to hand to the person (a new one is asked at first "
                        "sign-in); shown once, never stored"})
 
@@ -201,30 +160,12 @@ def register(body):
     password; the previous holder's credentials and sessions removed) and `rebound` is true.
     """
     enforce("registration/ip")  # every attempt that reaches here counts (config/rate_limits.yaml)
-    resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
-    family, given = body["family_name"].strip(), body["given_name"].strip()
-    try:
-        subject = directory_for(_runtime().settings).register_person(
-            resident_id, family, given, body["password"], body.get("phone"))
-    except DirectoryError as exc:
-        if exc.status != 409:
-            raise _directory_error(exc) from None
-        return _reclaim(resident_id, family, given, body)
-    return {"subject": subject, "resident_id": mask(resident_id), "assurance_level": 1, "rebound": False}
-
-
-def _reclaim(resident_id: str, family: str, given: str, body: dict) -> dict:
-    try:
-        subject, outcome = realname.reclaim(_runtime(), resident_id, family, given, body["password"], body.get("phone"),
-                                            ended_sessions=ended_sessions_for(current_app))
-    except realname.NotReclaimable:
-        raise _already_registered() from None
-    except RegistryUnavailable as exc:
-        raise _registry_error(exc) from None
-    except DirectoryError as exc:
-        raise _directory_error(exc) from None
-    return {"subject": subject, "resident_id": mask(resident_id), "assurance_level": outcome.level_after,
-            "rebound": True}
+    resident_id = checks.resident_id(body["resident_id"])
+    subject, reclaimed = realname.register(_runtime(), resident_id, body["family_name"].strip(),
+                                           body["given_name"].strip(), body["password"], body.get("phone"),
+                                           ended_sessions=ended_sessions_for(current_app))
+    return {"subject": subject, "resident_id": mask(resident_id), "rebound": reclaimed is not None,
+            "assurance_level": reclaimed.level_after if reclaimed else 1}
 
 
 @blp.post("/identity/verifications/population-registry")
@@ -233,22 +174,11 @@ def _reclaim(resident_id: str, family: str, given: str, body: dict) -> dict:
 @blp.alt_response(504, response="GATEWAY_TIMEOUT", description="registry_unavailable: the registry did not answer in time")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="rate_limited: too many registry checks; see Retry-After")
 @blp.doc(security=BEARER)
-@require_token(level=1)
+@require_token(level=1, person="Only a person signed in with a resident ID number can be verified.")
 def verify_with_registry():
     """Raise the signed-in person to L2: name and ID number confirmed by the population registry (via the bus)."""
     p = current_principal()
-    if p.resident_id is None:
-        raise ApiError(403, "not_a_person", "Only a person signed in with a resident ID number can be verified.")
-    try:
-        outcome = realname.verify_with_registry(_runtime(), p)
-    except realname.NotVerified as exc:
-        raise ApiError(422, "not_verified", "The population registry did not confirm your name and ID number.",
-                       {"reason": exc.reason, "call_id": exc.call_id}) from None
-    except RegistryUnavailable as exc:
-        raise _registry_error(exc) from None
-    except DirectoryError as exc:
-        raise _directory_error(exc) from None
-    return _verification(p.subject, outcome)
+    return {"subject": p.subject, "outcome": realname.verify_with_registry(_runtime(), p)}
 
 
 @blp.post("/identity/verifications/in-person")
@@ -256,37 +186,18 @@ def verify_with_registry():
 @blp.response(200, VerificationSchema)
 @blp.alt_response(404, response="NOT_FOUND", description="unknown_person: no account with this resident ID number")
 @blp.doc(security=BEARER)
-@require_token(roles=("clerk",))
+@require_token(roles=("clerk",),
+               client=("service-hall", "In-person verification is recorded from the service-hall counter."))
 def verify_in_person(body):
     """A counter clerk records that they checked the person's ID document in person: the account of that ID
     number becomes theirs at L3 (re-bound: every previous credential, session and contact point removed; the
     one-time `initial_password` in the answer is handed to the person, who sets their own at first sign-in)."""
-    clerk = current_principal()
-    if clerk.client_id != "service-hall":
-        raise ApiError(403, "wrong_channel", "In-person verification is recorded from the service-hall counter.")
-    resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
-    try:
-        subject, outcome = realname.verify_in_person(
-            _runtime(), clerk, resident_id, body["document"], family_name=body.get("family_name", "").strip() or None,
-            given_name=body.get("given_name", "").strip() or None, ended_sessions=ended_sessions_for(current_app))
-    except LookupError:
-        raise ApiError(404, "unknown_person", f"No account for {mask(resident_id)}; register first.") from None
-    except DirectoryError as exc:
-        raise _directory_error(exc) from None
+    subject, outcome = realname.verify_in_person(
+        _runtime(), current_principal(), checks.resident_id(body["resident_id"]), body["document"],
+        family_name=body.get("family_name", "").strip() or None, given_name=body.get("given_name", "").strip() or None,
+        ended_sessions=ended_sessions_for(current_app))
     # The answer carries a one-time password: no cache may keep it.
-    return _verification(subject, outcome), {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _verification(subject, outcome) -> dict:
-    if outcome.rebound:
-        next_step = "sign in with the one-time password and choose a new one (all earlier sessions have ended)"
-    elif outcome.raised:
-        next_step = "refresh the token (or sign in again) to carry the new level"
-    else:
-        next_step = "none"
-    return {"subject": subject, "level_before": outcome.level_before, "assurance_level": outcome.level_after,
-            "method": outcome.method, "reference": outcome.reference, "next_step": next_step,
-            "rebound": outcome.rebound, "initial_password": outcome.initial_password}
+    return {"subject": subject, "outcome": outcome}, {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 # ---------------------------------------------------------------- enterprises
@@ -296,10 +207,7 @@ def _verification(subject, outcome) -> dict:
 @require_token(level=1)
 def my_enterprises():
     """The enterprises the signed-in person may act for."""
-    try:
-        return enterprises.of_person(_runtime(), current_principal().subject)
-    except DirectoryError as exc:
-        raise _directory_error(exc) from None
+    return enterprises.of_person(_runtime(), current_principal().subject)
 
 
 @blp.post("/identity/enterprises")
@@ -312,19 +220,7 @@ def my_enterprises():
 def register_enterprise(body):
     """The legal representative (L2+) registers an enterprise: the enterprise registry (via the bus) confirms
     that the signed-in person's resident ID number is the representative's."""
-    uscc = _identifier(validate_uscc, body["uscc"], "uscc")
-    try:
-        return enterprises.register(_runtime(), current_principal(), uscc, body["name"])
-    except enterprises.EnterpriseError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
-    except realname.NotVerified as exc:
-        raise ApiError(422, "not_verified", "The enterprise registry does not name you (by your resident ID number) "
-                       "as this enterprise's legal representative; others register it at a counter.",
-                       {"reason": exc.reason, "call_id": exc.call_id}) from None
-    except RegistryUnavailable as exc:
-        raise _registry_error(exc) from None
-    except DirectoryError as exc:
-        raise _directory_error(exc) from None
+    return enterprises.register(_runtime(), current_principal(), checks.uscc(body["uscc"]), body["name"])
 
 
 @blp.post("/identity/enterprises/<string:uscc>/members")
@@ -334,14 +230,8 @@ def register_enterprise(body):
 @require_token(level=2)
 def add_enterprise_member(body, uscc):
     """A member lets another person (by ID number) act for the enterprise."""
-    uscc = _identifier(validate_uscc, uscc, "uscc")
-    resident_id = _identifier(validate_resident_id, body["resident_id"], "resident_id")
-    try:
-        return enterprises.add_member(_runtime(), current_principal(), uscc, resident_id)
-    except enterprises.EnterpriseError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
-    except DirectoryError as exc:
-        raise _directory_error(exc) from None
+    uscc = checks.uscc(uscc)
+    return enterprises.add_member(_runtime(), current_principal(), uscc, checks.resident_id(body["resident_id"]))
 
 
 # ---------------------------------------------------------------- CIBA approval (mobile app)
@@ -358,16 +248,10 @@ def ciba_requests():
 @blp.arguments(CibaDecisionSchema)
 @blp.response(200, CibaRequestSchema)
 @blp.doc(security=BEARER)
-@require_token()
+@require_token(client=("mobile-app", "Sign-in requests are approved in the mobile app."))
 def ciba_decide(body, request_id):
     """Approve or deny a sign-in request, from the mobile app."""
-    p = current_principal()
-    if p.client_id != "mobile-app":
-        raise ApiError(403, "wrong_channel", "Sign-in requests are approved in the mobile app.")
-    try:
-        return ciba.decide(_runtime(), p.subject, request_id, body["decision"])
-    except ciba.CibaError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+    return ciba.decide(_runtime(), current_principal().subject, request_id, body["decision"])
 
 
 # ---------------------------------------------------------------- called by Keycloak
@@ -377,12 +261,7 @@ def ciba_auth_channel():
     """Keycloak's HTTP authentication channel: keep the request for the person to decide."""
     scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
     body = request.get_json(silent=True) or {}
-    try:
-        ciba.receive(_runtime(), bearer.strip() if scheme.lower() == "bearer" else "", body)
-    except ciba.CibaError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
-    except DirectoryError as exc:
-        raise _directory_error(exc) from None
+    ciba.receive(_runtime(), bearer.strip() if scheme.lower() == "bearer" else "", body)
     return ""
 
 
@@ -390,15 +269,6 @@ def ciba_auth_channel():
 @keycloak_blp.response(200)
 def backchannel_logout():
     """OIDC back-channel logout: verify Keycloak's logout token and end the session for every channel."""
-    token = request.form.get("logout_token", "")
-    try:
-        claims = verifier_for(_runtime().settings).verify_logout_token(token, LOGOUT_AUDIENCES)
-    except TokenError as exc:
-        raise ApiError(400, "invalid_request", f"The logout token was refused: {exc.description}.") from None
-    sid = claims.get("sid")
-    if not sid:
-        raise ApiError(400, "invalid_request", "govlink ends sessions by sid; the logout token has none.")
-    ended_sessions_for(current_app).end(sid, claims.get("sub"), claims.get("aud") if isinstance(claims.get("aud"), str) else None)
-    console_sessions_for(current_app).close_sid(sid)  # the staff consoles' server-side sign-ins too
-    log.info("session ended by back-channel logout from Keycloak")
+    logout.end_session(_runtime().settings, request.form.get("logout_token", ""), ended_sessions_for(current_app),
+                       console_sessions_for(current_app))
     return ""

@@ -10,30 +10,26 @@ Times are answered in Beijing time (`+08:00`).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from flask import current_app
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from kernel.clock import BEIJING, to_beijing
 from routes.auth import current_principal, require_token
 from routes.errors import ApiError
+from routes.fields import DATE_RANGE, BeijingTime
 from store.models.supervision import CaseSatisfaction, Complaint
 from supervision import feedback
-from supervision.access import SUPERVISOR_ROLE, is_applicant, may_see_case
+from supervision.access import CASE_ID, SUPERVISOR_ROLE, CaseHidden, applicants_case, visible_case
 from supervision.config import load as load_config
 from supervision.statistics import open_warnings, statistics
 from supervision.timeline import case_timeline
 
-# Dates a query may name (issue 15: 9999-12-31 plus a day overflowed into a 500).
-DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
-
 blp = Blueprint("supervision", __name__, url_prefix="/api/v1/supervision",
                 description="Electronic supervision (电子监察): case timelines, warnings, satisfaction, complaints, statistics")
 
-CASE_ID = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$")
-NOT_FOUND = "No such case."
 
 
 class DeadlineSchema(Schema):
@@ -64,7 +60,7 @@ class EntrySchema(Schema):
 class RatingSchema(Schema):
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5))
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 500))
-    rated_at = fields.String(dump_only=True)
+    rated_at = BeijingTime(dump_only=True)
 
 
 class TimelineSchema(Schema):
@@ -83,12 +79,12 @@ class ComplaintSchema(Schema):
     case_id = fields.String()
     status = fields.String(metadata={"description": "filed | assigned | replied | closed"})
     text = fields.String()
-    filer = fields.String(allow_none=True, metadata={"description": "masked"})
+    filer = fields.String(allow_none=True, attribute="filer_masked", metadata={"description": "masked"})
     assignee = fields.String(allow_none=True)
     reply = fields.String(allow_none=True)
-    replied_at = fields.String(allow_none=True)
-    closed_at = fields.String(allow_none=True)
-    created_at = fields.String()
+    replied_at = BeijingTime(allow_none=True)
+    closed_at = BeijingTime(allow_none=True)
+    created_at = BeijingTime()
     history = fields.List(fields.Dict())
 
 
@@ -98,7 +94,7 @@ class ComplaintListSchema(Schema):
 
 class ComplaintArgsSchema(Schema):
     status = fields.String(validate=validate.OneOf(feedback.STATUSES))
-    case_id = fields.String(validate=CASE_ID)
+    case_id = fields.String(validate=validate.Regexp(CASE_ID))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 100_000))
 
@@ -172,17 +168,6 @@ def _time(moment):
     return to_beijing(moment).isoformat() if moment is not None else None
 
 
-def _check_case_id(case_id: str) -> None:
-    try:
-        CASE_ID(case_id)
-    except ValidationError:
-        raise ApiError(404, "not_found", NOT_FOUND) from None
-
-
-def _feedback_error(exc: feedback.FeedbackError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
-
-
 def timeline_view(timeline, satisfaction: CaseSatisfaction | None, lang: str = "zh") -> dict:
     """A timeline as the API and the supervision page show it (Beijing times)."""
     config = load_config(settings=current_app.extensions["govlink"].settings)
@@ -202,9 +187,8 @@ def timeline_view(timeline, satisfaction: CaseSatisfaction | None, lang: str = "
 
 
 def complaint_view(c: Complaint) -> dict:
-    return {"id": c.id, "case_id": c.case_id, "status": c.status, "text": c.text, "filer": c.filer_masked,
-            "assignee": c.assignee, "reply": c.reply, "replied_at": _time(c.replied_at), "closed_at": _time(c.closed_at),
-            "created_at": _time(c.created_at), "history": c.history}
+    """A complaint as the API answers it (for the supervision console's pages)."""
+    return ComplaintSchema().dump(c)
 
 
 def warning_view(w: dict, lang: str = "zh") -> dict:
@@ -219,14 +203,11 @@ def warning_view(w: dict, lang: str = "zh") -> dict:
 @require_token()
 def case_timeline_view(case_id):
     """A case's timeline: every step in order, who acted (masked), outcome, duration, deadline."""
-    _check_case_id(case_id)
-    principal = current_principal()
     with _db().unit_of_work() as session:
-        if not may_see_case(session, case_id, principal):
-            raise ApiError(404, "not_found", NOT_FOUND)
+        visible_case(session, case_id, current_principal())
         timeline = case_timeline(session, case_id)
         if timeline.empty:
-            raise ApiError(404, "not_found", NOT_FOUND)
+            raise CaseHidden()
         return timeline_view(timeline, session.get(CaseSatisfaction, case_id))
 
 
@@ -237,20 +218,12 @@ def case_timeline_view(case_id):
 @require_token()
 def rate_case(body, case_id):
     """Rate a finished case (the applicant, once): 1 (very dissatisfied) to 5 (very satisfied)."""
-    _check_case_id(case_id)
     principal = current_principal()
     with _db().unit_of_work() as session:
-        if not is_applicant(session, case_id, principal):
-            if may_see_case(session, case_id, principal):
-                raise ApiError(403, "not_applicant", "Only the applicant rates a case.")
-            raise ApiError(404, "not_found", NOT_FOUND)
-        timeline = case_timeline(session, case_id)
-        try:
-            row = feedback.rate(session, case_id, principal.subject, body["rating"], body.get("comment"),
-                                finished=timeline.finished)
-        except feedback.FeedbackError as exc:
-            raise _feedback_error(exc) from None
-        return {"rating": row.rating, "comment": row.comment, "rated_at": _time(row.rated_at)}
+        applicants_case(session, case_id, principal, "Only the applicant rates a case.")
+        row = feedback.rate(session, case_id, principal.subject, body["rating"], body.get("comment"),
+                            finished=case_timeline(session, case_id).finished)
+        return row
 
 
 @blp.post("/cases/<string:case_id>/complaints")
@@ -260,14 +233,10 @@ def rate_case(body, case_id):
 @require_token()
 def file_complaint(body, case_id):
     """File a complaint about your case (投诉)."""
-    _check_case_id(case_id)
     principal = current_principal()
     with _db().unit_of_work() as session:
-        if not is_applicant(session, case_id, principal):
-            if may_see_case(session, case_id, principal):
-                raise ApiError(403, "not_applicant", "Only the applicant files complaints about a case.")
-            raise ApiError(404, "not_found", NOT_FOUND)
-        return complaint_view(feedback.file_complaint(session, case_id, principal.subject, body["text"]))
+        applicants_case(session, case_id, principal, "Only the applicant files complaints about a case.")
+        return feedback.file_complaint(session, case_id, principal.subject, body["text"])
 
 
 @blp.get("/complaints")
@@ -282,7 +251,7 @@ def list_complaints(args):
     with _db().unit_of_work() as session:
         rows = feedback.complaints(session, subject=subject, case_id=args.get("case_id"), status=args.get("status"),
                                    limit=args["limit"], offset=args["offset"])
-        return {"complaints": [complaint_view(c) for c in rows]}
+        return {"complaints": rows}
 
 
 @blp.get("/complaints/<string:complaint_id>")
@@ -296,17 +265,14 @@ def get_complaint(complaint_id):
         complaint = session.get(Complaint, complaint_id[:36])
         if complaint is None or (complaint.subject != principal.subject and SUPERVISOR_ROLE not in principal.roles):
             raise ApiError(404, "not_found", "No such complaint.")
-        return complaint_view(complaint)
+        return complaint
 
 
-def _act(complaint_id: str, action: str, **kwargs) -> dict:
+def _act(complaint_id: str, action: str, **kwargs) -> Complaint:
     principal = current_principal()
     actor = principal.username or principal.subject
     with _db().unit_of_work() as session:
-        try:
-            return complaint_view(feedback.act(session, complaint_id[:36], action, actor, **kwargs))
-        except feedback.FeedbackError as exc:
-            raise _feedback_error(exc) from None
+        return feedback.act(session, complaint_id[:36], action, actor, **kwargs)
 
 
 @blp.post("/complaints/<string:complaint_id>/assign")

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from bus.envelope import encode, new_envelope
 from bus.publisher import Publisher
-from bus.service_worker import REQUEST_TYPE
+from bus.service_calls import REQUEST_TYPE
 from bus.topology import COMMANDS, declare, service_queue
 from config.settings import Settings
 from idp.identifiers import make_resident_id

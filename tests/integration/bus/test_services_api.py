@@ -128,6 +128,38 @@ def test_slow_system_hits_the_timeout(dept, sim, token):
     assert r.get_json()["details"]["status_url"].startswith("/api/v1/services/calls/")
 
 
+def test_the_workers_call_is_cut_at_the_callers_remaining_time(dept, sim, token):
+    """The envelope carries the caller's deadline: the worker gives the department only the time
+    left (here about 2 s), not the declaration's 5 s, and the caller gets `timeout` within its time."""
+    sim.control("population", mode="slow", delay_seconds=20)
+    dept.runtime.settings = dept.settings.replace(service_call_timeout_seconds=2)
+    connector = dept.runtime.connectors.get(dept.names["population-registry"])
+    assert connector.declaration.timeout_seconds == 5
+    calls, real_call = [], connector.call
+
+    def timed_call(operation, payload, *, timeout=None):  # the real call, its timeout and duration noted
+        started = time.monotonic()
+        try:
+            return real_call(operation, payload, timeout=timeout)
+        finally:
+            calls.append((timeout, time.monotonic() - started))
+
+    connector.call = timed_call
+    try:
+        started = time.monotonic()
+        r = dept.call(token, "population-registry", "verify-identity", {"name": "张三", "id_number": make_resident_id()})
+        waited = time.monotonic() - started
+        assert r.status_code == 504 and r.get_json()["code"] == "timeout" and waited < 3.5
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        connector.call = real_call
+    timeout, took = calls[0]
+    assert timeout is not None and 0 < timeout <= 2.0
+    assert took < 3.5  # cut at the caller's remaining time, not the declared 5 s
+
+
 def test_dead_system_opens_the_circuit_parks_and_replay_delivers(dept, sim, token, settings):
     sim.control("population", mode="fail")
     name, id_number = _person(sim)

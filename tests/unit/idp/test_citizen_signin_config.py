@@ -11,7 +11,8 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from config.realm_signin import BROWSER_FLOW, FLOWS, RESET_FLOW, national_idp, passkey_policy, sms_attributes
+from config.realm_signin import BROWSER_FLOW, FLOWS, RESET_FLOW, national_idp, passkey_policy
+from idp.realm_signin import sms_attributes
 from config.settings import Settings
 from connectors.sms.profile import SmsProfileError
 
