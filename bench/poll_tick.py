@@ -6,7 +6,7 @@ Two databases of their own (`<city database>_poll_small` and `_poll_city`, dropp
 migrated) hold 1,000 and 1,000,000 historic payment notices (paid on the non-tax platform, with
 their e-receipts, events published) and 300 and 300,000 delivery legs (delivered, events
 published), written by SQL in the models' shape. Nothing is due in either. The real services
-(`payment_bridge.wiring.payment_service`, `logistics_bridge.wiring.logistics_service`) run their
+(`runtime.payments`, `runtime.logistics`) run their
 `poll()` 20 times on each; the p50 of the two ticks together is printed as
 `RESULT city_poll_tick_ms small=... city=... ratio=...` (target city < 2 x small).
 Before that, EXPLAIN of every query of the payments and logistics polls, the outbox resend and the
@@ -106,11 +106,8 @@ def runtime_on(url: str):
 
 def tick_ms(url: str, explain: bool) -> tuple[float, dict, list[str]]:
     """p50 of TICKS ticks of both pollers (the real services, on `url`); and the plans' problems."""
-    from logistics_bridge.wiring import logistics_service
-    from payment_bridge.wiring import payment_service
-
     runtime = runtime_on(url)
-    payments, logistics = payment_service(runtime), logistics_service(runtime)
+    payments, logistics = runtime.payments, runtime.logistics
     captured = Captured(runtime.db.engine)
     reports = {"payments": payments.poll().as_dict(), "logistics": logistics.poll().as_dict()}  # warm
     problems = captured.sequential_scans("poll") if explain else []

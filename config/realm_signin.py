@@ -1,7 +1,7 @@
 """How citizens sign in (issue 21), as code: the part of the realm that `idp.realm_signin` applies.
 
-- (`idp.realm_signin.sms_attributes()` builds the realm attributes `govlink.sms.*` from the SMS profile)
-  (keycloak-providers, package `sms`), from config/sms.yaml (the gateway, its key pair, the sign
+- the realm attributes `govlink.sms.*` read by the Keycloak SMS authenticators
+  (keycloak-providers, package `sms`), built by `idp.realm_signin.sms_attributes()` from config/sms.yaml (the gateway, its key pair, the sign
   name and templates, the code policy). `govlink.sms.test-clock` (a clock offset for tests) is
   written only outside production.
 - `FLOWS`: the browser flow (ID number or phone + password, passkeys, or phone + SMS code), the

@@ -28,6 +28,11 @@ class CodedError(Exception):
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
 
+    def for_caller(self) -> "CodedError":
+        """What an API caller is answered with: the error itself, unless its family words errors that came
+        from outside (a platform, a courier) for the caller; the gateway's one handler asks every error."""
+        return self
+
 
 class Refused(CodedError):
     """A request refused for a reason the caller can act on; `status` is the HTTP status that fits."""

@@ -16,6 +16,11 @@ class LogisticsError(CodedError):
 
     code = "logistics_error"
 
+    @property
+    def headers(self) -> dict:
+        """Response headers an API caller gets with it: when to retry while a courier is not answering (503)."""
+        return {"Retry-After": "30"} if self.status == 503 else {}
+
 
 class CarrierError(LogisticsError):
     """A carrier refused a request or answered something we cannot use.

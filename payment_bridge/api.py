@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from payment_bridge.domain import CLOSED_STATES, OPEN_STATES, PAID_STATES, SETTLED_STATES
-from payment_bridge.errors import NoticeClosed, NoticePaid, PaymentError, for_caller
+from payment_bridge.errors import NoticeClosed, NoticePaid, PaymentError
 from payment_bridge.requests import MAX_ITEMS, PLATFORMS, Item, NoticeRequest, request_hash
 
 __all__ = ["CLOSED_STATES", "MAX_ITEMS", "OPEN_STATES", "PAID_STATES", "PLATFORMS", "SETTLED_STATES", "Item",
-           "NoticeClosed", "NoticePaid", "NoticeRequest", "PaymentError", "Payments", "for_caller", "request_hash"]
+           "NoticeClosed", "NoticePaid", "NoticeRequest", "PaymentError", "Payments", "request_hash"]
 
 
 class Payments(Protocol):

@@ -16,6 +16,11 @@ class PaymentError(CodedError):
     code = "payment_error"
     status = 502
 
+    def for_caller(self) -> "Refused":
+        """Refusals as they are; a platform that does not answer (status 503), 503 with Retry-After;
+        anything else the platform did or sent, 502 (see `for_caller`)."""
+        return for_caller(self)
+
 
 class SignatureError(PaymentError):
     """A signature, MAC, timestamp or encrypted payload failed verification."""

@@ -69,6 +69,7 @@ def _is_invalid_json(data) -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CodedError)
     def _coded_error(exc: CodedError):
+        exc = exc.for_caller()
         if exc.status == 500:  # ours to fix: with the traceback
             log.error("request failed: %s (%s)", exc.code, type(exc).__name__, exc_info=exc)
         elif exc.status > 500:  # a department, the bus or a database is down or slow: one line

@@ -21,13 +21,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, post_dump, validate
 
 from kernel.clock import to_beijing
-from kernel.errors import CodedError
 from logistics_bridge.domain import CARRIERS, LEG_KINDS, MAX_WEIGHT_G, MIN_WEIGHT_G
 from logistics_bridge.legs import LegRequest
 from logistics_bridge.reads import leg_view
 from routes.auth import current_principal, require_token
 from routes.cases import claim_case_or_refuse
-from routes.errors import ApiError, error_response
+from routes.errors import ApiError
 
 blp = Blueprint("logistics", __name__, url_prefix="/api/v1/logistics",
                 description="Courier delivery of materials and results (寄递): legs, waybills, tracking")
@@ -180,13 +179,6 @@ class BillSchema(Schema):
     line_count = fields.Integer(attribute="bill.line_count")
     created = fields.Boolean()
     lines = fields.List(fields.Nested(BillLineSchema))
-
-
-@blp.errorhandler(CodedError)
-def _coded_error(exc: CodedError):
-    """Until the gateway's one CodedError handler (routes/errors.py) answers for every blueprint."""
-    return error_response(exc.status, exc.code, exc.message, exc.details,
-                          {"Retry-After": "30"} if exc.status == 503 else None)
 
 
 def _logistics():

@@ -29,11 +29,11 @@ from marshmallow import Schema, fields, validate
 from kernel.clock import to_beijing
 from kernel.identifiers import mask
 from kernel.money import MAX_FEN
-from payment_bridge.api import MAX_ITEMS, PAID_STATES, PLATFORMS, PaymentError, for_caller, request_hash
+from payment_bridge.api import MAX_ITEMS, PAID_STATES, PLATFORMS, request_hash
 from routes.api.payment_requests import own_keys, self_service_request, staff_request
 from routes.auth import current_principal, require_token
 from routes.cases import claim_case_or_refuse
-from routes.errors import ApiError, error_response
+from routes.errors import ApiError
 from routes.ratelimits import enforce
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments",
@@ -174,13 +174,6 @@ class ReceiptSchema(Schema):
     check_code = fields.String(metadata={"description": "校验码"})
     issue_date = IsoDate()
     download_url = fields.String()
-
-
-@blp.errorhandler(PaymentError)
-def _payment_error(exc: PaymentError):
-    """Every payment error these routes meet, answered from its status, code and details (one place)."""
-    refusal = for_caller(exc)
-    return error_response(refusal.status, refusal.code, refusal.message, refusal.details, refusal.headers)
 
 
 def _payments():

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import requests
 from sqlalchemy import func, select
 
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from store.db import Database
 from store.models.bus import ServiceCall
 from tests.chaos.bus_stack import call_outcomes

@@ -17,9 +17,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from idp.identifiers import make_uscc
-from payment_bridge.wiring import payment_service
-from routes.app import create_app
+from kernel.identifiers import make_uscc
+from bootstrap.gateway import create_app
 from simulators.server import run_in_thread
 from store import migrate
 from store.db import Database
@@ -90,7 +89,7 @@ def test_postgres_failover_under_payment_load(cluster, settings, cluster_line):
         client = app.test_client()
         retried = Counter(post(client, key, body) for key, body, *_ in unavailable)
         assert set(retried) <= {(201, None)}, retried
-        payment_service(runtime).poll(now=None)
+        runtime.payments.poll(now=None)
 
         confirmed = [o[0] for o in outcomes if o[2] == 201] + [o[0] for o in unavailable]
         with runtime.db.unit_of_work() as session:

@@ -22,7 +22,7 @@ from bus.publisher import Publisher
 from bus.service_calls import REQUEST_TYPE
 from bus.topology import COMMANDS, declare, service_queue
 from config.settings import Settings
-from idp.identifiers import make_resident_id
+from kernel.identifiers import make_resident_id
 from simulators.server import run_in_thread
 from store.db import Database
 from store.models.bus import ServiceCall

@@ -90,3 +90,33 @@ def test_an_upstream_5xx_is_one_warning_line_without_traceback(caplog):
     assert r.status_code == 504
     records = [rec for rec in caplog.records if rec.name == "routes.errors"]
     assert records and all(rec.levelname == "WARNING" and not rec.exc_info for rec in records)
+
+
+def test_platform_and_courier_errors_are_worded_for_the_caller_by_the_one_handler():
+    """A payment platform's own error reaches the caller as 502 "The payment platform refused: ...", one that
+    does not answer as 503 with Retry-After; a courier that does not answer as 503 with Retry-After. No
+    blueprint has its own handler for these."""
+    from logistics_bridge.errors import CarrierError
+    from payment_bridge.errors import ChannelError
+    from payment_bridge.platforms.base import PlatformUnavailable
+
+    said_no = _get(ChannelError("no such order", platform_code="ORDERNOTEXIST"))
+    assert said_no.status_code == 502
+    assert said_no.get_json()["message"] == "The payment platform refused: no such order"
+    down = _get(PlatformUnavailable("timed out"))
+    assert down.status_code == 503 and down.headers["Retry-After"] == "30"
+    assert down.get_json()["message"] == "The payment platform is not answering; try again later."
+    courier = _get(CarrierError("http_503", "SF did not answer", "sf", retryable=True))
+    assert courier.status_code == 503 and courier.headers["Retry-After"] == "30"
+    assert courier.get_json()["code"] == "http_503"
+    refused = _get(CarrierError("rejected", "SF refused the order", "sf"))
+    assert refused.status_code == 502 and "Retry-After" not in refused.headers
+
+
+def test_no_blueprint_translates_errors_itself():
+    import pathlib
+
+    routes = pathlib.Path(__file__).resolve().parents[2] / "routes"
+    offenders = [str(p) for p in routes.rglob("*.py") if ".errorhandler(" in p.read_text(encoding="utf-8")
+                 and p.name != "errors.py"]
+    assert offenders == []

@@ -43,7 +43,7 @@ def test_codes_by_status_covers_every_code_once():
 
 def test_the_services_route_documents_every_status_the_table_produces():
     from config.settings import Settings
-    from routes.app import create_app
+    from bootstrap.gateway import create_app
 
     doc = create_app(Settings.from_env({})).test_client().get("/api/openapi.json").get_json()
     responses = doc["paths"]["/api/v1/services/{service}/{operation}"]["post"]["responses"]
