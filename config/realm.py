@@ -239,8 +239,12 @@ def user_profile() -> dict:
              "validations": {"length": {"min": 1, "max": 64}, "person-name-prohibited-characters": {},
                              **name_locked_when_verified},
              "permissions": editable, "multivalued": False},
+            # A verified phone is changed only by verifying the new one (govlink-verify-phone, an SMS code
+            # to it): the person cannot swap it and keep the flag (issue 21).
             {"name": "phone_number", "displayName": "手机号码 (mobile phone)",
-             "validations": {"pattern": {"pattern": r"^1[3-9][0-9]{9}$", "error-message": "手机号码格式不正确"}},
+             "validations": {"pattern": {"pattern": r"^1[3-9][0-9]{9}$", "error-message": "手机号码格式不正确"},
+                             "govlink-locked-when-verified": {"level-attribute": "phone_number_verified",
+                                                              "min-level": "1"}},
              "annotations": {"inputType": "html5-tel"}, "permissions": editable, "multivalued": False},
             # Verification state is written by govlink (admin) only: a user cannot raise it.
             {"name": "phone_number_verified", "displayName": "手机号码已验证", "permissions": admin_only,

@@ -194,6 +194,28 @@ def test_verified_person_cannot_rename_through_the_account_api(settings, people,
     assert phone.status_code == 204, phone.text
 
 
+def test_verified_phone_cannot_be_swapped_through_the_account_api(settings, people, channels):  # noqa: F811
+    """Issue 21: a person changed phone_number in the account console and kept phone_number_verified. A
+    verified phone now changes only by verifying the new one (govlink-verify-phone, an SMS code to it)."""
+    person = people.create("孙", "有机", level=1)
+    admin = admin_client(settings, settings.realm)
+    user = admin.get_user(person["id"])
+    admin.update_user(person["id"], {**{k: user[k] for k in ("username", "firstName", "lastName") if k in user},
+                                     "attributes": {**(user.get("attributes") or {}), "phone_number": ["13900003333"],
+                                                    "phone_number_verified": ["true"]}})
+    tokens = channels.sign_in("web-portal", person)
+    profile = _account_api(settings, tokens)
+    assert profile.status_code == 200, profile.text
+    mine = {k: v for k, v in profile.json().items() if k in ("username", "firstName", "lastName", "email", "attributes")}
+    swapped = _account_api(settings, tokens, "POST", {**mine, "attributes": {**mine.get("attributes", {}),
+                                                                          "phone_number": ["13900004444"]}})
+    assert swapped.status_code == 400, (swapped.status_code, swapped.text)
+    stored = admin.get_user(person["id"])["attributes"]
+    assert (stored["phone_number"], stored["phone_number_verified"]) == (["13900003333"], ["true"])
+    unchanged = _account_api(settings, tokens, "POST", mine)
+    assert unchanged.status_code == 204, unchanged.text
+
+
 def _new_uscc() -> str:
     return make_uscc(org_body="MA" + "".join(c for c in uuid.uuid4().hex.upper() if c in "0123456789ABCDEF")[:6])
 

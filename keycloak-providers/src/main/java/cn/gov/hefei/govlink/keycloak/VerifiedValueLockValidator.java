@@ -18,6 +18,11 @@ import org.keycloak.validate.ValidatorConfig;
  * User-profile validator {@code govlink-locked-when-verified}: once a person's name has been
  * verified (assurance level 2 or more), they can no longer change it themselves.
  *
+ * <p>The level attribute may also be a flag: {@code true} counts as level 1. Issue 21: a person changed a
+ * verified {@code phone_number} in the account console and kept {@code phone_number_verified}; with the
+ * flag as the level, a verified phone changes only through the verify-phone required action (an SMS code
+ * to the new number), which writes the attributes itself.
+ *
  * <p>Issue 15: a verified (L2) person renamed themselves through the account API and then
  * registered an enterprise whose legal representative bore that name. The level stays an attribute
  * only govlink writes; this validator keeps the value it vouched for. It refuses a change in every
@@ -86,8 +91,14 @@ public class VerifiedValueLockValidator implements SimpleValidator, ConfiguredPr
     private static int level(UserModel user, ValidatorConfig config) {
         Object attribute = config == null ? null : config.get(LEVEL_ATTRIBUTE);
         String value = user.getFirstAttribute(attribute instanceof String ? (String) attribute : DEFAULT_LEVEL_ATTRIBUTE);
+        if (value == null) {
+            return 0;
+        }
+        if ("true".equalsIgnoreCase(value.trim())) {  // a verification flag (phone_number_verified) is level 1
+            return 1;
+        }
         try {
-            return value == null ? 0 : Integer.parseInt(value.trim());
+            return Integer.parseInt(value.trim());
         } catch (NumberFormatException e) {
             return 0;
         }

@@ -62,6 +62,43 @@ class VerifiedValueLockValidatorTest {
         assertTrue(validate(UserProfileContext.USER_API, user("钱", "已验", "3"), "firstName", List.of("伟")).isValid());
     }
 
+    /** A stored user with a phone and its verification flag. */
+    static UserModel phoneUser(String phone, String verified) {
+        Map<String, String> attributes = verified == null ? Map.of("phone_number", phone)
+                : Map.of("phone_number", phone, "phone_number_verified", verified);
+        return (UserModel) Proxy.newProxyInstance(UserModel.class.getClassLoader(), new Class<?>[] {UserModel.class},
+                (proxy, method, args) -> switch (method.getName()) {
+                    case "getFirstAttribute" -> attributes.get((String) args[0]);
+                    default -> throw new UnsupportedOperationException(method.getName());
+                });
+    }
+
+    static ValidationContext validatePhone(UserProfileContext where, UserModel user, List<String> values) {
+        AttributeContext attributeContext = new AttributeContext(where, null, Map.entry("phone_number", values), user,
+                null, null);
+        ValidationContext context = new UserProfileAttributeValidationContext(attributeContext);
+        ValidatorConfig config = new ValidatorConfig(Map.of(VerifiedValueLockValidator.LEVEL_ATTRIBUTE,
+                "phone_number_verified", VerifiedValueLockValidator.MIN_LEVEL, "1"));
+        return new VerifiedValueLockValidator().validate(values, "phone_number", context, config);
+    }
+
+    @Test
+    void aVerifiedPhoneIsChangedOnlyByVerifyingTheNewOne() {
+        // Issue 21: a person changed phone_number in the account console and kept phone_number_verified.
+        UserModel verified = phoneUser("13900001111", "true");
+        for (UserProfileContext where : List.of(UserProfileContext.ACCOUNT, UserProfileContext.UPDATE_PROFILE,
+                UserProfileContext.IDP_REVIEW)) {
+            assertFalse(validatePhone(where, verified, List.of("13900002222")).isValid(), where.toString());
+            assertFalse(validatePhone(where, verified, List.of()).isValid(), where.toString());
+            assertTrue(validatePhone(where, verified, List.of("13900001111")).isValid(), where.toString());
+        }
+        assertTrue(validatePhone(UserProfileContext.ACCOUNT, phoneUser("13900001111", "false"),
+                List.of("13900002222")).isValid());
+        assertTrue(validatePhone(UserProfileContext.ACCOUNT, phoneUser("13900001111", null),
+                List.of("13900002222")).isValid());
+        assertTrue(validatePhone(UserProfileContext.USER_API, verified, List.of("13900002222")).isValid());
+    }
+
     @Test
     void messageBundlesHaveTheKey() throws Exception {
         for (String bundle : List.of("messages_en.properties", "messages_zh_CN.properties")) {
