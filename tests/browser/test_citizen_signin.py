@@ -155,7 +155,33 @@ def _pkce():
     return pkce_pair()
 
 
-def test_passkey_registered_then_used_without_password(browser, world, settings):
+@pytest.fixture
+def mobile_app_loopback():
+    """A native app's loopback listener (RFC 8252 section 7.3): answers the authorization redirect."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"mobile app"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_passkey_registered_then_used_without_password(browser, world, settings, mobile_app_loopback):
     """Chromium's virtual authenticator (DevTools protocol, WebAuthn domain) holds the passkey. WebAuthn
     refuses IP-address origins, so this browser reaches Keycloak as localhost (its tokens then name
     that issuer, which the channel stand-in would refuse): the mobile app's redirect is answered here."""
@@ -166,10 +192,11 @@ def test_passkey_registered_then_used_without_password(browser, world, settings)
 
     person = world.citizen()
     issuer = settings.issuer.replace("127.0.0.1", "localhost")
-    redirect_uri = "http://127.0.0.1:8399/mobile/callback"  # the mobile app's loopback redirect (any port)
+    # The mobile app's loopback redirect (any port) is a real listener: a route handler would not see
+    # Keycloak's 302 after a form post (Playwright routes only the first request of a redirect chain).
+    redirect_uri = f"http://127.0.0.1:{mobile_app_loopback}/mobile/callback"
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
-    page.route("http://127.0.0.1:8399/**", lambda route: route.fulfill(body="mobile app"))
     page.on("dialog", lambda dialog: dialog.accept("我的手机"))  # Keycloak asks for the passkey's label
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
