@@ -38,11 +38,14 @@ class ControlState:
 
     def __init__(self):
         self._lock = threading.Lock()
+        self._request = threading.local()
+        self.counting_since = 0  # bumped whenever the counters are zeroed
         self.reset()
 
     def reset(self) -> None:
         """Back to normal behaviour with zeroed counters (seed data is kept)."""
         with self._lock:
+            self.counting_since += 1
             self.mode = "normal"
             self.delay_seconds = 3.0
             self.encoding = "utf-8"
@@ -79,13 +82,22 @@ class ControlState:
                 if name in changes:
                     setattr(self, name, bool(changes[name]))
             if changes.get("reset_counters"):
+                self.counting_since += 1
                 self.calls.clear()
                 self.injected.clear()
 
+    def arrived(self) -> None:
+        """A request starts on this thread: counted later only if the counters are not zeroed meanwhile."""
+        self._request.counting_since = self.counting_since
+
     def served(self, operation: str) -> None:
-        """Count one call that reached the system's business logic."""
+        """Count one call that reached the system's business logic.
+
+        A request that arrived before the counters were zeroed (one held by `slow` for a test
+        that has ended) is not counted against the next test."""
         with self._lock:
-            self.calls[operation] += 1
+            if getattr(self._request, "counting_since", self.counting_since) == self.counting_since:
+                self.calls[operation] += 1
 
     def count_injected(self, mode: str) -> None:
         with self._lock:
@@ -174,6 +186,7 @@ class Misbehaviour:
         if environ.get("PATH_INFO", "").startswith("/_"):
             return self.app(environ, start_response)
         state = self.state
+        state.arrived()
         mode = state.mode
         if mode == "slow":
             state.count_injected("slow")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 SPOOL_SUFFIX = ".spool"
+CLAIMING_SUFFIX = ".claiming"  # a segment being created: locked, then renamed to its .spool name
 
 
 def spool_folder(base: str | os.PathLike, database_url: str) -> Path:

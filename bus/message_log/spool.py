@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from bus.envelope import encode
 from bus.errors import BusError
 from bus.message_log.chain import DIRECTIONS, append
-from bus.message_log.segments import SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, spool_folder
+from bus.message_log.segments import CLAIMING_SUFFIX, SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, spool_folder
 from store.models.bus import MessageLogSpool
 
 log = logging.getLogger(__name__)
@@ -186,8 +186,13 @@ class MessageLog:
             current.sealed = True
         self._counter += 1
         path = self.folder / f"{self._prefix}-{self._counter:06d}{SPOOL_SUFFIX}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        # Locked before it carries a name the adoption sweep looks for: a sweep (this process's or
+        # another's) that found the file between its creation and its lock would take a live
+        # segment for a dead process's. The lock belongs to the file, so it survives the rename.
+        claiming = path.with_name(path.name + CLAIMING_SUFFIX)
+        fd = os.open(claiming, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(claiming, path)
         _fsync_dir(self.folder)
         self._current = _Segment(path, fd, 0, 0, own=True)
         self._segments.append(self._current)
@@ -338,10 +343,30 @@ class MessageLog:
             log.warning("message log: could not forget spool %s", segment.name)
         os.close(segment.fd)
 
+    def _remove_abandoned_claims(self) -> None:
+        """A process that died between creating a segment and naming it left an empty, unlocked file;
+        one a minute old is that (a live process locks and renames its claim at once)."""
+        for path in self.folder.glob("*" + SPOOL_SUFFIX + CLAIMING_SUFFIX):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being created right now
+            else:
+                stat = os.fstat(fd)
+                if stat.st_size == 0 and time.time() - stat.st_mtime > 60:  # never one a process is creating
+                    path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+
     def _adopt_dead_spools(self) -> None:
         """Take over the spool files of processes that died (their flock is gone) and write them."""
         with self._lock:
             known = {s.name for s in self._segments}
+        self._remove_abandoned_claims()
         for path in sorted(self.folder.glob("*" + SPOOL_SUFFIX)):
             if path.name in known:
                 continue

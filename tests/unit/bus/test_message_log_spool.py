@@ -125,6 +125,43 @@ def test_a_killed_process_spool_is_replayed_by_the_next_one(db, tmp_path):
     assert not list(spool.rglob("*.spool"))
 
 
+def test_a_segment_being_created_is_never_open_to_adoption(db, tmp_path, monkeypatch):
+    """An adoption sweep (another process's, or this one's own thread) that lands between a segment's
+    creation and its lock must not find it unlocked under a spool name: it would take a live
+    segment for a dead process's, and the writer's lock would then fail (EAGAIN in CI)."""
+    import fcntl as real_fcntl
+
+    from bus.message_log import spool as spool_module
+
+    folder = spool_folder(tmp_path / "spool", db.url)
+    open_to_adoption = []
+
+    class Fcntl:
+        LOCK_EX, LOCK_NB, LOCK_UN = real_fcntl.LOCK_EX, real_fcntl.LOCK_NB, real_fcntl.LOCK_UN
+
+        @staticmethod
+        def flock(fd, operation):
+            for path in folder.glob("*.spool"):  # what a sweep sees at this moment
+                probe = os.open(path, os.O_RDWR)
+                try:
+                    real_fcntl.flock(probe, real_fcntl.LOCK_EX | real_fcntl.LOCK_NB)
+                    open_to_adoption.append(path.name)
+                except BlockingIOError:
+                    pass
+                finally:
+                    os.close(probe)
+            return real_fcntl.flock(fd, operation)
+
+    monkeypatch.setattr(spool_module, "fcntl", Fcntl)
+    log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.05, segment_bytes=200)
+    for i in range(5):
+        log.record(envelope(i), "in")  # each record fills a segment: five segments are created
+    assert log.flush(10)
+    log.close()
+    assert open_to_adoption == []
+    assert logged(db) == list(range(5))
+
+
 def test_a_replay_resumes_where_the_database_stopped(db, tmp_path):
     """The offset moves with the records: records already in the chain are not written twice."""
     folder = spool_folder(tmp_path / "spool", db.url)
@@ -207,3 +244,21 @@ def test_concurrent_writers_and_a_late_replay_keep_one_valid_chain(db, tmp_path)
     with db.unit_of_work() as s:
         report = verify(s)
     assert report.ok and report.checked == 350, report.problems
+
+
+def test_an_abandoned_claim_is_removed_and_a_fresh_one_kept(db, tmp_path):
+    """A process killed between creating a segment and naming it leaves an empty claim; one that a
+    live process is creating right now is left alone."""
+    folder = spool_folder(tmp_path / "spool", db.url)
+    folder.mkdir(parents=True)
+    old, fresh = folder / "dead-1-000001.spool.claiming", folder / "live-2-000001.spool.claiming"
+    old.touch()
+    fresh.touch()
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.05)
+    deadline = time.monotonic() + 5
+    while old.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log.close()
+    assert not old.exists() and fresh.exists()

@@ -42,6 +42,25 @@ def test_control_state_validates_and_counts():
     assert state.snapshot()["mode"] == "normal" and state.snapshot()["calls"] == {}
 
 
+def test_a_request_held_across_a_reset_is_not_counted_for_the_next_test():
+    """A `slow` request of an earlier test that reaches the business logic after the counters were
+    zeroed would read as a second call in the next test (a doubled effect that is not one)."""
+    state = ControlState()
+    state.arrived()
+    state.reset()
+    state.served("VerifyIdentity")
+    assert state.snapshot()["calls"] == {}
+    state.arrived()
+    state.served("VerifyIdentity")
+    state.arrived()
+    state.update({"reset_counters": True})
+    state.served("VerifyIdentity")
+    assert state.snapshot()["calls"] == {}
+    state.arrived()
+    state.served("VerifyIdentity")
+    assert state.snapshot()["calls"] == {"VerifyIdentity": 1}
+
+
 def test_recode_rewrites_declaration_and_header():
     headers = [("Content-Type", "text/xml; charset=utf-8")]
     body = "<?xml version='1.0' encoding='UTF-8'?><a>张三</a>".encode()
