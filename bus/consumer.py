@@ -219,7 +219,7 @@ class ConsumerRunner:
                 self._failed(delivery, exc)
                 return
             self.stats["handled"] += 1
-            if props.reply_to and result is not None:
+            if result is not None and (props.reply_to or self.reply_type):
                 self._reply(delivery, self.reply_type or f"{envelope['type']}.reply", result)
         finally:
             correlation_id.reset(token)
@@ -247,7 +247,7 @@ class ConsumerRunner:
         self.stats["parked"] += 1
         log.error("%s parked after %d retries: %s", delivery.envelope["type"], delivery.retries, reason)
         self._park(delivery.properties, delivery.body, code, reason, delivery.retries)
-        if delivery.properties.reply_to:
+        if delivery.properties.reply_to or self.reply_type:
             error = {"error": {"code": code, "message": reason, "details": getattr(exc, "details", {}) or {}}}
             self._reply(delivery, f"{delivery.envelope['type']}.failed", error)
 
@@ -267,9 +267,14 @@ class ConsumerRunner:
                                headers=headers, reply_to=props.reply_to, type=props.type).result(30)
 
     def _reply(self, delivery: Delivery, type_: str, payload: dict) -> None:
+        """The outcome, logged whenever this consumer answers requests (`reply_type`), and sent when
+        someone waits on a reply queue: an asynchronous caller polls the call's record instead, but
+        supervision closes the call's step from the logged outcome."""
         reply = reply_to(delivery.envelope, delivery.body, type_, payload, client=self.client)
         if self.message_log is not None:
             self.message_log.record(reply, "out")
+        if not delivery.properties.reply_to:
+            return
         # The reply's AMQP correlation id is the request's message id (what the caller waits on).
         self.publisher.publish("", delivery.properties.reply_to, encode(reply), message_id=reply["message_id"],
                                correlation_id=delivery.envelope["message_id"], mandatory=False).result(30)

@@ -106,6 +106,19 @@ def test_async_call_answers_202_with_a_status_url(dept, sim, token):
             break
         time.sleep(0.1)
     assert status["status"] == "succeeded" and status["result"]["match"] is True
+    # The outcome is in the message log although nobody waits on a reply queue: supervision closes
+    # the call's step from it (without it, every async call became a false overdue warning).
+    message_id = url.rstrip("/").rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 10
+    outcome = []
+    while not outcome and time.monotonic() < deadline:
+        dept.runtime.message_log.flush()
+        with dept.runtime.db.unit_of_work() as s:
+            outcome = [json.loads(body) for body in s.execute(
+                select(MessageLogRecord.body).where(MessageLogRecord.correlation_id == r.headers["X-Correlation-ID"],
+                                                    MessageLogRecord.type == "service.result")).scalars()]
+        time.sleep(0.1)
+    assert outcome and all(e["causation_id"] == message_id for e in outcome)
 
 
 def test_soap_fault_maps_to_a_clear_api_error(dept, sim, token):
