@@ -8,7 +8,7 @@ adopted by any other process using the same spool folder and database, at its st
 sweep every few seconds. While the database is down the spool grows on disk, not in memory;
 beyond `max_backlog` records, `record()` slows its callers down.
 
-The writer lets records gather for `gather_seconds` (50 ms) between writes unless a `flush()` asks for them:
+The writer lets records gather for `gather_seconds` (0.2 s, the idle writer's `flush_interval`) between writes unless a `flush()` asks for them:
 each write is one transaction holding the chain's head row, the one lock every writing process shares, so a
 transaction per record (what a busy gateway did, issue 18's service_call bench) cost each process a commit and
 the head lock per record; gathered, one write carries the records of many calls.
@@ -72,7 +72,7 @@ class MessageLog:
     def __init__(self, db, *, spool_dir: str | os.PathLike | None = None, batch_size: int = 500,
                  flush_interval: float = 0.2, max_backlog: int = 100_000, max_wait_seconds: float = 30.0,
                  segment_bytes: int = 16 << 20, sweep_seconds: float = 10.0, retry_max_seconds: float = 5.0,
-                 gather_seconds: float = 0.05):
+                 gather_seconds: float = 0.2):
         from config.settings import Settings
 
         self.db = db
