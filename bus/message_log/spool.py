@@ -7,11 +7,8 @@ resumes exactly where the database stopped. A spool whose process died (SIGKILL,
 adopted by any other process using the same spool folder and database, at its start and by a
 sweep every few seconds. While the database is down the spool grows on disk, not in memory;
 beyond `max_backlog` records, `record()` slows its callers down.
-
-The writer lets records gather for `gather_seconds` (0.2 s, the idle writer's `flush_interval`) between writes unless a `flush()` asks for them:
-each write is one transaction holding the chain's head row, the one lock every writing process shares, so a
-transaction per record (what a busy gateway did, issue 18's service_call bench) cost each process a commit and
-the head lock per record; gathered, one write carries the records of many calls.
+The writer gathers records for `gather_seconds` between writes (a flush() does not wait): one transaction,
+holding the chain's shared head lock, then carries many calls' records, not one (issue 18's service_call).
 """
 from __future__ import annotations
 
@@ -26,31 +23,18 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from prometheus_client import Counter, Gauge
 from sqlalchemy import delete
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bus.envelope import encode
 from bus.errors import BusError
 from bus.message_log.chain import DIRECTIONS, append
+from bus.message_log.metrics import BACKLOG, OVERFLOW, REJECTED, REPLAYED, SLOWED, UNRECORDED, WRITE_FAILURES
 from bus.message_log.segments import CLAIMING_SUFFIX, SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, spool_folder
 from store.models.bus import MessageLogSpool
 
 log = logging.getLogger(__name__)
 
-
-WRITE_FAILURES = Counter("govlink_message_log_write_failures_total",
-                         "Attempts to write spooled records into the chain that failed (retried, never dropped)")
-REPLAYED = Counter("govlink_message_log_replayed_total", "Records written from the spool of a process that died")
-SLOWED = Counter("govlink_message_log_backpressure_total", "record() calls slowed down because the backlog was full")
-OVERFLOW = Counter("govlink_message_log_overflow_total",
-                   "record() calls that waited the longest allowed and were spooled beyond the backlog limit")
-REJECTED = Counter("govlink_message_log_rejected_total",
-                   "Spooled records the chain refused for good; kept in a .rejected file beside the spool")
-UNRECORDED = Counter("govlink_message_log_unrecorded_total",
-                     "record() calls that could neither spool nor write the record (the caller got an error)")
-BACKLOG = Gauge("govlink_message_log_backlog", "Records spooled by this process and not yet in the chain",
-                multiprocess_mode="livesum")
 
 
 class MessageLogUnavailable(BusError):
@@ -82,8 +66,7 @@ class MessageLog:
         self.max_wait_seconds = max_wait_seconds
         self.segment_bytes = segment_bytes
         self.sweep_seconds = sweep_seconds
-        self.retry_max_seconds = retry_max_seconds
-        self.gather_seconds = gather_seconds
+        self.retry_max_seconds, self.gather_seconds = retry_max_seconds, gather_seconds
         self.folder = spool_folder(spool_dir or Settings().message_log_spool_dir, str(db.url))
         self.folder.mkdir(parents=True, exist_ok=True)
         self._prefix = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
