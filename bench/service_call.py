@@ -16,6 +16,10 @@ Both run closed-loop with CONCURRENCY threads for SECONDS each (calls/s), then o
 100 calls/s (open loop, each call sent at its time) for SECONDS, for p50 and p99. Prints
 `RESULT service_call ours=<calls/s> baseline=<calls/s> ratio=... p50_ms=... p99_ms=...`
 (targets: ratio >= 0.25, p99 < 50 ms at 100 calls/s).
+
+On a shared machine calls/s follow the load of everything else, so the bench also prints the CPU each call
+costs, read from /proc for every process of the path (simulators, worker, gateway master and workers, this
+one), for ours and for the baseline: `RESULT service_call_cpu ours_ms=... baseline_ms=... load=...`.
 """
 from __future__ import annotations
 
@@ -65,6 +69,29 @@ def token(settings) -> str:
         "client_secret": derived_secret(settings, "case-system")})
     r.raise_for_status()
     return r.json()["access_token"]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (this process included: its threads are the clients)."""
+    total = 0.0
+    for pid in [os.getpid(), *pids]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def path_pids(procs) -> list[int]:
+    """The bench's processes and their children (gunicorn's workers)."""
+    pids = [p.pid for p in procs]
+    for p in procs:
+        try:
+            pids += [int(c) for c in Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
+        except OSError:
+            pass
+    return pids
 
 
 def closed_loop(call, seconds: float, concurrency: int) -> tuple[float, int]:
@@ -147,14 +174,20 @@ def main() -> None:
         for _ in range(20):  # warm: first calls, worker's connection, WSDL, token cache
             ours({})
         closed_loop(baseline, 2, CONCURRENCY)
+        pids = path_pids(procs)
+        cpu = cpu_seconds(pids)
         ours_rate, ours_failed = closed_loop(ours, SECONDS, CONCURRENCY)
+        ours_cpu, cpu = (cpu_seconds(pids) - cpu) * 1000 / max(1.0, ours_rate * SECONDS), cpu_seconds(pids)
         base_rate, base_failed = closed_loop(baseline, SECONDS, CONCURRENCY)
+        base_cpu = (cpu_seconds(pids) - cpu) * 1000 / max(1.0, base_rate * SECONDS)
         latencies, late_failed = steady(ours, RATE, SECONDS)
         p50, p99 = stats.median(latencies), stats.quantiles(latencies, n=100)[98]
         print(f"ours: {ours_rate:.0f} calls/s ({ours_failed} failed); zeep direct: {base_rate:.0f} calls/s "
               f"({base_failed} failed); steady {RATE}/s: {len(latencies)} answered, {late_failed} failed")
         print(f"RESULT service_call ours={ours_rate:.0f} baseline={base_rate:.0f} ratio={ours_rate / base_rate:.2f} "
               f"p50_ms={p50:.1f} p99_ms={p99:.1f}")
+        print(f"RESULT service_call_cpu ours_ms={ours_cpu:.1f} baseline_ms={base_cpu:.1f} "
+              f"load={os.getloadavg()[0]:.1f}")
         if ours_failed or late_failed:
             raise SystemExit(1)
     finally:

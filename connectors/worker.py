@@ -38,6 +38,10 @@ def _now():
     return datetime.now(timezone.utc)
 
 
+class _NotRecorded(Exception):
+    """The call has no `service_calls` row yet: the handler records it, then handles the call."""
+
+
 class ServiceCallHandler:
     """Handles `service.call` envelopes for the services of one connector registry."""
 
@@ -54,11 +58,15 @@ class ServiceCallHandler:
         # the gateway from the verified token), never from anything the caller could set.
         grant = self.runtime.access.authorize(env["client"], service, operation, env["payload"], env.get("principal"))
         connector = self._connector(service)
-        self._ensure_recorded(env)
         started = time.monotonic()
         try:
-            first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
-                                        lambda session: self._call(session, connector, delivery, grant))
+            try:  # the gateway recorded the call: one transaction; else record it first and lock it then
+                first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
+                                            lambda session: self._call(session, connector, delivery, grant))
+            except _NotRecorded:
+                self._ensure_recorded(env)
+                first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
+                                            lambda session: self._call(session, connector, delivery, grant))
         except Exception as exc:
             # After the effect's transaction rolled back (and released the row lock).
             if not getattr(exc, "transient", True) or delivery.retries >= self.max_retries:
@@ -100,7 +108,9 @@ class ServiceCallHandler:
         # Copies of one message handled at the same moment queue up on this row lock; the ones
         # that come second find the call done and answer from the stored result.
         call = session.execute(select(ServiceCall).where(ServiceCall.message_id == env["message_id"])
-                               .with_for_update()).scalar_one()
+                               .with_for_update()).scalar_one_or_none()
+        if call is None:  # published without the gateway's record (rolled back: nothing was done)
+            raise _NotRecorded()
         if call.status == "succeeded":
             return json.loads(call.result) if call.result else None
         self._rate_limit(grant, env)

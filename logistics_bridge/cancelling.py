@@ -4,12 +4,16 @@ A booked leg is cancelled at its carrier first (with the leg locked). Its postag
 unpaid, so it can no longer be paid, and given back once paid, also when it was paid after the close (once:
 the refund request id is the leg's). What the postage needs is `domain.postage_step`; when to look at it again
 is recorded on the leg (`postage_check_at`, `domain.next_postage_check`), so the poller selects only the
-cancelled legs whose postage is due, never the whole history.
+cancelled legs whose postage is due, never the whole history. When the watch of a closed notice ends unpaid,
+it is given up loudly, once per leg: `postage_watch_abandoned_at` is set in the transaction that clears
+`postage_check_at`, an ERROR line names the leg and `govlink_logistics_postage_watch_abandoned_total` counts it.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+
+from prometheus_client import Counter
 
 from kernel.clock import utcnow
 from logistics_bridge import domain
@@ -24,6 +28,9 @@ from store.models.logistics import ShipmentLeg
 log = logging.getLogger("govlink.logistics")
 
 REASON = "寄递取消"
+WATCHES_ABANDONED = Counter("govlink_logistics_postage_watch_abandoned_total",
+                            "Cancelled legs whose closed postage notice is no longer watched for a late payment "
+                            "(postage_watch_days after the cancel; postage_watch_abandoned_at is set)")
 
 
 class Cancelling:
@@ -88,11 +95,24 @@ class Cancelling:
 
     def _after(self, leg_id: str, step: PostageStep, cancelled_at: datetime, *, failed: bool = False) -> PostageStep:
         now = utcnow()
+        watch = timedelta(days=self.profiles.postage_watch_days)
         self._record(leg_id, domain.next_postage_check(
             step, now, cancelled_at, retry=timedelta(seconds=self.profiles.booking_retry_seconds),
-            watch=timedelta(days=self.profiles.postage_watch_days), failed=failed))
+            watch=watch, failed=failed),
+            abandoned=now if domain.postage_watch_ended(step, now, cancelled_at, watch=watch, failed=failed) else None)
         return step
 
-    def _record(self, leg_id: str, when: datetime | None) -> None:
+    def _record(self, leg_id: str, when: datetime | None, *, abandoned: datetime | None = None) -> None:
         with self.db.unit_of_work() as session:
-            lock_leg(session, leg_id).postage_check_at = when
+            leg = lock_leg(session, leg_id)
+            leg.postage_check_at = when
+            given_up = abandoned is not None and leg.postage_watch_abandoned_at is None
+            if given_up:
+                leg.postage_watch_abandoned_at = abandoned
+            notice_id, cancelled_at = leg.payment_notice_id, leg.closed_at
+        if given_up:  # committed: said once per leg (the row was locked)
+            log.error("logistics poll gave up watching the closed postage notice %s of cancelled leg %s for a late "
+                      "payment: %d days since the cancel at %s; a payment arriving later is not refunded unless "
+                      "finance does it (postage_watch_abandoned_at is set)", notice_id, leg_id,
+                      self.profiles.postage_watch_days, cancelled_at.isoformat() if cancelled_at else "?")
+            WATCHES_ABANDONED.inc()

@@ -164,6 +164,12 @@ def next_postage_check(step: PostageStep, now: datetime, cancelled_at: datetime,
     return now + min(max(age, retry), MAX_POSTAGE_WAIT)
 
 
+def postage_watch_ended(step: PostageStep, now: datetime, cancelled_at: datetime, *, watch: timedelta,
+                        failed: bool = False) -> bool:
+    """True when `next_postage_check` stops watching a closed notice unpaid: the watch is given up (said once)."""
+    return step is PostageStep.WAIT and not failed and now - cancelled_at >= watch
+
+
 # ------------------------------------------------------------------ pickup code
 def pickup_locked(attempts: int, *, limit: int) -> bool:
     return attempts >= limit

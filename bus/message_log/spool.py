@@ -7,6 +7,8 @@ resumes exactly where the database stopped. A spool whose process died (SIGKILL,
 adopted by any other process using the same spool folder and database, at its start and by a
 sweep every few seconds. While the database is down the spool grows on disk, not in memory;
 beyond `max_backlog` records, `record()` slows its callers down.
+The writer gathers records for `gather_seconds` between writes (a flush() does not wait): one transaction,
+holding the chain's shared head lock, then carries many calls' records, not one (issue 18's service_call).
 """
 from __future__ import annotations
 
@@ -21,31 +23,18 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from prometheus_client import Counter, Gauge
 from sqlalchemy import delete
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bus.envelope import encode
 from bus.errors import BusError
 from bus.message_log.chain import DIRECTIONS, append
+from bus.message_log.metrics import BACKLOG, OVERFLOW, REJECTED, REPLAYED, SLOWED, UNRECORDED, WRITE_FAILURES
 from bus.message_log.segments import CLAIMING_SUFFIX, SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, spool_folder
 from store.models.bus import MessageLogSpool
 
 log = logging.getLogger(__name__)
 
-
-WRITE_FAILURES = Counter("govlink_message_log_write_failures_total",
-                         "Attempts to write spooled records into the chain that failed (retried, never dropped)")
-REPLAYED = Counter("govlink_message_log_replayed_total", "Records written from the spool of a process that died")
-SLOWED = Counter("govlink_message_log_backpressure_total", "record() calls slowed down because the backlog was full")
-OVERFLOW = Counter("govlink_message_log_overflow_total",
-                   "record() calls that waited the longest allowed and were spooled beyond the backlog limit")
-REJECTED = Counter("govlink_message_log_rejected_total",
-                   "Spooled records the chain refused for good; kept in a .rejected file beside the spool")
-UNRECORDED = Counter("govlink_message_log_unrecorded_total",
-                     "record() calls that could neither spool nor write the record (the caller got an error)")
-BACKLOG = Gauge("govlink_message_log_backlog", "Records spooled by this process and not yet in the chain",
-                multiprocess_mode="livesum")
 
 
 class MessageLogUnavailable(BusError):
@@ -66,7 +55,8 @@ class MessageLog:
 
     def __init__(self, db, *, spool_dir: str | os.PathLike | None = None, batch_size: int = 500,
                  flush_interval: float = 0.2, max_backlog: int = 100_000, max_wait_seconds: float = 30.0,
-                 segment_bytes: int = 16 << 20, sweep_seconds: float = 10.0, retry_max_seconds: float = 5.0):
+                 segment_bytes: int = 16 << 20, sweep_seconds: float = 10.0, retry_max_seconds: float = 5.0,
+                 gather_seconds: float = 0.2):
         from config.settings import Settings
 
         self.db = db
@@ -76,7 +66,7 @@ class MessageLog:
         self.max_wait_seconds = max_wait_seconds
         self.segment_bytes = segment_bytes
         self.sweep_seconds = sweep_seconds
-        self.retry_max_seconds = retry_max_seconds
+        self.retry_max_seconds, self.gather_seconds = retry_max_seconds, gather_seconds
         self.folder = spool_folder(spool_dir or Settings().message_log_spool_dir, str(db.url))
         self.folder.mkdir(parents=True, exist_ok=True)
         self._prefix = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -90,6 +80,7 @@ class MessageLog:
         self._synced = 0
         self._backlog = 0  # own records not yet in the chain
         self._wake = threading.Event()
+        self._hurry = threading.Event()  # a flush() or close() waits: write without gathering
         self._stopping = False
         self._outage_since: float | None = None
         self._last_error_log = 0.0
@@ -133,6 +124,7 @@ class MessageLog:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every spooled record (own and adopted) is in the chain; True if that happened in time."""
         deadline = time.monotonic() + timeout
+        self._hurry.set()
         self._wake.set()
         with self._changed:
             while any(s.committed < s.size for s in self._segments):
@@ -140,6 +132,7 @@ class MessageLog:
                 if left <= 0:
                     return False
                 self._changed.wait(min(left, 0.2))
+                self._hurry.set()
                 self._wake.set()
         return True
 
@@ -147,6 +140,7 @@ class MessageLog:
         """Write what is spooled (up to `timeout`) and stop; what is left stays spooled for the next start."""
         done = self.flush(timeout)
         self._stopping = True
+        self._hurry.set()
         self._wake.set()
         self._thread.join(timeout=10)
         with self._lock:
@@ -244,6 +238,9 @@ class MessageLog:
             if not wrote:
                 self._wake.wait(self.flush_interval)
                 self._wake.clear()
+            if self.gather_seconds and not self._stopping and wrote < self.batch_size:
+                self._hurry.wait(self.gather_seconds)  # records gather: one transaction (and head lock) for many
+                self._hurry.clear()
 
     def _failed(self, exc: Exception) -> None:
         WRITE_FAILURES.inc()

@@ -2,22 +2,36 @@
 
 Unregistered notices, payments whose confirmation never came, overdue notices, pending refunds, missing
 e-receipts, unpublished events. What to do with each platform answer is `domain.decide_poll`.
+
+A missing e-receipt is searched for RECEIPT_DAYS after the notice last changed. Then the search is given up
+loudly, once per notice: `receipt_search_abandoned_at` is set (an UPDATE guarded by IS NULL, so two pollers
+cannot both take it), an ERROR line names the notice (payment code masked) and
+`govlink_payments_receipt_search_abandoned_total` counts it. The notices given up on are those that left the
+window in the last RECEIPT_DAYS (a range of ix_payment_notices_platform_updated_at, like the search itself).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from prometheus_client import Counter
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from kernel.clock import utcnow
+from kernel.identifiers import mask
 from payment_bridge.domain import APPLIED, PAID_STATES, PollAction, decide_poll
 from payment_bridge.errors import IllegalTransition, NoticeClosed, PaymentError
 from payment_bridge.states import Event, State
 from store.models.payment import PaymentNotice, PaymentReceipt, PaymentRefund
 
 RECEIPT_DAYS = 30  # the poller fetches missing e-receipts of notices changed this recently (as it polls payments)
+
+log = logging.getLogger("govlink.payments")
+RECEIPTS_ABANDONED = Counter("govlink_payments_receipt_search_abandoned_total",
+                             "Paid non-tax notices whose missing e-receipt the poller stopped searching "
+                             "(RECEIPT_DAYS after their last change; receipt_search_abandoned_at is set)")
 
 
 @dataclass
@@ -28,13 +42,15 @@ class PollReport:
     cancelled: int = 0
     paid_after_close: int = 0
     receipts: int = 0
+    receipts_abandoned: int = 0
     refunds_retried: int = 0
     republished: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("registered", "paid", "expired", "cancelled", "paid_after_close",
-                                               "receipts", "refunds_retried", "republished")} | {"errors": self.errors}
+        return {k: getattr(self, k) for k in ("registered", "paid", "expired", "cancelled", "paid_after_close", "receipts",
+                                              "receipts_abandoned", "refunds_retried", "republished")} \
+            | {"errors": self.errors}
 
     def count(self, name: str) -> bool:
         setattr(self, name, getattr(self, name) + 1)
@@ -85,8 +101,31 @@ class Poller:
             _guard(report, lambda: (report.count("refunds_retried"), self.refunds.send(refund_id)))
         for notice_id in no_receipt:
             _guard(report, lambda: self.reads.receipt(notice_id) is not None and report.count("receipts"))
+        report.receipts_abandoned = self._give_up_receipts(now, limit)
         report.republished = self.ledger.relay()
         return report
+
+    def _give_up_receipts(self, now: datetime, limit: int) -> int:
+        """Mark the paid notices whose e-receipt search window has just passed, and say so once for each."""
+        edge = now - timedelta(days=RECEIPT_DAYS)
+        left = select(PaymentNotice.id).outerjoin(PaymentReceipt, PaymentReceipt.notice_id == PaymentNotice.id).where(
+            PaymentNotice.status.in_(sorted(PAID_STATES)), PaymentNotice.platform == "nontax",
+            PaymentNotice.updated_at <= edge, PaymentNotice.updated_at > edge - timedelta(days=RECEIPT_DAYS),
+            PaymentNotice.receipt_search_abandoned_at.is_(None), PaymentReceipt.notice_id.is_(None)).limit(limit)
+        with self.db.unit_of_work() as session:
+            given_up = session.execute(
+                update(PaymentNotice).where(PaymentNotice.id.in_(left.scalar_subquery()),
+                                            PaymentNotice.receipt_search_abandoned_at.is_(None))
+                .values(receipt_search_abandoned_at=now)
+                .returning(PaymentNotice.id, PaymentNotice.payment_code, PaymentNotice.updated_at)
+                .execution_options(synchronize_session=False)).all()
+        for notice_id, payment_code, changed in given_up:
+            log.error("payments poll gave up searching the e-receipt of paid notice %s (payment code %s): none found "
+                      "in the %d days after its last change at %s; fetch it from the platform by hand "
+                      "(receipt_search_abandoned_at is set)", notice_id, mask(payment_code), RECEIPT_DAYS,
+                      changed.isoformat())
+            RECEIPTS_ABANDONED.inc()
+        return len(given_up)
 
     def _poll_one(self, notice: PaymentNotice, now: datetime, report: PollReport) -> None:
         platform = self.platforms[notice.platform]

@@ -68,6 +68,8 @@ class ShipmentLeg(Base):
     last_polled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # a cancelled leg's postage is looked at again then (closed, refunded); None: settled, or not cancelled
     postage_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # when the watch of its closed postage notice for a late payment ended unpaid (logged once, counted once)
+    postage_watch_abandoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

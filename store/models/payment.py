@@ -42,6 +42,8 @@ class PaymentNotice(Base):
     created_by: Mapped[str] = mapped_column(String(200))  # token subject or client of the creator
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # when the poller stopped searching its missing e-receipt (logged once, counted once); None: searched or found
+    receipt_search_abandoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency (refunds, SQLite)
 
     __mapper_args__ = {"version_id_col": version}

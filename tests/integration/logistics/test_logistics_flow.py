@@ -413,3 +413,51 @@ def test_the_poll_looks_only_at_cancelled_legs_whose_postage_is_due(ship, citize
     spy.asked.clear()
     ship.service.poll(older_than_seconds=0)  # even "everything pending now" leaves it out
     assert notice_id not in spy.asked
+
+
+def _abandoned_watches() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("govlink_logistics_postage_watch_abandoned_total") or 0.0
+
+
+def test_a_closed_postage_watched_past_its_window_is_given_up_loudly_once(ship, citizen, db, caplog):
+    """Nothing silent: a cancelled leg's closed postage notice is watched for a late payment for
+    postage_watch_days after the cancel. When the watch ends, the poller says so once: an ERROR line, the
+    counter, and the leg's `postage_watch_abandoned_at`; the leg is not looked at again."""
+    import logging
+    from datetime import timedelta
+
+    from kernel.clock import utcnow
+    from store.models.logistics import ShipmentLeg
+
+    _resident_id, token = citizen
+    leg = ship.create_leg(token, carrier="sf").get_json()
+    assert ship.api("POST", token, f"/legs/{leg['id']}/cancel", {}).get_json()["postage"]["status"] == "cancelled"
+    watch = timedelta(days=ship.service.profiles.postage_watch_days)
+    with db.unit_of_work() as session:  # the watch window has passed without a payment: the look is due
+        row = session.get(ShipmentLeg, leg["id"])
+        row.closed_at = utcnow() - watch - timedelta(hours=1)
+        row.postage_check_at = utcnow() - timedelta(seconds=1)
+    before = _abandoned_watches()
+    with caplog.at_level(logging.ERROR, logger="govlink.logistics"):
+        ship.service.poll()
+    given_up = [r for r in caplog.records if r.levelno == logging.ERROR and leg["id"] in r.getMessage()]
+    assert len(given_up) == 1, caplog.records
+    assert leg["postage"]["payment_code"] not in given_up[0].getMessage()
+    with db.unit_of_work() as session:
+        row = session.get(ShipmentLeg, leg["id"])
+        assert row.postage_check_at is None and row.postage_watch_abandoned_at is not None
+        abandoned_at = row.postage_watch_abandoned_at
+    assert _abandoned_watches() - before >= 1
+
+    caplog.clear()
+    counted = _abandoned_watches()
+    with caplog.at_level(logging.ERROR, logger="govlink.logistics"):
+        ship.service.poll(older_than_seconds=0)
+        ship.service.cancelling.settle_postage(leg["id"], "test")  # looked at again by hand: still once
+    assert not [r for r in caplog.records if leg["id"] in r.getMessage()]
+    with db.unit_of_work() as session:
+        assert session.get(ShipmentLeg, leg["id"]).postage_watch_abandoned_at == abandoned_at
+    said = [r for r in caplog.records if "gave up watching the closed postage" in r.getMessage()]
+    assert _abandoned_watches() - counted == len(said)  # other legs of the shared database: each once too

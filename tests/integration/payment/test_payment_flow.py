@@ -341,3 +341,49 @@ def test_a_dropped_confirmation_of_a_closed_notice_is_found_by_polling(pay_stack
             break
     assert sum(r.paid_after_close for r in reports) >= 1, reports
     assert events.wait_for("payment.paid_after_close", notice["id"])["payload"]["source"] == "poll"
+
+
+def _abandoned_receipts() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("govlink_payments_receipt_search_abandoned_total") or 0.0
+
+
+def test_an_e_receipt_never_found_in_its_window_is_given_up_loudly_once(pay_stack, agency_token, db, caplog):
+    """Nothing silent: the poller searches a paid notice's missing e-receipt for RECEIPT_DAYS after its last
+    change. When it stops, it says so once: an ERROR line (identifiers masked), the counter, and the notice's
+    `receipt_search_abandoned_at`; later polls neither search it nor count it again."""
+    from kernel.clock import utcnow
+    from payment_bridge.handlers.poll import RECEIPT_DAYS
+    from store.models.payment import PaymentNotice, PaymentReceipt
+
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json()
+    pay_stack.pay(notice)
+    assert pay_stack.wait_status(agency_token, notice["id"], "paid")["status"] == "paid"
+    with db.unit_of_work() as session:  # the platform never issued the e-receipt, and the window has passed
+        receipt = session.get(PaymentReceipt, notice["id"])
+        if receipt is not None:
+            session.delete(receipt)
+        session.get(PaymentNotice, notice["id"]).updated_at = utcnow() - timedelta(days=RECEIPT_DAYS, hours=1)
+    before = _abandoned_receipts()
+    with caplog.at_level(logging.ERROR, logger="govlink.payments"):
+        pay_stack.service.poll(now=utcnow())
+    given_up = [r for r in caplog.records if r.levelno == logging.ERROR and notice["id"] in r.getMessage()]
+    assert len(given_up) == 1, caplog.records
+    assert ENTERPRISE not in given_up[0].getMessage() and notice["payment_code"] not in given_up[0].getMessage()
+    with db.unit_of_work() as session:
+        abandoned_at = session.get(PaymentNotice, notice["id"]).receipt_search_abandoned_at
+    assert abandoned_at is not None
+    assert _abandoned_receipts() - before >= 1
+
+    caplog.clear()
+    counted = _abandoned_receipts()
+    with caplog.at_level(logging.ERROR, logger="govlink.payments"):
+        pay_stack.service.poll(now=utcnow())
+        pay_stack.service.poll(now=utcnow() + timedelta(days=1))
+    assert not [r for r in caplog.records if notice["id"] in r.getMessage()]
+    with db.unit_of_work() as session:
+        assert session.get(PaymentNotice, notice["id"]).receipt_search_abandoned_at == abandoned_at
+        assert session.get(PaymentReceipt, notice["id"]) is None  # not searched any more
+    said = [r for r in caplog.records if "gave up searching the e-receipt" in r.getMessage()]
+    assert _abandoned_receipts() - counted == len(said)  # other notices of the shared database: each once too

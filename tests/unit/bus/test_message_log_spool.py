@@ -262,3 +262,37 @@ def test_an_abandoned_claim_is_removed_and_a_fresh_one_kept(db, tmp_path):
         time.sleep(0.05)
     log.close()
     assert not old.exists() and fresh.exists()
+
+
+class CountingWrites:
+    """The real database, counting the units of work (one per write of the chain)."""
+
+    def __init__(self, db):
+        self.db, self.url, self.units = db, db.url, 0
+
+    @contextmanager
+    def unit_of_work(self):
+        self.units += 1
+        with self.db.unit_of_work() as session:
+            yield session
+
+
+def test_records_of_a_busy_process_gather_into_few_writes_and_a_flush_does_not_wait(db, tmp_path):
+    """Issue 18 (service_call bench): a transaction per record held the chain's one head lock per record; the
+    writer now lets records gather (gather_seconds) so one transaction carries many, and flush() skips the wait."""
+    counting = CountingWrites(db)
+    log = MessageLog(counting, spool_dir=tmp_path / "spool", flush_interval=0.05, sweep_seconds=3600,
+                     gather_seconds=0.3)
+    time.sleep(0.2)  # the start's sweep is done
+    counting.units = 0
+    for i in range(40):  # a busy gateway: a record every 5 ms
+        log.record(envelope(i), "out")
+        time.sleep(0.005)
+    started = time.monotonic()
+    assert log.flush(10)
+    assert time.monotonic() - started < 0.25  # flush() asked: written at once, not after the gathering
+    log.close()
+    assert logged(db) == list(range(40))
+    assert counting.units <= 6, counting.units  # a transaction per record before: 40
+    with db.unit_of_work() as s:
+        assert verify(s).ok

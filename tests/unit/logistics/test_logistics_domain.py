@@ -240,3 +240,14 @@ def test_a_booked_leg_of_a_kuaidi100_carrier_needs_a_subscription():
     assert domain.needs_subscription("booked", "ems", ("ems",))
     assert not domain.needs_subscription("booked", "sf", ("ems",))
     assert not domain.needs_subscription("closed", "ems", ("ems",))
+
+
+def test_the_watch_of_a_closed_postage_ends_only_when_next_postage_check_stops_watching_it():
+    retry, watch = timedelta(seconds=120), timedelta(days=30)
+    for step in PostageStep:
+        for now in (NOW, NOW + watch - timedelta(seconds=1), NOW + watch, NOW + watch * 2):
+            for failed in (False, True):
+                ended = domain.postage_watch_ended(step, now, NOW, watch=watch, failed=failed)
+                stops = domain.next_postage_check(step, now, NOW, retry=retry, watch=watch, failed=failed) is None
+                assert ended == (step is PostageStep.WAIT and stops), (step, now, failed)
+    assert domain.postage_watch_ended(PostageStep.WAIT, NOW + watch, NOW, watch=watch)
