@@ -60,7 +60,9 @@ class RunWorld:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("GOVLINK_TEST_", "PYTEST_")) and k not in ("GOVLINK_ENV", "GOVLINK_DEMO_SEED",
                                                                               "GOVLINK_RATE_LIMITS", "GOVLINK_LOG_JSON")}
-        env.update(GOVLINK_DATABASE_URL=self.database_url, GOVLINK_AMQP_URL=self.amqp_url)
+        # The message log's spool too: a spool kept from an earlier run would be adopted into the new database.
+        env.update(GOVLINK_DATABASE_URL=self.database_url, GOVLINK_AMQP_URL=self.amqp_url,
+                   GOVLINK_MESSAGE_LOG_SPOOL_DIR=str(tmp_path / "message-log-spool"))
         self.env = env
 
     def fresh(self) -> None:
