@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/stack.env
 . scripts/stack.env
 export GOVLINK_LOG_JSON=${GOVLINK_LOG_JSON:-false}
-export GOVLINK_DATABASE_URL=${GOVLINK_DATABASE_URL:-postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/govlink_dev}
+export GOVLINK_DATABASE_URL=${GOVLINK_DATABASE_URL:-postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/${GOVLINK_DEV_DATABASE:-govlink_dev}}
 export PATH="$PWD/.venv/bin:$PATH"
 
 govlink db create --wait 30 || exit 1

@@ -61,7 +61,8 @@ class RunWorld:
                if not k.startswith(("GOVLINK_TEST_", "PYTEST_")) and k not in ("GOVLINK_ENV", "GOVLINK_DEMO_SEED",
                                                                               "GOVLINK_RATE_LIMITS", "GOVLINK_LOG_JSON")}
         # The message log's spool too: a spool kept from an earlier run would be adopted into the new database.
-        env.update(GOVLINK_DATABASE_URL=self.database_url, GOVLINK_AMQP_URL=self.amqp_url,
+        env.pop("GOVLINK_DATABASE_URL", None)  # make run's own default: PostgreSQL, a database it creates
+        env.update(GOVLINK_DEV_DATABASE=self.db_name, GOVLINK_AMQP_URL=self.amqp_url,
                    GOVLINK_MESSAGE_LOG_SPOOL_DIR=str(tmp_path / "message-log-spool"))
         self.env = env
 
@@ -208,11 +209,13 @@ def test_make_run_seeds_a_day_that_every_console_shows(make_run, settings):
     assert make_run.count("SELECT count(*) FROM service_calls WHERE status = 'failed'") >= 1  # the parked one
     assert make_run.count("SELECT count(*) FROM payment_notices WHERE status = 'paid'") >= 2
     assert make_run.count("SELECT count(*) FROM payment_notices WHERE status = 'registered'") >= 1
-    assert make_run.count("SELECT count(*) FROM scheduled_runs") >= 1  # the scheduler ran on PostgreSQL
+    # The scheduler works on make run's PostgreSQL: the daily reconciliation (catching up yesterday) succeeded.
+    assert make_run.count("SELECT count(*) FROM scheduled_runs WHERE job = 'reconcile.daily' AND status = 'succeeded'") >= 1
 
     # Idempotent: the seed again adds nothing.
     before = {t: make_run.count(f"SELECT count(*) FROM {t}") for t in ("payment_notices", "service_calls", "supervision_complaints")}
-    again = subprocess.run([str(REPO / ".venv" / "bin" / "govlink"), "demo", "seed"], cwd=REPO, env=make_run.env,
+    again = subprocess.run([str(REPO / ".venv" / "bin" / "govlink"), "demo", "seed"], cwd=REPO,
+                           env={**make_run.env, "GOVLINK_DATABASE_URL": make_run.database_url},
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "already" in again.stdout, again.stdout
