@@ -11,8 +11,8 @@ scheduler do the rest. It leaves:
 
 - department calls over SOAP (population, enterprise registries) and REST (e-licence) in the
   message log; one call the enterprise registry answers with a fault: parked, its step left open;
-- payment notices, three paid and one unpaid; one payment's confirmation is dropped by the platform
-  (its switch), so the day's statement has a payment our ledger does not show as paid;
+- four payment notices: two paid, one paid whose confirmation the platform drops (its switch), so the
+  day's statement has a payment our ledger does not show as paid, and one left unpaid;
 - two courier legs, one delivered, one picked up and still in transit;
 - a reconciliation run over the statement, with that discrepancy;
 - an overdue supervised step (the parked call, past its 30 s) with its open warning, and a complaint.
