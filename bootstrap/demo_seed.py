@@ -136,7 +136,9 @@ def already_seeded(seed: Seed) -> bool:
 # ---------------------------------------------------------------------- the day
 def department_calls(seed: Seed) -> None:
     """SOAP and REST calls of the case-handling subsystem, answered through the bus."""
-    call = _call_until_workers_answer(seed)
+    call = seed.api("POST", "case-system", "/services/population-registry/verify-identity",
+                    {"payload": {"name": PERSON[0], "id_number": PERSON[1]}, "case_id": OFFICE_CASE},
+                    what="population registry verify-identity")
     seed.say(f"  population registry (SOAP) verify-identity: match={call['result'].get('match')}")
     seed.api("POST", "case-system", "/services/enterprise-registry/get-registration",
              {"payload": {"uscc": ENTERPRISE}, "case_id": OFFICE_CASE}, what="enterprise registry get-registration")
@@ -145,26 +147,26 @@ def department_calls(seed: Seed) -> None:
     seed.say(f"  enterprise registry (SOAP) get-registration; e-licence (REST): {found['result'].get('total')} licence(s)")
 
 
-def _call_until_workers_answer(seed: Seed) -> dict:
-    """The first call waits for the connector worker, which starts alongside the gateway."""
-    body = {"payload": {"name": PERSON[0], "id_number": PERSON[1]}, "case_id": OFFICE_CASE}
-    for _ in range(6):
-        r = seed.http.post(f"{seed.base}/api/v1/services/population-registry/verify-identity", json=body,
-                           headers={"Authorization": f"Bearer {seed.token('case-system')}"})
-        if r.status_code == 200:
-            return r.json()
-        if r.status_code not in (503, 504):
-            break
-    _expect(r, 200, "population registry verify-identity")
+def _first_call(seed: Seed, path: str, body: dict, headers: dict, timeout: float = 60.0):
+    """The first call of the day: until the connector worker (started alongside the gateway) has
+    declared its queues, the bus cannot route it (503); try again for a while."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = seed.http.post(f"{seed.base}/api/v1{path}", json=body,
+                           headers={"Authorization": f"Bearer {seed.token('case-system')}", **headers})
+        if r.status_code != 503 or time.monotonic() > deadline:
+            return r
+        time.sleep(2)
 
 
 def parked_call(seed: Seed) -> float:
     """The enterprise registry answers a fault: the asynchronous call is parked and its step stays open."""
     seed.control("enterprise", mode="fault")
     try:
-        accepted = seed.api("POST", "case-system", "/services/enterprise-registry/get-registration",
-                            {"payload": {"uscc": ENTERPRISE}, "case_id": HELD_CASE},
-                            headers={"Prefer": "respond-async"}, expect=202, what="an asynchronous call")
+        r = _first_call(seed, "/services/enterprise-registry/get-registration",
+                        {"payload": {"uscc": ENTERPRISE}, "case_id": HELD_CASE}, {"Prefer": "respond-async"})
+        _expect(r, 202, "an asynchronous call")
+        accepted = r.json()
         started = time.monotonic()
         status_path = accepted["status_url"].removeprefix("/api/v1")
         seed.wait_until(lambda: seed.api("GET", "case-system", status_path)["status"] == "failed",
