@@ -11,10 +11,10 @@ scheduler do the rest. It leaves:
 
 - department calls over SOAP (population, enterprise registries) and REST (e-licence) in the
   message log; one call the enterprise registry answers with a fault: parked, its step left open;
-- four payment notices: two paid, one paid whose confirmation the platform drops (its switch), so the
-  day's statement has a payment our ledger does not show as paid, and one left unpaid;
+- five payment notices: two paid, two paid whose confirmations the platform drops (its switch), so the
+  day's statement has payments our ledger does not show as paid, and one left unpaid;
 - two courier legs, one delivered, one picked up and still in transit;
-- a reconciliation run over the statement, with that discrepancy;
+- a reconciliation run over the statement, with those discrepancies;
 - an overdue supervised step (the parked call, past its 30 s) with its open warning, and a complaint.
 
 Idempotent: a complaint on the demo case means the day was seeded; nothing is added again.
@@ -215,10 +215,10 @@ def _pay(seed: Seed, pay_url: str) -> None:
 
 
 def payments(seed: Seed) -> None:
-    """Four notices of the traffic police (case-handling subsystem): two paid, one paid whose confirmation
-    the platform drops, one left unpaid."""
+    """Five notices of the traffic police (case-handling subsystem): two paid, two paid whose confirmations
+    the platform drops (the statement's discrepancies, until the poller asks a minute later), one unpaid."""
     notices = []
-    for n, qty in enumerate((1, 2, 3, 1), start=1):
+    for n, qty in enumerate((1, 2, 3, 1, 2), start=1):
         notices.append(seed.api("POST", "case-system", "/payments", {
             "agency_code": "340100-GA-JJ", "payer_key": ENTERPRISE, "payer_name": "合肥示例科技有限公司",
             "case_id": f"DEMO-PAY-{n:04d}", "items": [{"code": "GA-0101", "name": "驾驶证工本费", "unit": "本",
@@ -228,13 +228,14 @@ def payments(seed: Seed) -> None:
         _pay(seed, notice["pay_url"])
     seed.control("nontax", callbacks="drop")
     try:
-        _pay(seed, notices[2]["pay_url"])
+        for notice in notices[2:4]:
+            _pay(seed, notice["pay_url"])
     finally:
         seed.control("nontax", callbacks="normal")
     for notice in notices[:2]:
         seed.wait_until(lambda n=notice: seed.api("GET", "case-system", f"/payments/{n['id']}")["status"] == "paid",
                         "a payment's confirmation")
-    seed.say("  payment notices: 2 paid, 1 paid with its confirmation lost, 1 unpaid")
+    seed.say("  payment notices: 2 paid, 2 paid with their confirmations lost, 1 unpaid")
 
 
 def reconciliation(seed: Seed) -> dict:

@@ -172,7 +172,7 @@ def test_make_run_seeds_a_day_that_every_console_shows(make_run, settings):
     finance = sign_in(settings, "finance01", DEMO_PASSWORD)
     runs = api.get(f"{BASE}/api/v1/reconciliation/runs", headers=_auth(finance), timeout=30).json()["runs"]
     assert runs and runs[0]["kind"] == "payments" and runs[0]["matched_count"] >= 1, runs
-    assert runs[0]["discrepancy_count"] >= 1, runs
+    assert runs[0]["discrepancy_count"] >= 2, runs  # the two confirmations the platform dropped
     found = api.get(f"{BASE}/api/v1/reconciliation/discrepancies", params={"run_id": runs[0]["id"]},
                     headers=_auth(finance), timeout=30).json()
     assert found["total"] == runs[0]["discrepancy_count"] and found["discrepancies"]
