@@ -27,7 +27,7 @@ cat <<INFO
     RabbitMQ management    http://127.0.0.1:15672                      (govlink / govlink)
   Demo account (citizen):  $(govlink realm demo-users --show)
   Consoles (finance01 / supervisor01, same password)  http://127.0.0.1:8000/console/finance/  /supervision/
-  Database               ${GOVLINK_DATABASE_URL//:$PG_PASSWORD@/:***@}
+  Database               $(sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#' <<<"$GOVLINK_DATABASE_URL")
 
   Ctrl-C stops everything started here; \`make stop\` stops the services.
 
