@@ -76,6 +76,28 @@ def db():
     """Database schema (Alembic migrations)."""
 
 
+@db.command("create")
+@click.option("--wait", "wait_seconds", default=0, show_default=True, help="Keep trying this many seconds.")
+def db_create(wait_seconds):
+    """Create the PostgreSQL database GOVLINK_DATABASE_URL names, if missing (`make run` does)."""
+    from config.settings import redact_url
+    from store.db import ensure_database
+
+    url = _ctx().settings.database_url
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            created = ensure_database(url)
+            break
+        except Exception as exc:  # the server not up yet, or a role without CREATEDB
+            if time.monotonic() >= deadline:
+                raise click.ClickException(f"cannot create the database {redact_url(url)}: "
+                                           f"{type(exc).__name__} (is PostgreSQL up? `make services`; "
+                                           "the user needs CREATEDB)") from None
+            time.sleep(1)
+    click.echo(f"database {redact_url(url)} {'created' if created else 'exists'}")
+
+
 @db.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision):
@@ -177,6 +199,37 @@ def preflight(wait_seconds):
             err=True,
         )
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- demo
+@main.group()
+def demo():
+    """The demo day of `make run` (never in production)."""
+
+
+@demo.command("seed")
+@click.option("--auto", is_flag=True, help="Only if GOVLINK_DEMO_SEED is on (its default: on in dev only).")
+@click.option("--wait-ready", "wait_seconds", default=0, show_default=True,
+              help="First wait this many seconds for the gateway and the simulators to be ready.")
+def demo_seed(auto, wait_seconds):
+    """Drive a day of traffic through the real paths (bootstrap/demo_seed.py); idempotent."""
+    from bootstrap import demo_seed as seeding
+
+    settings = _ctx().settings
+    if auto and not settings.demo_seed_on:
+        click.echo(f"demo seed: off (GOVLINK_DEMO_SEED={settings.demo_seed or '<empty>'}, GOVLINK_ENV={settings.env})")
+        return
+    click.echo("demo seed: driving a day of traffic through the gateway, the bus and the simulators")
+    try:
+        outcome = seeding.run(settings, _ctx(), say=click.echo, wait_seconds=wait_seconds)
+    except seeding.Refused as exc:
+        raise click.ClickException(str(exc)) from None
+    except seeding.SeedError as exc:
+        click.echo(f"demo seed: failed: {exc}", err=True)
+        sys.exit(1)
+    if outcome == "already":
+        click.echo("demo seed: already seeded (the demo citizen's complaint exists); nothing added")
+    click.echo("demo seed: done")
 
 
 def _add_commands() -> None:

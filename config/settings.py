@@ -22,6 +22,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-change-me"
 
 
+_DEMO_SEED_VALUES = {"": None, "1": True, "true": True, "yes": True, "on": True,
+                     "0": False, "false": False, "no": False, "off": False}
+
 # Secrets the gateway needs at start whose development default is not DEV_SECRET: refused in production too.
 GATEWAY_DEV_SECRETS = ("metrics_token",)
 
@@ -72,6 +75,9 @@ class Settings:
     scheduler_lease_seconds: float = 120.0
     scheduler_retry_backoff: str = "600,1800,3600,7200,14400"  # seconds before each retry of a failed daily run
     scheduler_catch_up_days: int = 3  # missed days a daily job still runs when a scheduler comes back
+    # `make run`'s demo seed (bootstrap/demo_seed.py): "" = on in dev, off in test and production;
+    # true / false to choose. Never in production: asking for it there is refused.
+    demo_seed: str = ""
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
     nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token
@@ -152,6 +158,11 @@ class Settings:
                                 "(empty: no retries), e.g. 600,1800,3600")
         if self.token_cache_seconds < 0:
             raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
+        if self.demo_seed.strip().lower() not in _DEMO_SEED_VALUES:
+            raise SettingsError(f"{PREFIX}DEMO_SEED must be true, false or empty (on in dev only), not {self.demo_seed!r}")
+        if self.env == "production" and self.demo_seed_on:
+            raise SettingsError(f"{PREFIX}DEMO_SEED is refused in production: the demo seed drives made-up calls, "
+                                f"payments and complaints into the system; unset {PREFIX}DEMO_SEED")
         if self.env == "production":
             weak = [f.name for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name) in (DEV_SECRET, "admin")]
             weak += [n for n in GATEWAY_DEV_SECRETS if n not in weak and getattr(self, n) == Settings.__dataclass_fields__[n].default]
@@ -162,6 +173,12 @@ class Settings:
         """The `GOVLINK_*` variables among the fields `names` that were left at their development default."""
         defaults = {f.name: f.default for f in fields(self)}
         return [PREFIX + name.upper() for name in names if getattr(self, name) == defaults[name]]
+
+    @property
+    def demo_seed_on(self) -> bool:
+        """Whether `make run` seeds a demo day: GOVLINK_DEMO_SEED, else on in dev only."""
+        value = self.demo_seed.strip().lower()
+        return self.env == "dev" if value == "" else _DEMO_SEED_VALUES[value]
 
     @property
     def retry_tier_seconds(self) -> tuple[int, ...]:

@@ -52,6 +52,32 @@ def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
     )
 
 
+def ensure_database(url: str, *, connect_timeout: float = 5.0) -> bool:
+    """Create the PostgreSQL database `url` names if it is missing (connecting to the server's
+    `postgres` database with the same credentials, which need CREATEDB); True if it was created.
+    SQLite needs nothing (its file is made on first use). Idempotent, also when two race."""
+    parsed = make_url(_multi_host(url))
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        return False
+    name = parsed.database
+    engine = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False),
+                         connect_timeout=connect_timeout).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                return False
+            quoted = conn.dialect.identifier_preparer.quote_identifier(name)
+            try:
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+            except Exception:
+                if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                    return False  # created by someone else meanwhile
+                raise
+            return True
+    finally:
+        engine.dispose()
+
+
 class Database:
     """One engine and session factory per process; `unit_of_work()` commits or rolls back."""
 
