@@ -16,7 +16,7 @@ by back-channel logout refused), refreshes it once when it expired, and checks t
     def runs(): ... current_staff().username ...
 
 A person who is not signed in is sent to Keycloak and back; one signed in without a needed role
-gets the 403 page (``forbidden_template``, or a plain bilingual page). POST forms carry
+gets the consoles' 403 page (``console/forbidden.html`` in the shared layout and language). POST forms carry
 ``csrf_token()`` (a per-session secret) and are checked by :func:`csrf_protect`.
 Call :func:`init_console_auth` once from the app factory (idempotent).
 """
@@ -26,10 +26,12 @@ import functools
 import hashlib
 import hmac
 import secrets
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, abort, current_app, g, redirect, render_template_string, request, session, url_for
+from flask import (Blueprint, abort, current_app, g, redirect, render_template, render_template_string, request,
+                   session, url_for)
 from markupsafe import Markup, escape
 
 from config.realm import derived_secret
@@ -37,6 +39,7 @@ from idp.principal import Principal
 from idp.tokens import TokenError
 from idp.sessions import console_sessions_for, ended_sessions_for
 from routes.auth import SessionEnded, principal_of
+from routes.console_i18n import consoles_for, current_language, translator
 
 CLIENT_ID = "staff-console"
 SESSION_KEY = "staff_session"  # the id of the server-side console session
@@ -44,14 +47,8 @@ NEXT_KEY = "staff_next"
 CSRF_KEY = "staff_csrf"
 EXTENSION = "console_oauth"
 
-blp = Blueprint("console_auth", __name__, url_prefix="/console/auth")
-
-_FORBIDDEN = """<!doctype html><html lang="{{ 'en' if lang == 'en' else 'zh-CN' }}"><head><meta charset="utf-8">
-<title>403</title></head><body><main><h1>403</h1>
-<p>{{ '您的账号没有访问此页面的权限。' if lang != 'en' else 'Your account may not open this page.' }}</p>
-<p>{{ user }} · {{ ('需要角色' if lang != 'en' else 'needs role') }}: {{ roles|join(', ') }}</p>
-<p><a href="{{ url_for('console_auth.logout') }}">{{ '退出登录' if lang != 'en' else 'Sign out' }}</a></p>
-</main></body></html>"""
+blp = Blueprint("console_auth", __name__, url_prefix="/console/auth",
+                template_folder=str(Path(__file__).resolve().parent / "templates"))  # console/forbidden.html
 
 
 def init_console_auth(app) -> None:
@@ -82,7 +79,7 @@ def _client():
 
 
 def _lang() -> str:
-    return g.get("lang") or ("en" if request.args.get("lang") == "en" else "zh")
+    return current_language()
 
 
 # ------------------------------------------------------------------------------------ CSRF
@@ -160,6 +157,15 @@ def current_staff() -> Principal:
     return principal
 
 
+def _forbidden_context(principal: Principal, roles) -> dict:
+    """The shared layout's context for the 403 page, whichever console (or none) the page belongs to."""
+    lang = current_language()
+    console = g.get("console", "common")
+    return {"user": principal.username or principal.subject, "roles": list(roles), "lang": lang,
+            "html_lang": "zh-CN" if lang == "zh" else "en", "t": translator(lang, console), "console": console,
+            "consoles": consoles_for(principal.roles)}
+
+
 def console_login_required(roles: tuple[str, ...] = (), *, forbidden_template: str | None = None):
     """Decorate a page: signed-in staff with one of ``roles`` only (sign-in redirect, else 403)."""
     def decorator(view):
@@ -172,12 +178,8 @@ def console_login_required(roles: tuple[str, ...] = (), *, forbidden_template: s
                 return redirect(url_for("console_auth.login", next=request.full_path if request.query_string
                                         else request.path))
             if roles and not principal.roles.intersection(roles):
-                context = {"user": principal.username or principal.subject, "roles": list(roles), "lang": _lang()}
-                if forbidden_template:
-                    from flask import render_template
-
-                    return render_template(forbidden_template, **context), 403
-                return render_template_string(_FORBIDDEN, **context), 403
+                return render_template(forbidden_template or "console/forbidden.html",
+                                       **_forbidden_context(principal, roles)), 403
             return view(*args, **kwargs)
 
         wrapper._console_roles = roles

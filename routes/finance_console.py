@@ -3,8 +3,10 @@
 Runs by day with their counts, a chart of matched and unmatched amounts over time (inline SVG made
 here: no script, no CDN), the discrepancy list with filters, one discrepancy with the records on
 each side and its steps, the confirm / resolve / approve / reject forms (POST with a CSRF token;
-the resolver cannot approve their own), CSV and XLSX exports. Simplified Chinese by default,
-English with ``?lang=en`` (kept in the session). Amounts in yuan, times in Beijing time.
+the resolver cannot approve their own), CSV and XLSX exports; uploading a statement or bill and
+running a day in the background: :mod:`routes.finance_jobs`. The consoles' one layout and
+language (:mod:`routes.console_i18n`: Chinese by default, ``?lang=``, ``Accept-Language``; texts
+in the ``finance`` section of routes/translations). Amounts in yuan, times in Beijing time.
 Sign-in: :mod:`routes.console_auth` (the shared staff-console client).
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
 from kernel.clock import to_beijing
 from kernel.money import fen_to_yuan
@@ -20,67 +22,24 @@ from reconciliation import exports, queries, runs
 from reconciliation.categories import CATEGORIES
 from reconciliation.records import from_epoch
 from routes.console_auth import console_login_required, csrf_field, csrf_protect, current_staff, init_console_auth
+from routes.console_i18n import install, translator
 
 FINANCE = ("finance",)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 blp = Blueprint("finance_console", __name__, url_prefix="/console/finance", template_folder=str(TEMPLATES))
-
-TEXT = {
-    "zh": {
-        "title": "对账工作台", "runs": "对账批次", "discrepancies": "差异列表", "open_export": "导出未结差异",
-        "date": "业务日期", "kind": "类型", "version": "版本", "matched": "匹配笔数", "matched_amount": "匹配金额(元)",
-        "discrepancy_count": "差异笔数", "unmatched_amount": "差异金额(元)", "open": "待处理", "finished": "完成时间",
-        "chart": "每日匹配与差异金额(元)", "chart_matched": "匹配金额", "chart_unmatched": "差异金额",
-        "category": "类别", "status": "状态", "key": "缴款码/运单号", "left_amount": "我方金额(元)",
-        "right_amount": "对方金额(元)", "all": "全部", "filter": "筛选", "from": "自", "to": "至",
-        "left_side": "我方记录", "right_side": "对方记录(对账单/账单)", "steps": "处理记录", "actor": "处理人",
-        "action": "操作", "reason": "原因代码", "note": "说明", "at": "时间", "confirm": "确认差异",
-        "resolve": "提交处理", "approve": "复核通过", "reject": "退回", "export_csv": "导出 CSV",
-        "export_xlsx": "导出 Excel", "no_runs": "暂无对账批次。", "no_items": "没有符合条件的差异。",
-        "signed_in_as": "当前用户", "sign_out": "退出", "back": "返回", "rule": "匹配规则", "subtype": "子类",
-        "four_eyes": "不能复核自己提交的处理,请由另一位财务人员复核。", "done": "已完成:",
-        "run": "批次", "counts": "分类统计", "superseded": "已被新版本取代", "none": "无", "total": "共",
-        "current": "当前", "payments": "支付对账", "logistics": "物流对账", "view": "查看",
-        "field": "字段", "value": "值", "next_page": "下一页", "first_page": "第一页",
-    },
-    "en": {
-        "title": "Reconciliation console", "runs": "Runs", "discrepancies": "Discrepancies",
-        "open_export": "Export open discrepancies", "date": "Business date", "kind": "Kind", "version": "Version",
-        "matched": "Matched", "matched_amount": "Matched (CNY)", "discrepancy_count": "Discrepancies",
-        "unmatched_amount": "Unmatched (CNY)", "open": "Open", "finished": "Finished",
-        "chart": "Matched and unmatched amounts by day (CNY)", "chart_matched": "Matched", "chart_unmatched": "Unmatched",
-        "category": "Category", "status": "Status", "key": "Payment code / waybill", "left_amount": "Our amount (CNY)",
-        "right_amount": "Their amount (CNY)", "all": "All", "filter": "Filter", "from": "From", "to": "To",
-        "left_side": "Our records", "right_side": "Their records (statement / bill)", "steps": "Steps",
-        "actor": "By", "action": "Action", "reason": "Reason code", "note": "Note", "at": "At",
-        "confirm": "Confirm", "resolve": "Resolve", "approve": "Approve", "reject": "Send back",
-        "export_csv": "Export CSV", "export_xlsx": "Export Excel", "no_runs": "No runs yet.",
-        "no_items": "No discrepancies match.", "signed_in_as": "Signed in as", "sign_out": "Sign out",
-        "back": "Back", "rule": "Rule", "subtype": "Subtype",
-        "four_eyes": "You cannot approve your own resolution: another finance user must approve it.",
-        "done": "Done:", "run": "Run", "counts": "Counts by category", "superseded": "superseded by a newer version",
-        "none": "none", "total": "total", "current": "current", "payments": "payments", "logistics": "logistics",
-        "view": "Open", "field": "Field", "value": "Value", "next_page": "Next page", "first_page": "First page",
-    },
-}
-
+install(blp, "finance")  # the consoles' language, texts (routes/translations: finance) and navigation
+finance_only = console_login_required(roles=FINANCE)
 
 def init_app(app) -> None:
     """Register the console (and the shared staff sign-in) on the gateway app."""
+    from routes import finance_jobs  # noqa: F401  (its pages: upload & run, on this blueprint)
+
     init_console_auth(app)
     app.register_blueprint(blp)
 
 
 def _db():
     return current_app.extensions["govlink"].db
-
-
-@blp.before_request
-def _language():
-    wanted = request.args.get("lang")
-    if wanted in ("zh", "en"):
-        session["lang"] = wanted
-    g.lang = session.get("lang", "zh") if session.get("lang") in ("zh", "en") else "zh"
 
 
 def _yuan(fen) -> str:
@@ -93,9 +52,8 @@ def _beijing(moment) -> str:
 
 @blp.context_processor
 def _helpers():
-    lang = g.get("lang", "zh")
-    return {"t": TEXT[lang], "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en", "csrf_field": csrf_field,
-            "record_text": exports.record_text, "yuan": _yuan, "beijing": _beijing, "from_epoch": from_epoch}
+    return {"csrf_field": csrf_field, "record_text": exports.record_text, "yuan": _yuan, "beijing": _beijing,
+            "from_epoch": from_epoch}
 
 
 def _date_arg(name: str) -> date | None:
@@ -115,7 +73,7 @@ def _choice(name: str, allowed) -> str | None:
     return value
 
 
-def chart(points: list[dict], labels: dict, *, width: int = 720, height: int = 240) -> dict:
+def chart(points: list[dict], labels, *, width: int = 720, height: int = 240) -> dict:
     """Geometry of a two-panel bar chart (matched above, unmatched below) for the SVG template."""
     left, right, top, panel_gap = 90, 10, 24, 34
     panel = (height - top - panel_gap - 28) // 2
@@ -123,8 +81,8 @@ def chart(points: list[dict], labels: dict, *, width: int = 720, height: int = 2
     step = (width - left - right) / n
     bar = max(2.0, step * 0.6)
     panels = []
-    for index, (field, label, colour) in enumerate((("matched_fen", labels["chart_matched"], "#2f6fb0"),
-                                                     ("unmatched_fen", labels["chart_unmatched"], "#c0392b"))):
+    for index, (field, label, colour) in enumerate((("matched_fen", labels("chart_matched"), "#2f6fb0"),
+                                                     ("unmatched_fen", labels("chart_unmatched"), "#c0392b"))):
         y0 = top + index * (panel + panel_gap)
         peak = max([p[field] for p in points] + [1])
         bars = []
@@ -158,7 +116,7 @@ def _page_links(after: str | None) -> dict:
 
 
 @blp.get("/")
-@console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
+@finance_only
 def runs_page():
     """Runs by day with their counts, and the chart of amounts over time."""
     kind = _choice("kind", ("payments", "logistics"))
@@ -168,11 +126,11 @@ def runs_page():
         open_counts = queries.open_counts(db_session, [r["id"] for r in items])
         series = queries.amounts_by_day(db_session, kind=kind, days=30)
     return render_template("finance/runs.html", runs=items, open_counts=open_counts, kind=kind,
-                           chart=chart(series, TEXT[g.lang]), user=current_staff().username, **_page_links(after))
+                           chart=chart(series, translator(g.lang, "finance")), user=current_staff().username, **_page_links(after))
 
 
 @blp.get("/runs/<int:run_id>")
-@console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
+@finance_only
 def run_page(run_id):
     """One run: its summary and its discrepancies (filtered by category and status)."""
     category = _choice("category", CATEGORIES)
@@ -189,7 +147,7 @@ def run_page(run_id):
 
 
 @blp.get("/discrepancies")
-@console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
+@finance_only
 def discrepancies_page():
     """Discrepancies of the current runs with filters: category, status, business days."""
     category = _choice("category", CATEGORIES)
@@ -204,7 +162,7 @@ def discrepancies_page():
 
 
 @blp.get("/discrepancies/<int:discrepancy_id>")
-@console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
+@finance_only
 def discrepancy_page(discrepancy_id):
     """One discrepancy: the records on each side, its steps, the actions its status allows."""
     with _db().unit_of_work() as db_session:
@@ -227,7 +185,7 @@ _ACTIONS = {"confirm": runs.confirm, "resolve": runs.resolve, "approve": runs.ap
 
 
 @blp.post("/discrepancies/<int:discrepancy_id>/<action>")
-@console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
+@finance_only
 @csrf_protect
 def act(discrepancy_id, action):
     """Confirm, resolve (reason code + note), approve or reject; back to the discrepancy page."""
@@ -262,7 +220,7 @@ def _download(data: bytes, fmt: str, name: str) -> Response:
 
 
 @blp.get("/runs/<int:run_id>/export.<fmt>")
-@console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
+@finance_only
 def export_run(run_id, fmt):
     if fmt not in ("csv", "xlsx"):
         abort(404)
@@ -276,7 +234,7 @@ def export_run(run_id, fmt):
 
 
 @blp.get("/discrepancies/export.<fmt>")
-@console_login_required(roles=FINANCE, forbidden_template="finance/forbidden.html")
+@finance_only
 def export_open(fmt):
     if fmt not in ("csv", "xlsx"):
         abort(404)

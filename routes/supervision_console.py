@@ -1,6 +1,7 @@
 """The supervision page (电子监察) for the `supervisor` role: open warnings, a case's timeline,
-statistics with charts, complaints. Server-rendered, Simplified Chinese by default (English with
-`?lang=en` or Accept-Language).
+statistics with charts, complaints. Server-rendered at /console/supervision/ (the old /supervision/
+redirects there) in the consoles' one layout and language (:mod:`routes.console_i18n`: Chinese by
+default, ``?lang=``, ``Accept-Language``; texts in the ``supervision`` section of routes/translations).
 
 Sign-in: :mod:`routes.console_auth` (the shared staff-console client); a signed-in person
 without the `supervisor` role gets the 403 page.
@@ -10,47 +11,44 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from kernel.clock import to_beijing
 from routes.api.supervision import complaint_view, period, timeline_view, warning_view
 from routes.console_auth import console_login_required, csrf_protect, csrf_token, current_staff, init_console_auth
+from routes.console_i18n import install, translator
 from store.models.supervision import CaseSatisfaction, Complaint
 from supervision import feedback
 from supervision.access import SUPERVISOR_ROLE
-from supervision.console import bar_chart, pick_language, translator
+from supervision.console import bar_chart
 from supervision.statistics import open_warnings, statistics
 from supervision.timeline import case_timeline
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "supervision" / "templates"
 
-blp = Blueprint("supervision_console", __name__, url_prefix="/supervision", template_folder=str(TEMPLATES))
-supervisor_only = console_login_required(roles=(SUPERVISOR_ROLE,), forbidden_template="supervision/forbidden.html")
+blp = Blueprint("supervision_console", __name__, url_prefix="/console/supervision", template_folder=str(TEMPLATES))
+install(blp, "supervision")  # the consoles' language, texts and navigation
+supervisor_only = console_login_required(roles=(SUPERVISOR_ROLE,))
+old_address = Blueprint("supervision_redirect", __name__)
 
 
 def init_app(app) -> None:
     """Register the page on the gateway app (with the shared staff sign-in)."""
     init_console_auth(app)
     app.register_blueprint(blp)
+    app.register_blueprint(old_address)
 
 
 def _runtime():
     return current_app.extensions["govlink"]
 
 
-# ---------------------------------------------------------------------------------- language
-@blp.before_request
-def _language():
-    lang = pick_language(request.args.get("lang"), session.get("lang"), request.accept_languages)
-    if request.args.get("lang") in ("zh", "en"):
-        session["lang"] = lang
-    g.lang = lang
-
-
-@blp.app_context_processor
-def _template_helpers():
-    lang = g.get("lang", "zh")
-    return {"t": translator(lang), "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en"}
+@old_address.get("/supervision/", defaults={"rest": ""})
+@old_address.get("/supervision/<path:rest>")
+def moved(rest):
+    """The page's old address: the same page under /console/supervision/ (a permanent redirect)."""
+    query = request.query_string.decode("latin-1")
+    return redirect(f"{blp.url_prefix}/{rest}" + (f"?{query}" if query else ""), code=308)
 
 
 @blp.get("/logout")
@@ -63,7 +61,7 @@ def logout():
 @supervisor_only
 def dashboard():
     principal = current_staff()
-    t = translator(g.lang)
+    t = translator(g.lang, "supervision")
     service = (request.args.get("service") or "").strip()[:100] or None
     since, until = period({})
     with _runtime().db.unit_of_work() as session_:

@@ -109,3 +109,32 @@ class ReconciliationStep(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_reconciliation_steps_discrepancy_id", "discrepancy_id"),)
+
+
+class ReconciliationJob(Base):
+    """A day's reconciliation started from the finance console, run in the background.
+
+    queued -> running -> done (with the run) | failed (with a code and a message); ``stage`` and
+    ``done``/``total`` are its progress. A re-run is a new job with the same parameters.
+    """
+
+    __tablename__ = "reconciliation_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # payments | logistics
+    business_date: Mapped[date] = mapped_column(Date)
+    platform: Mapped[str] = mapped_column(String(16), default="")  # payments: nontax | wechatpay
+    carrier: Mapped[str] = mapped_column(String(16), default="")  # logistics: sf | ems | "" (every carrier)
+    state: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    stage: Mapped[str] = mapped_column(String(16), default="")  # statement | bill | match | store
+    done: Mapped[int] = mapped_column(Integer, default=0)  # steps finished of `total`
+    total: Mapped[int] = mapped_column(Integer, default=3)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("reconciliation_runs.id"))
+    error_code: Mapped[str | None] = mapped_column(String(48))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_reconciliation_jobs_created_at", "created_at"),)

@@ -62,30 +62,30 @@ def test_supervisor_follows_a_warning_to_the_timeline_and_sees_the_charts(browse
     case_id, held = overdue_case
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
-    page.goto(f"{GATEWAY}/supervision/?service={held}")
+    page.goto(f"{GATEWAY}/console/supervision/?service={held}")
     assert "/realms/hefei/" in page.url  # signed out: Keycloak's login page
     _sign_in_at_keycloak(page, "supervisor01", DEMO_PASSWORD)
-    page.wait_for_url(f"{GATEWAY}/supervision/**")
+    page.wait_for_url(f"{GATEWAY}/console/supervision/**")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert "未处理的预警" in page.inner_text("#warnings")  # Simplified Chinese by default
     row = page.locator(f'tr.warning-row[data-case-id="{case_id}"]')
     assert row.count() == 1 and row.get_attribute("data-level") == "warning"
 
     row.locator("a.case-link").click()
-    page.wait_for_url(f"{GATEWAY}/supervision/cases/{case_id}")
+    page.wait_for_url(f"{GATEWAY}/console/supervision/cases/{case_id}")
     assert page.inner_text("#case-id") == case_id
     call = page.locator('#timeline tr.entry[data-type="service.call"]')
     assert call.count() == 1 and held in call.inner_text()
     assert call.locator(".deadline.warned").count() == 1
     assert page.locator('#timeline tr.entry[data-type="supervision.warning"]').count() == 1
 
-    page.goto(f"{GATEWAY}/supervision/?service={held}")  # its charts: unfiltered, a used database's
+    page.goto(f"{GATEWAY}/console/supervision/?service={held}")  # its charts: unfiltered, a used database's
     charts = page.locator("#charts figure.chart")           # other held systems can fill the 20 bars
     assert charts.count() == 2
     assert page.locator("#charts svg rect").count() >= 1  # at least the overdue rate of the held system
     assert page.locator(f'#charts svg title:text-is("{held}: 100%")').count() == 1
 
-    page.goto(f"{GATEWAY}/supervision/?lang=en")
+    page.goto(f"{GATEWAY}/console/supervision/?lang=en")
     assert "Open warnings" in page.inner_text("#warnings") and page.locator("html").get_attribute("lang") == "en"
     context.close()
 
@@ -93,10 +93,10 @@ def test_supervisor_follows_a_warning_to_the_timeline_and_sees_the_charts(browse
 def test_a_citizen_is_refused(browser, gateway, citizen):
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
-    page.goto(f"{GATEWAY}/supervision/")
+    page.goto(f"{GATEWAY}/console/supervision/")
     _sign_in_at_keycloak(page, citizen["resident_id"], citizen["password"])
-    page.wait_for_url(f"{GATEWAY}/supervision/**")
+    page.wait_for_url(f"{GATEWAY}/console/supervision/**")
     assert page.locator("#forbidden").count() == 1 and "403" in page.inner_text("#forbidden")
-    response = page.goto(f"{GATEWAY}/supervision/cases/CASE-ANY")
+    response = page.goto(f"{GATEWAY}/console/supervision/cases/CASE-ANY")
     assert response.status == 403
     context.close()

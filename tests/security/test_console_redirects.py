@@ -40,7 +40,8 @@ def test_a_safe_next_is_kept(client, settings):
 
 
 @pytest.mark.parametrize("path", ["/console/auth/login?next=/%0a/x", "/console/auth/signed-out", "/console/finance/",
-                                  "/supervision/", "/api/docs", "/api/v1/me", "/healthz"])
+                                  "/supervision/", "/console/supervision/",
+                                  "/console/finance/reconcile", "/api/docs", "/api/v1/me", "/healthz"])
 def test_no_page_can_be_framed(client, path):
     r = client.get(path, base_url=BASE)
     assert r.status_code < 500, (path, r.status_code)

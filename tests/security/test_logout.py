@@ -132,9 +132,9 @@ def test_logout_at_keycloak_signs_the_console_out(app, settings, gateway):
     """Back-channel logout (the person signed out in another tab or channel) ends the console session."""
     client = app.test_client()
     agent = Browserless(settings.issuer)
-    assert console_sign_in(client, agent, "supervisor01", next_path="/supervision/").status_code == 302
-    assert client.get("/supervision/", base_url=BASE).status_code == 200
+    assert console_sign_in(client, agent, "supervisor01", next_path="/console/supervision/").status_code == 302
+    assert client.get("/console/supervision/", base_url=BASE).status_code == 200
     staff = admin_client(settings, settings.realm).get_user_id("supervisor01")
     admin_client(settings, settings.realm).user_logout(staff)  # an administrator ends the person's sessions
-    assert _wait_for(lambda: client.get("/supervision/", base_url=BASE).status_code == 302), \
+    assert _wait_for(lambda: client.get("/console/supervision/", base_url=BASE).status_code == 302), \
         "the console session survived the logout at Keycloak"

@@ -27,3 +27,14 @@ def test_the_language_is_picked_in_order():
     assert pick_language(None, "zh", accept) == "zh"
     assert pick_language("en", "zh", accept) == "en"
     assert pick_language("fr", None, LanguageAccept([("fr", 1)])) == "zh"
+
+
+def test_finance_and_supervision_speak_from_the_catalogues():
+    import supervision.console
+    import routes.finance_console
+
+    assert not hasattr(supervision.console, "MESSAGES") and not hasattr(supervision.console, "pick_language")
+    assert not hasattr(routes.finance_console, "TEXT")
+    for console, key, zh, en in (("finance", "runs", "对账批次", "Runs"),
+                                 ("supervision", "open_warnings", "未处理的预警", "Open warnings")):
+        assert (translator("zh", console)(key), translator("en", console)(key)) == (zh, en)

@@ -30,7 +30,7 @@ def test_the_pager_renders_a_next_page_link():
     app = _app()
     with app.test_request_context("/console/finance/"):
         html = render_template_string('{% from "finance/_pager.html" import pager with context %}{{ pager(n, f) }}',
-                                      t={"next_page": "Next page", "first_page": "First page"},
+                                      t={"next_page": "Next page", "first_page": "First page"}.get,
                                       n="/console/finance/?after=2032-02-03.payments.2", f=None)
     assert 'id="next-page"' in html and 'href="/console/finance/?after=2032-02-03.payments.2"' in html
     assert "first-page" not in html

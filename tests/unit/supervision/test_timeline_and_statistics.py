@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from werkzeug.datastructures import LanguageAccept
 
-from supervision.console import bar_chart, pick_language, translator
+from routes.console_i18n import pick_language, translator
+from supervision.console import bar_chart
 from supervision.feedback import FeedbackError, next_status
 from supervision.statistics import StepRow, percentile, summarise
 from supervision.timeline import assemble, mask_actor
@@ -86,7 +87,7 @@ def test_language_choice_and_charts():
     assert pick_language(None, None, LanguageAccept([("en-US", 1), ("zh-CN", 0.5)])) == "en"
     assert pick_language(None, None, LanguageAccept([])) == "zh"
     assert pick_language("en", "zh", None) == "en" and pick_language("xx", "en", None) == "en"
-    assert translator("zh")("warnings") == "预警" and translator("en")("warnings") == "Warnings"
+    assert translator("zh", "supervision")("warnings") == "预警" and translator("en", "supervision")("warnings") == "Warnings"
     chart = bar_chart("p95", [("a", 2.0), ("b", 1.0)], width=400, label_width=100)
     assert chart.bars[0].width == 2 * chart.bars[1].width and chart.height > 0
     assert bar_chart("empty", []).bars == []
