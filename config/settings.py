@@ -72,6 +72,9 @@ class Settings:
     scheduler_lease_seconds: float = 120.0
     scheduler_retry_backoff: str = "600,1800,3600,7200,14400"  # seconds before each retry of a failed daily run
     scheduler_catch_up_days: int = 3  # missed days a daily job still runs when a scheduler comes back
+    # The operations console: each worker writes its circuit states this often; parking lots worth an alert.
+    circuit_heartbeat_seconds: float = 15.0
+    parking_alert_threshold: int = 10
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
     nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token
