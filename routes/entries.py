@@ -11,10 +11,10 @@ def blueprints() -> list:
 
 def api_blueprints() -> list:
     """The flask-smorest blueprints, in the order the OpenAPI document lists them."""
-    from routes.api import identity, logistics, payments, reconciliation, services, supervision, system
+    from routes.api import identity, logistics, operations, payments, reconciliation, services, supervision, system
 
     return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp, supervision.blp,
-            reconciliation.blp]
+            reconciliation.blp, operations.blp]
 
 
 def _finance_console(app) -> None:

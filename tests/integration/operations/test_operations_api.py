@@ -66,6 +66,7 @@ def ops(settings, sim, tmp_path, unique, monkeypatch, db):
     app = create_app(test_settings)
     app.extensions["govlink_clock"] = FixedClock(datetime(2026, 12, 10, 4, tzinfo=timezone.utc))
     runtime = app.extensions["govlink"]
+    runtime.connectors.get(service).check()  # its WSDL read while the department is up
     runners = [r.start() for r in connector_runners(runtime, [service])]
     reporter = CircuitReporter(runtime, worker_id=f"worker-a-{unique}").start()
     other = create_app(test_settings).extensions["govlink"]
