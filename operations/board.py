@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import IntegrityError
+
 from operations import alerts as decide
 from operations import catalogue, circuits, jobs as scheduled, live, parking
 from supervision.statistics import open_warnings
@@ -28,7 +30,11 @@ def services(runtime, now, only: str | None = None) -> list[dict]:
     with runtime.db.unit_of_work() as session:
         figures = live.hour_figures(session, names, now)
         states = circuits.by_service(session, names, now, circuits.stale_after(runtime.settings))
-        samples = parking.observe(session, counts, now)
+    try:
+        with runtime.db.unit_of_work() as session:
+            samples = parking.observe(session, counts, now)
+    except IntegrityError:  # another page view kept the first sample of a lot at the same moment
+        samples = {name: {"count": count, "previous_count": None} for name, count in counts.items()}
     return [{**s, "live": figures[s["service"]], "circuit": states[s["service"]],
              "parked": counts[s["service"]], "parked_growing": parking.growing(samples.get(s["service"], {})),
              "parking_sample": samples.get(s["service"], {}), "bus_available": bus_ok} for s in described]

@@ -29,4 +29,10 @@ def _supervision_console(app) -> None:
     supervision_console.init_app(app)  # the supervisors' pages (电子监察), OIDC sign-in
 
 
-GATEWAY_INSTALLS = [_finance_console, _supervision_console]
+def _operations_console(app) -> None:
+    from routes import operations_console
+
+    operations_console.init_app(app)  # the operators' pages (运维工作台), staff-console sign-in
+
+
+GATEWAY_INSTALLS = [_finance_console, _supervision_console, _operations_console]

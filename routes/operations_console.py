@@ -8,6 +8,7 @@ is the error page with its code and the status the API would answer.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -62,20 +63,33 @@ def _service(service: str) -> str:
     return service
 
 
-@blp.errorhandler(CodedError)
-def _coded(exc: CodedError):
-    return _refused(exc.for_caller())
+def shown(view):
+    """A page whose refusals (CodedError: a purge without a reason, an unknown service) are the error page
+    with the code and the status the API answers; anything else reaches the app's one handler."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except CodedError as exc:
+            exc = exc.for_caller()
+            if exc.status >= 500:
+                raise
+            return _refused(exc)
+
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------------- pages
 @blp.get("/")
 @operator_only
+@shown
 def index():
     return _page("services.html", services=board.services(_runtime(), utcnow()))
 
 
 @blp.get("/services/<service>/parked")
 @operator_only
+@shown
 def parked(service):
     summary = board.services(_runtime(), utcnow(), only=_service(service))[0]
     lot = parking.listing(_runtime(), service, 100)
@@ -84,12 +98,14 @@ def parked(service):
 
 @blp.get("/services/<service>/parked/<message_id>")
 @operator_only
+@shown
 def parked_one(service, message_id):
     return _page("message.html", service=service, m=parking.inspect(_runtime(), _service(service), message_id[:64]))
 
 
 @blp.post("/services/<service>/parked/<action>")
 @operator_only
+@shown
 @csrf_protect
 def parked_action(service, action):
     _service(service)
@@ -108,16 +124,18 @@ def parked_action(service, action):
 
 @blp.get("/messages")
 @operator_only
+@shown
 def messages():
     terms = {k: (request.args.get(k) or "").strip()[:64] or None for k in message_log.SEARCH_KEYS}
     with _runtime().db.unit_of_work() as session:
         records = message_log.search(session, **terms) if any(terms.values()) else None
         status = message_log.verification_status(session, _runtime().settings)
-    return _page("messages.html", terms=terms, records=records, status=status)
+    return _page("messages.html", terms=terms, records=records, chain=status)
 
 
 @blp.get("/jobs")
 @operator_only
+@shown
 def jobs_page():
     with _runtime().db.unit_of_work() as session:
         rows = jobs.overview(session, _jobs(), utcnow())
@@ -126,6 +144,7 @@ def jobs_page():
 
 @blp.post("/jobs/<job>/retry")
 @operator_only
+@shown
 @csrf_protect
 def retry_job(job):
     period = (request.form.get("period") or "").strip()[:40] or None
@@ -138,12 +157,14 @@ def retry_job(job):
 
 @blp.get("/alerts")
 @operator_only
+@shown
 def alerts():
     return _page("alerts.html", alerts=board.alerts(_runtime(), _jobs(), utcnow(), coverage()))
 
 
 @blp.get("/audit")
 @operator_only
+@shown
 def audit_page():
     before = request.args.get("before", type=int)
     with _runtime().db.unit_of_work() as session:
