@@ -4,7 +4,6 @@ reports it) and the parked message, replays it after recovery, and the replay is
 a purge needs a reason; the message log and the scheduled jobs are there; other roles are refused."""
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
