@@ -79,3 +79,27 @@ def test_error_rate_and_the_target_without_credentials():
     assert catalogue.target_of(soap) == "http://dept.example:8080/ws"
     rest = SimpleNamespace(kind="rest", endpoint=None, wsdl=None, base_url="https://licence.example/api", openapi=None)
     assert catalogue.target_of(rest) == "https://licence.example/api"
+
+
+def test_hour_figures_on_the_embedded_database(tmp_path):
+    """SQLite (make run's default): the same figures, the p95 picked by ORDER BY ... OFFSET; the 0017
+    migration runs there too."""
+    from store import migrate
+    from store.db import Database
+    from store.models.bus import ServiceCall
+
+    db = Database(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
+    migrate.upgrade(db)
+    with db.unit_of_work() as s:
+        for n in range(1, 21):  # 20 calls in the hour: 1..20 ms, the last two failed
+            s.add(ServiceCall(message_id=f"m{n}", service="svc", operation="op", client="c", status="failed" if n > 18
+                              else "succeeded", created_at=NOW - timedelta(minutes=n), duration_ms=n))
+        s.add(ServiceCall(message_id="old", service="svc", operation="op", client="c", status="failed",
+                          created_at=NOW - timedelta(hours=2), duration_ms=999))
+        s.add(ServiceCall(message_id="open", service="svc", operation="op", client="c", status="accepted",
+                          created_at=NOW - timedelta(minutes=1)))
+    with db.unit_of_work() as s:
+        figures = live.hour_figures(s, ["svc", "idle"], NOW)
+    assert figures["svc"] == {"calls": 21, "succeeded": 18, "errors": 2, "error_rate": 0.1, "p95_ms": 19}
+    assert figures["idle"]["calls"] == 0 and figures["idle"]["p95_ms"] is None
+    db.dispose()
