@@ -278,3 +278,27 @@ def test_alerts_name_an_open_circuit_and_a_parking_lot_over_the_threshold(ops, s
         return found if {"circuit_open", "parking_lot"} <= kinds else None
 
     assert _wait(alerts), client.get(f"{API}/alerts", headers=auth).get_json()
+
+
+def test_the_connectors_worker_reports_its_circuits_until_it_closes(settings, db):
+    """`govlink worker connectors` (the factory the process table runs) writes a row per declared service
+    for its process, and removes them when its runtime closes (a clean stop is not a stale worker)."""
+    from connectors.circuit_report import default_worker_id
+    from connectors.worker import worker
+
+    runtime = create_app(settings.replace(circuit_heartbeat_seconds=0.5)).extensions["govlink"]
+    runtime.name = "worker-connectors"
+    mine = default_worker_id(runtime.name)
+    worker(runtime, ())  # the runners are not started: only the report runs
+
+    def rows():
+        with runtime.db.unit_of_work() as s:
+            return {r.service: r.state for r in s.execute(select(ConnectorCircuit).where(
+                ConnectorCircuit.worker_id == mine)).scalars()}
+
+    try:
+        assert _wait(lambda: rows() == {name: "closed" for name in runtime.connectors.services()}), rows()
+    finally:
+        runtime.close()
+    with db.unit_of_work() as s:
+        assert not s.execute(select(ConnectorCircuit).where(ConnectorCircuit.worker_id == mine)).first()
