@@ -13,5 +13,7 @@ def create_app(settings: Settings | None = None, *, runtime=None, table=None):
     if runtime is None:
         runtime = Runtime(settings or Settings.from_env(), name="gateway")
     table = table or process_table()
-    return build_app(runtime, blueprints=table.blueprints(), api_blueprints=table.api_blueprints(),
-                     installs=table.gateway_installs)
+    app = build_app(runtime, blueprints=table.blueprints(), api_blueprints=table.api_blueprints(),
+                    installs=table.gateway_installs)
+    app.extensions["govlink_jobs"] = dict(table.jobs)  # the operations console shows the scheduler's jobs
+    return app

@@ -34,6 +34,7 @@ class Runtime:
         self._config_lock = threading.Lock()
         self._fingerprint = None
         self._config_listeners: list[Callable[["Runtime"], None]] = []
+        self._closers: list[Callable[[], None]] = []
         self._reload_requested = threading.Event()
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -140,6 +141,10 @@ class Runtime:
         """Call `listener(runtime)` after each successful reload (e.g. to consume a new service's queue)."""
         self._config_listeners.append(listener)
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call `closer()` first when the process closes its runtime (e.g. a worker's circuit report)."""
+        self._closers.append(closer)
+
     def request_config_reload(self) -> None:
         """Reload now rather than at the next check (safe to call from a signal handler)."""
         self._reload_requested.set()
@@ -171,6 +176,12 @@ class Runtime:
                      extra={"event": "config_reloaded"})
 
     def close(self) -> None:
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - closing the rest matters more
+                log.warning("closing %s: a closer failed", self.name, exc_info=True)
         self._closed.set()
         self._reload_requested.set()
         for name in ("publisher", "message_log"):

@@ -84,6 +84,32 @@ class ParkingLot:
     def count(self, parking: str) -> int:
         return self.channel.queue_declare(parking, passive=True).method.message_count
 
+    def counts(self, parkings: list[str]) -> dict[str, int | None]:
+        """Message counts of these parking queues; None for one not declared yet (the channel is reopened)."""
+        out: dict[str, int | None] = {}
+        for name in parkings:
+            try:
+                out[name] = self.count(name)
+            except pika.exceptions.ChannelClosedByBroker:  # 404: no such queue yet
+                out[name] = None
+                self.channel = self.conn.channel()
+                self.channel.confirm_delivery()
+        return out
+
+    def inspect(self, parking: str, message_id: str) -> tuple[Parked, str] | None:
+        """One parked message, described, with its whole body masked (identifiers); left in place."""
+        found = None
+        fetched = self._drain(parking)
+        try:
+            for _, props, body in fetched:
+                if props.message_id == message_id:
+                    found = (_describe(parking, props, body), mask_identifiers(body.decode("utf-8", "replace")))
+                    break
+        finally:
+            for method, _, _ in reversed(fetched):
+                self.channel.basic_nack(method.delivery_tag, requeue=True)
+        return found
+
     def _drain(self, parking: str, limit: int | None = None):
         """Fetch up to `limit` messages (unacked) from the parking queue."""
         fetched = []
@@ -114,8 +140,11 @@ class ParkingLot:
         return selected
 
     def _record(self, selected, *, action: str, parking: str, operator: str, reason: str | None,
-                os_user: str | None, service: str | None, extra: dict | None = None) -> None:
-        """Commit the audit record of `action` on `selected`; on any failure put them back and raise."""
+                os_user: str | None, service: str | None, extra: dict | None = None, audit=None) -> None:
+        """Commit the audit record of `action` on `selected`; on any failure put them back and raise.
+
+        ``audit(session, count, seq)``, if given, writes more in the same transaction (the console's trail).
+        """
         from bus.message_log.operator import record_operator_action
 
         messages = [{"message_id": props.message_id, "sha256": hashlib.sha256(body).hexdigest()}
@@ -124,15 +153,19 @@ class ParkingLot:
             if self.db is None:
                 raise RuntimeError("replay and purge are recorded in the message log: give ParkingLot the database")
             with self.db.unit_of_work() as session:
-                record_operator_action(session, action=action, operator=operator, service=service, queue=parking,
-                                       messages=messages, reason=reason, os_user=os_user, extra=extra)
+                seq = record_operator_action(session, action=action, operator=operator, service=service,
+                                             queue=parking, messages=messages, reason=reason, os_user=os_user,
+                                             extra=extra)
+                if audit is not None:
+                    audit(session, len(messages), seq)
         except BaseException:
             for method, _, _ in reversed(selected):
                 self.channel.basic_nack(method.delivery_tag, requeue=True)
             raise
 
     def replay(self, parking: str, work_queue: str, message_id: str | None = None, *, operator: str,
-               reason: str | None = None, os_user: str | None = None, service: str | None = None) -> int:
+               reason: str | None = None, os_user: str | None = None, service: str | None = None,
+               audit=None) -> int:
         """Send parked messages (all, or the one with `message_id`) back to `work_queue`; return how many.
 
         Recorded first in the message log (who, which, why); nothing moves if that fails.
@@ -141,7 +174,7 @@ class ParkingLot:
         if not selected:
             return 0
         self._record(selected, action="dlq.replay", parking=parking, operator=operator, reason=reason,
-                     os_user=os_user, service=service, extra={"to_queue": work_queue})
+                     os_user=os_user, service=service, extra={"to_queue": work_queue}, audit=audit)
         for method, props, body in selected:
             headers = {k: v for k, v in (props.headers or {}).items() if not str(k).startswith("x-govlink-")}
             headers["x-govlink-replayed"] = True
@@ -152,7 +185,7 @@ class ParkingLot:
         return len(selected)
 
     def purge(self, parking: str, message_id: str | None = None, *, operator: str, reason: str,
-              os_user: str | None = None, service: str | None = None) -> int:
+              os_user: str | None = None, service: str | None = None, audit=None) -> int:
         """Remove parked messages for good (all, or the one with `message_id`); return how many.
 
         Needs a reason; recorded first in the message log (who, which, why); nothing is removed if that fails.
@@ -165,7 +198,7 @@ class ParkingLot:
         if not selected:
             return 0
         self._record(selected, action="dlq.purge", parking=parking, operator=operator, reason=reason,
-                     os_user=os_user, service=service)
+                     os_user=os_user, service=service, audit=audit)
         for method, _, _ in selected:
             self.channel.basic_ack(method.delivery_tag)
         return len(selected)

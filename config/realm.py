@@ -336,4 +336,5 @@ def demo_users() -> list[dict]:
         {"username": "finance01", "firstName": "财务", "lastName": "张", "password": password, "roles": ["finance"]},
         {"username": "finance02", "firstName": "复核", "lastName": "赵", "password": password, "roles": ["finance"]},
         {"username": "supervisor01", "firstName": "监察", "lastName": "陈", "password": password, "roles": ["supervisor"]},
+        {"username": "operator01", "firstName": "运维", "lastName": "孙", "password": password, "roles": ["operator"]},
     ]

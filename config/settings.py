@@ -78,6 +78,9 @@ class Settings:
     # `make run`'s demo seed (bootstrap/demo_seed.py): "" = on in dev, off in test and production;
     # true / false to choose. Never in production: asking for it there is refused.
     demo_seed: str = ""
+    # The operations console: each worker writes its circuit states this often; parking lots worth an alert.
+    circuit_heartbeat_seconds: float = 15.0
+    parking_alert_threshold: int = 10
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
     nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token

@@ -367,6 +367,11 @@ class AccessRights:
         """`filter_result` (module function), for callers that hold only the rights."""
         return filter_result(grant, result, principal)
 
+    def grants_of(self, service: str) -> dict[str, list[str]]:
+        """Client -> granted operations of one service (the operations console lists them)."""
+        return {who: sorted(set().union(*(g.operations for g in grants)))
+                for (who, svc), grants in sorted(self._grants.items()) if svc == service}
+
     def grants_for(self, client: str) -> dict[str, list[str]]:
         """Service -> granted operations of one client (for diagnostics and docs)."""
         text = parse_client_id(client).text

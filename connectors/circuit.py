@@ -11,6 +11,7 @@ department (an invalid request, a configuration error) change nothing. The clock
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable, TypeVar
@@ -24,6 +25,10 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 NEUTRAL_CODES = frozenset({"invalid_request", "misconfigured", "unknown_operation", "forbidden"})
 # Non-transient errors that still say the endpoint is unhealthy (an HTML error page, an empty body).
 FAILURE_CODES = frozenset({"bad_response"})
+
+# Called as listener(breaker, before, after) after each state change, outside the breaker's lock
+# (the worker's circuit report, connectors/circuit_report.py). A listener's error is logged, not raised.
+LISTENERS: list[Callable[["CircuitBreaker", str, str], None]] = []
 
 
 class CircuitBreaker:
@@ -53,6 +58,13 @@ class CircuitBreaker:
 
     def before_call(self) -> None:
         """Admit a call or raise ConnectorError `circuit_open` (transient) without touching the network."""
+        before = self._state
+        try:
+            self._admit()
+        finally:
+            self._changed(before)
+
+    def _admit(self) -> None:
         with self._lock:
             if self._state == CLOSED:
                 return
@@ -69,18 +81,21 @@ class CircuitBreaker:
     def record_success(self) -> None:
         """The endpoint answered: close the circuit and forget earlier failures."""
         with self._lock:
-            self._state = CLOSED
+            before, self._state = self._state, CLOSED
             self._failures = 0
             self._trial_running = False
+        self._changed(before)
 
     def record_failure(self) -> None:
         """A transient failure: count it, and open the circuit at the threshold or after a failed trial."""
         with self._lock:
+            before = self._state
             self._trial_running = False
             self._failures += 1
             if self._state == HALF_OPEN or self._failures >= self.failure_threshold:
                 self._state = OPEN
                 self._opened_at = self._clock()
+        self._changed(before)
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` under the breaker; ConnectorErrors that are transient count as failures."""
@@ -100,6 +115,17 @@ class CircuitBreaker:
             raise
         self.record_success()
         return result
+
+    def _changed(self, before: str) -> None:
+        """Tell the listeners when the state moved (an open circuit opened again is no change)."""
+        after = self._state
+        if after == before:
+            return
+        for listener in list(LISTENERS):
+            try:
+                listener(self, before, after)
+            except Exception:  # noqa: BLE001 - a report must never break a department call
+                logging.getLogger(__name__).warning("circuit listener failed", exc_info=True)
 
     def _release(self) -> None:
         """Neither success nor failure: only free a half-open trial slot."""

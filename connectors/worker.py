@@ -163,10 +163,14 @@ def connector_runner(runtime, service: str) -> ConsumerRunner:
 
 def worker(runtime, args=()) -> list[ConsumerRunner]:
     """The `connectors` worker: a runner per named service, or per declared service; with no names it also
-    starts consuming the queue of each service declared later (after a reload)."""
+    starts consuming the queue of each service declared later (after a reload). Its circuit states are
+    written to `connector_circuits` (connectors/circuit_report.py) until the runtime closes."""
+    from connectors.circuit_report import CircuitReporter
+
     runners = connector_runners(runtime, list(args) or None)
     if not args:
         runtime.on_config_change(_consume_new_services(runners))
+    runtime.on_close(CircuitReporter(runtime).start().stop)  # every worker's circuit states, for the console
     return runners
 
 

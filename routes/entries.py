@@ -11,10 +11,10 @@ def blueprints() -> list:
 
 def api_blueprints() -> list:
     """The flask-smorest blueprints, in the order the OpenAPI document lists them."""
-    from routes.api import identity, logistics, payments, reconciliation, services, supervision, system
+    from routes.api import identity, logistics, operations, payments, reconciliation, services, supervision, system
 
     return [system.blp, identity.blp, identity.keycloak_blp, services.blp, payments.blp, logistics.blp, supervision.blp,
-            reconciliation.blp]
+            reconciliation.blp, operations.blp]
 
 
 def _finance_console(app) -> None:
@@ -29,4 +29,10 @@ def _supervision_console(app) -> None:
     supervision_console.init_app(app)  # the supervisors' pages (电子监察), OIDC sign-in
 
 
-GATEWAY_INSTALLS = [_finance_console, _supervision_console]
+def _operations_console(app) -> None:
+    from routes import operations_console
+
+    operations_console.init_app(app)  # the operators' pages (运维工作台), staff-console sign-in
+
+
+GATEWAY_INSTALLS = [_finance_console, _supervision_console, _operations_console]

@@ -9,13 +9,14 @@ from store.models.payment import (PaymentCodeCounter, PaymentConfirmation, Payme
                                   PaymentStatementLine)
 from store.models.reconciliation import (ReconciliationDiscrepancy, ReconciliationImport, ReconciliationRun,
                                          ReconciliationStep)
+from store.models.operations import ConnectorCircuit, OperatorAudit, ParkingSample
 from store.models.scheduler import ScheduledRun
 from store.models.supervision import (CaseSatisfaction, Complaint, RatedGroup, SatisfactionRollup, SupervisionAlert,
                                       SupervisionCursor, SupervisionRollup, SupervisionStep)
 
 __all__ = [
-    "Case", "CaseSatisfaction", "CibaRequest", "Complaint", "ConsoleSession", "CourierBill", "CourierBillLine", "EndedSession",
-    "IdentityVerification", "MessageLogHead", "MessageLogRecord", "MessageLogSpool", "PaymentCodeCounter", "PaymentConfirmation",
+    "Case", "CaseSatisfaction", "CibaRequest", "Complaint", "ConnectorCircuit", "ConsoleSession", "CourierBill", "CourierBillLine", "EndedSession",
+    "IdentityVerification", "MessageLogHead", "MessageLogRecord", "MessageLogSpool", "OperatorAudit", "ParkingSample", "PaymentCodeCounter", "PaymentConfirmation",
     "PaymentIdempotencyKey", "PaymentNotice", "PaymentNoticeEvent", "PaymentReceipt", "PaymentRefund",
     "PaymentStatement", "PaymentStatementLine", "ProcessedMessage", "RateLimitBucket", "RatedGroup", "ReconciliationDiscrepancy",
     "ReconciliationImport", "ReconciliationRun", "ReconciliationStep", "SatisfactionRollup", "ScheduledRun",

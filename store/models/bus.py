@@ -99,7 +99,8 @@ class ServiceCall(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_service_calls_case_id", "case_id"),)
+    __table_args__ = (Index("ix_service_calls_case_id", "case_id"),
+                      Index("ix_service_calls_service_created_at", "service", "created_at"))
 
 
 class ProcessedMessage(Base):

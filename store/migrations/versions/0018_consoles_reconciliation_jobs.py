@@ -1,16 +1,16 @@
 """Reconciliation jobs: a day's run started from the finance console and run in the background
 (state queued | running | done | failed, its stage and progress, the run it made or why it failed).
 
-Revision ID: 0017_consoles
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.base import UtcDateTime
 
-revision = "0017_consoles"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

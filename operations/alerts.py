@@ -1,0 +1,64 @@
+"""Alerts for operators: the open supervision warnings and the operational ones (a circuit open, a
+parking lot over its threshold or growing, a job whose last run failed, the working-day calendar
+not covering next year). The decisions are pure functions of what the other modules read."""
+from __future__ import annotations
+
+from operations.parking import growing
+
+SEVERITIES = ("critical", "warning", "info")
+
+
+def circuit_alerts(circuits: dict[str, dict]) -> list[dict]:
+    """(pure) One alert per service whose circuit is open (or half open) in a worker still reporting."""
+    out = []
+    for service, c in sorted(circuits.items()):
+        if c["state"] in ("open", "half_open"):
+            out.append({"kind": "circuit_open", "severity": "critical" if c["state"] == "open" else "warning",
+                        "subject": service, "message": f"the circuit of {service} is {c['state']} in "
+                        f"{c['open_workers']} of {sum(1 for w in c['workers'] if not w['stale'])} worker(s)"})
+    return out
+
+
+def parking_alerts(counts: dict[str, int | None], samples: dict[str, dict], threshold: int) -> list[dict]:
+    """(pure) A parking lot holding more than `threshold`, or more than five minutes or more before."""
+    out = []
+    for service, count in sorted(counts.items()):
+        if not count:
+            continue
+        sample = samples.get(service, {})
+        if count > threshold or growing(sample):
+            why = [f"{count} parked"]
+            if growing(sample):
+                why.append(f"up from {sample['previous_count']}")
+            out.append({"kind": "parking_lot", "severity": "warning", "subject": service,
+                        "message": f"the parking lot of {service}: {', '.join(why)}"})
+    return out
+
+
+def job_alerts(jobs: list[dict]) -> list[dict]:
+    """(pure) A job whose latest run failed for good."""
+    return [{"kind": "job_failed", "severity": "critical", "subject": j["name"],
+             "message": f"{j['name']} ({j['last_run']['period']}) failed after {j['last_run']['attempts']} "
+                        f"attempt(s): {j['last_run']['outcome'][:200]}"}
+            for j in jobs if j["last_run"] and j["last_run"]["status"] == "failed"]
+
+
+def calendar_alerts(coverage) -> list[dict]:
+    """(pure) The working-day calendar missing the current or (from December) next year."""
+    if coverage is None or coverage.ok:
+        return []
+    return [{"kind": "calendar", "severity": "critical" if coverage.on.year in coverage.missing else "warning",
+             "subject": ", ".join(map(str, coverage.missing)), "message": coverage.message}]
+
+
+def warning_alerts(warnings: list[dict]) -> list[dict]:
+    """(pure) The open supervision warnings (deadlines passed), escalations first."""
+    return [{"kind": "supervision_" + w["level"], "severity": "critical" if w["level"] == "escalation" else "warning",
+             "subject": w["case_id"], "message": f"{w['step']} of {w['case_id']} ({w['service'] or w['system']}) "
+                                                 f"was due at {w['due_at'].isoformat()}", "since": w["warned_at"]}
+            for w in sorted(warnings, key=lambda w: w["level"] != "escalation")]
+
+
+def ordered(alerts: list[dict]) -> list[dict]:
+    """(pure) Critical first, then warnings, then information; stable within each."""
+    return sorted(alerts, key=lambda a: SEVERITIES.index(a["severity"]))
