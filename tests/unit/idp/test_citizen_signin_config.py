@@ -23,7 +23,8 @@ def test_sms_attributes_come_from_the_profile_and_the_test_clock_is_dev_only():
     assert dev["govlink.sms.ttl-seconds"] == "300" and dev["govlink.sms.max-attempts"] == "5"
     assert dev["govlink.sms.resend-seconds"] == "60" and dev["govlink.sms.template.reset"] == "2110002"
     assert dev["govlink.sms.test-clock"] == "true"
-    production = Settings(env="production", sms_secret_id="AKIDreal", sms_secret_key="real-key")
+    production = Settings(env="production", sms_secret_id="AKIDreal", sms_secret_key="real-key",
+                          sms_api_base="https://sms.tencentcloudapi.com")
     assert sms_attributes(production)["govlink.sms.test-clock"] == "false"
     with pytest.raises(SmsProfileError):
         sms_attributes(Settings(env="production"))
