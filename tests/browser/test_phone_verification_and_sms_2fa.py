@@ -235,3 +235,42 @@ def test_opted_in_without_a_verified_phone_verifies_it_first(browser, channels_u
     page.wait_for_url(f"{channels_url}/mobile/")
     assert _signed_in(page)
     assert _attributes(world, person)["phone_number_verified"] == ["true"]
+
+
+# ----------------------------------------------------------------------------- daily cap per address
+
+
+def _sms_send(browser, channels_url, phone):
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.goto(f"{channels_url}/mobile/")
+    page.click("#login")
+    page.wait_for_selector("#username")
+    _press(page, "#govlink-sms-signin")
+    page.fill("#phone", phone)
+    _press(page, "#govlink-sms-send")
+    return page.content()
+
+
+def test_daily_cap_per_address_answers_alike_for_any_number(browser, channels_url, world):
+    """Every browser test sends from 127.0.0.1, so this one caps the address at 2 on a day of its own
+    (the test clock moved days ahead), and the next day (the clock again, no sleeping) it sends again."""
+    import random
+
+    days = random.randint(1000, 20000)
+    world.advance_clock(days * 86400)
+    world.set_sms(daily_per_ip=2)
+    try:
+        first, capped = world.citizen(), world.citizen()
+        assert SENT in _sms_send(browser, channels_url, first["phone"])
+        assert SENT in _sms_send(browser, channels_url, "13700" + f"{random.randrange(10**6):06d}")  # counted too
+        registered = _sms_send(browser, channels_url, capped["phone"])
+        unregistered = _sms_send(browser, channels_url, "13700" + f"{random.randrange(10**6):06d}")
+        for page in (registered, unregistered):
+            assert "今日发送次数已达上限" in page and SENT not in page
+        assert world.messages(capped["phone"], settle=1.0) == []
+        world.advance_clock(86400)
+        assert SENT in _sms_send(browser, channels_url, capped["phone"])
+        assert len(world.messages(capped["phone"], 1)) == 1
+    finally:
+        world.set_sms(daily_per_ip=100000)
+        world.advance_clock(-(days + 1) * 86400)
