@@ -139,6 +139,18 @@ def test_a_new_number_is_verified_before_it_replaces_the_old_one(browser, settin
     assert (attributes["phone_number"], attributes["phone_number_verified"]) == ([new_phone], ["true"])
 
 
+def test_the_citizen_may_cancel_a_channels_request_and_nothing_changes(browser, settings, world, mobile_app_loopback):
+    person = world.citizen(verified=False)
+    page = browser.new_context(locale="zh-CN").new_page()
+    _authorize(page, settings, mobile_app_loopback, kc_action="govlink-verify-phone")
+    _password(page, person["resident_id"])
+    page.click("#govlink-sms-cancel")
+    page.wait_for_url(f"{mobile_app_loopback}*", timeout=20000)
+    assert parse_qs(urlsplit(page.url).query)["kc_action_status"] == ["cancelled"]
+    assert _attributes(world, person)["phone_number_verified"] == ["false"]
+    assert world.messages(person["phone"], settle=0.5) == []
+
+
 def test_verify_phone_set_on_the_account_runs_at_the_next_sign_in(browser, channels_url, world):
     person = world.citizen(verified=False)
     world.admin.update_user(person["id"], {"requiredActions": ["govlink-verify-phone"]})
