@@ -249,6 +249,9 @@ def user_profile() -> dict:
             # Verification state is written by govlink (admin) only: a user cannot raise it.
             {"name": "phone_number_verified", "displayName": "手机号码已验证", "permissions": admin_only,
              "validations": {"options": {"options": ["true", "false"]}}, "multivalued": False},
+            # "sms": after a password, an SMS code to the verified phone (config/realm_signin.py SECOND_FACTOR).
+            {"name": "govlink_2fa", "displayName": "登录短信验证 (SMS code after the password)", "permissions": editable,
+             "validations": {"options": {"options": ["sms", "off"]}}, "multivalued": False},
             {"name": "assurance_level", "displayName": "实名认证等级 (assurance level)", "permissions": admin_only,
              "validations": {"integer": {"min": 1, "max": 3}}, "multivalued": False},
         ],

@@ -4,7 +4,8 @@
   (keycloak-providers, package `sms`), built by `idp.realm_signin.sms_attributes()` from config/sms.yaml (the gateway, its key pair, the sign
   name and templates, the code policy). `govlink.sms.test-clock` (a clock offset for tests) is
   written only outside production.
-- `FLOWS`: the browser flow (ID number or phone + password, passkeys, or phone + SMS code), the
+- `FLOWS`: the browser flow (ID number or phone + password, passkeys, or phone + SMS code; then an
+  SMS code as second factor when the person opted in and signed in with a password), the
   reset-credentials flow (verified phone + SMS code, then a new password), and the first- and
   post-broker-login flows of the national identity provider (link by resident ID number, L2).
 - `passkey_policy()`: WebAuthn passwordless (passkeys): user verification required, discoverable.
@@ -23,14 +24,30 @@ LOGIN_THEME = "govlink"
 VERIFY_PHONE_ACTION = ("govlink-verify-phone", "验证手机号码 (verify mobile phone)")
 PASSKEY_ACTION = "webauthn-register-passwordless"
 
-# alias -> executions; an execution is (provider, requirement) or (subflow alias, requirement, [executions]).
+# The SMS second factor: a person (user attribute) or a whole group (group attribute, e.g. counter
+# and hotline staff) with govlink_2fa=sms gets an SMS code to the verified phone after a password.
+# Not after a passkey (already two factors) nor after phone + SMS code (the same phone again).
+SECOND_FACTOR_ATTRIBUTE = ("govlink_2fa", "sms")
+SECOND_FACTOR = ("govlink sms second factor", "CONDITIONAL", [
+    ("conditional-user-attribute", "REQUIRED", {
+        "attribute_name": SECOND_FACTOR_ATTRIBUTE[0], "attribute_expected_value": SECOND_FACTOR_ATTRIBUTE[1],
+        "include_group_attributes": "true", "not": "false", "regex": "false"}),
+    ("conditional-credential", "REQUIRED", {"credentials": "password", "included": "true"}),
+    ("govlink-sms-2fa", "REQUIRED"),  # no verified phone yet: govlink-verify-phone first (required action)
+])
+
+# alias -> executions; an execution is (provider, requirement), (provider, requirement, {config}) or
+# (subflow alias, requirement, [executions]).
 FLOWS: dict[str, list] = {
     BROWSER_FLOW: [
         ("auth-cookie", "ALTERNATIVE"),
         ("identity-provider-redirector", "ALTERNATIVE"),
         ("govlink browser forms", "ALTERNATIVE", [
-            ("govlink-password-form", "ALTERNATIVE"),  # ID number or phone + password; passkey button
-            ("govlink-sms-otp", "ALTERNATIVE"),        # reached by the page's "手机验证码登录" button
+            ("govlink first factor", "REQUIRED", [
+                ("govlink-password-form", "ALTERNATIVE"),  # ID number or phone + password; passkey button
+                ("govlink-sms-otp", "ALTERNATIVE"),        # reached by the page's "手机验证码登录" button
+            ]),
+            SECOND_FACTOR,
         ]),
     ],
     RESET_FLOW: [

@@ -80,32 +80,52 @@ def _ensure_flow(admin, settings, alias: str, executions: list) -> bool:
     return True
 
 
+def _is_subflow(item) -> bool:
+    return len(item) == 3 and isinstance(item[2], list)
+
+
+def _subflow_names(executions) -> list[str]:
+    """Every subflow alias, nested ones too, parents first."""
+    names = []
+    for item in executions:
+        if _is_subflow(item):
+            names += [item[0], *_subflow_names(item[2])]
+    return names
+
+
 def _delete_subflows(admin, executions) -> None:
-    names = {item[0] for item in executions if len(item) == 3}
-    for flow in admin.get_authentication_flows():
-        if flow["alias"] in names:
+    for name in reversed(_subflow_names(executions)):  # children first
+        flow = next((f for f in admin.get_authentication_flows() if f["alias"] == name), None)
+        if flow is not None:
             admin.delete_authentication_flow(flow["id"])
 
 
 def _add_executions(admin, alias: str, executions: list) -> None:
     for item in executions:
-        if len(item) == 3:
+        if _is_subflow(item):
             sub, requirement, children = item
             admin.create_authentication_flow_subflow({"alias": sub, "provider": "registration-page-form",
                                                       "type": "basic-flow", "description": sub}, alias)
             _set_requirement(admin, alias, sub, requirement, subflow=True)
             _add_executions(admin, sub, children)
         else:
-            provider, requirement = item
+            provider, requirement, *config = item
             admin.create_authentication_flow_execution({"provider": provider}, alias)
-            _set_requirement(admin, alias, provider, requirement)
+            execution_id = _set_requirement(admin, alias, provider, requirement)
+            if config:
+                admin.create_execution_config(execution_id, {"alias": f"{alias} {provider}", "config": config[0]})
 
 
-def _set_requirement(admin, alias: str, name: str, requirement: str, *, subflow: bool = False) -> None:
+def _set_requirement(admin, alias: str, name: str, requirement: str, *, subflow: bool = False) -> str | None:
+    """Sets the requirement of the (last added) execution `name` of `alias`; returns its id."""
+    found = None
     for execution in admin.get_authentication_flow_executions(alias):
         matches = execution.get("displayName") == name if subflow else execution.get("providerId") == name
-        if matches and execution.get("level") == 0 and execution.get("requirement") != requirement:
-            admin.update_authentication_flow_executions({"id": execution["id"], "requirement": requirement}, alias)
+        if matches and execution.get("level") == 0:
+            found = execution
+    if found is not None and found.get("requirement") != requirement:
+        admin.update_authentication_flow_executions({"id": found["id"], "requirement": requirement}, alias)
+    return None if found is None else found["id"]
 
 
 def _required_actions(admin, settings) -> None:

@@ -1,7 +1,8 @@
 """The SMS profile (config/sms.yaml) with every `{field}` filled from the settings.
 
 `load_sms_profile(settings)` refuses, with GOVLINK_ENV=production, a secret id or key left at its
-development default, like the payment and logistics profiles.
+development default, like the payment and logistics profiles, and a gateway that is the simulator
+(no GOVLINK_SMS_API_BASE) or not https.
 """
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def load_sms_profile(settings: Settings, path=PROFILE_FILE) -> SmsProfile:
         weak = settings.at_default(*SECRET_FIELDS)
         if weak:
             raise SmsProfileError("production needs the real SMS credentials; set " + ", ".join(weak))
+        # Empty falls back to the simulator: in production no citizen would ever get a code.
+        if not settings.sms_api_base:
+            raise SmsProfileError("production needs the SMS gateway; set GOVLINK_SMS_API_BASE "
+                                  "(e.g. https://sms.tencentcloudapi.com)")
+        if urlsplit(settings.sms_api_base).scheme != "https":
+            raise SmsProfileError("GOVLINK_SMS_API_BASE must be an https URL in production (codes travel in it)")
     api_base = fill(raw.get("api_base") or "", settings) or f"{settings.simulators_url.rstrip('/')}/tencent-sms"
     values = {name: str(fill(raw.get(name, ""), settings)) for name in
               ("service", "version", "region", "secret_id", "secret_key", "sdk_app_id", "sign_name")}

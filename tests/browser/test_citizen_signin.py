@@ -56,7 +56,7 @@ def test_sign_in_by_phone_and_sms_code(browser, channels_url, world):
     page = browser.new_context(locale="zh-CN").new_page()
     _to_sms(page, channels_url, person["phone"])
     assert "如果该号码已绑定账户，验证码已发送" in page.content()
-    message = world.messages(person["phone"])[-1]
+    message = world.messages(person["phone"], 1)[-1]
     assert message["text"].startswith("【合肥政务服务】您的登录验证码为") and message["templateId"] == "2110001"
     page.fill("#code", message["params"][0])
     _press(page, "#govlink-sms-submit")
@@ -69,7 +69,7 @@ def test_unregistered_phone_gets_the_same_answer_and_no_message(browser, channel
     stranger = "13700" + person_suffix()
     _to_sms(page, channels_url, stranger)
     assert "如果该号码已绑定账户，验证码已发送" in page.content()
-    assert world.messages(stranger) == []
+    assert world.messages(stranger, settle=1.0) == []
     page.fill("#code", "000000")
     _press(page, "#govlink-sms-submit")
     assert "验证码错误或已过期" in page.content()
@@ -87,12 +87,12 @@ def test_resend_waits_sixty_seconds_on_the_test_clock(browser, channels_url, wor
     _to_sms(page, channels_url, person["phone"])
     _press(page, "#govlink-sms-resend")
     assert "发送过于频繁" in page.content()
-    assert len(world.messages(person["phone"])) == 1
+    assert len(world.messages(person["phone"], 1, settle=1.0)) == 1
     world.advance_clock(61)
     _press(page, "#govlink-sms-resend")
     assert "如果该号码已绑定账户，验证码已发送" in page.content()
-    assert len(world.messages(person["phone"])) == 2
-    page.fill("#code", world.last_code(person["phone"]))
+    assert len(world.messages(person["phone"], 2)) == 2
+    page.fill("#code", world.last_code(person["phone"], 2))
     _press(page, "#govlink-sms-submit")
     page.wait_for_url(f"{channels_url}/mobile/")
     assert _signed_in(page)
@@ -116,12 +116,12 @@ def test_five_wrong_codes_lock_the_phone_until_the_lock_ends(browser, channels_u
     page.fill("#phone", person["phone"])
     _press(page, "#govlink-sms-send")
     assert "该号码已暂时锁定" in page.content()
-    assert len(world.messages(person["phone"])) == 1
+    assert len(world.messages(person["phone"], settle=1.0)) == 1
     # 15 minutes later (test clock) the phone works again.
     world.advance_clock(900)
     page.fill("#phone", person["phone"])
     _press(page, "#govlink-sms-send")
-    page.fill("#code", world.last_code(person["phone"]))
+    page.fill("#code", world.last_code(person["phone"], 2))
     _press(page, "#govlink-sms-submit")
     page.wait_for_url(f"{channels_url}/mobile/")
     assert _signed_in(page)
@@ -136,7 +136,7 @@ def test_forgotten_password_is_reset_through_the_phone(browser, channels_url, wo
     page.click("a[href*='reset-credentials']")
     page.fill("#phone", person["phone"])
     _press(page, "#govlink-sms-send")
-    message = world.messages(person["phone"])[-1]
+    message = world.messages(person["phone"], 1)[-1]
     assert message["templateId"] == "2110002"
     page.fill("#code", message["params"][0])
     _press(page, "#govlink-sms-submit")

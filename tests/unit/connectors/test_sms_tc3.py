@@ -65,8 +65,23 @@ def test_verify_refuses_tampering_and_old_timestamps():
 def test_profile_refuses_development_credentials_in_production():
     with pytest.raises(SmsProfileError, match="GOVLINK_SMS_SECRET_ID"):
         load_sms_profile(Settings(env="production", gateway_client_secret="x" * 32))
-    profile = load_sms_profile(Settings(env="production", sms_secret_id="AKIDreal", sms_secret_key="real-key"))
+    profile = load_sms_profile(Settings(env="production", sms_secret_id="AKIDreal", sms_secret_key="real-key",
+                                        sms_api_base=TENCENT))
     assert profile.secret_key == "real-key" and "real-key" not in repr(profile)
+
+
+TENCENT = "https://sms.tencentcloudapi.com"
+
+
+def test_production_refuses_the_simulator_or_plain_http_as_sms_gateway():
+    """Without GOVLINK_SMS_API_BASE the profile fell back to the simulator, in production too: every
+    code would go to {simulators_url}/tencent-sms and no citizen would get one."""
+    real = {"env": "production", "sms_secret_id": "AKIDreal", "sms_secret_key": "real-key"}
+    with pytest.raises(SmsProfileError, match="GOVLINK_SMS_API_BASE"):
+        load_sms_profile(Settings(**real))
+    with pytest.raises(SmsProfileError, match="https"):
+        load_sms_profile(Settings(**real, sms_api_base="http://sms.tencentcloudapi.com"))
+    assert load_sms_profile(Settings(**real, sms_api_base=TENCENT)).host == "sms.tencentcloudapi.com"
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from config.realm_signin import BROWSER_FLOW, FLOWS, RESET_FLOW, national_idp, passkey_policy
+from config.realm_signin import BROWSER_FLOW, FLOWS, RESET_FLOW, SECOND_FACTOR, national_idp, passkey_policy
 from idp.realm_signin import sms_attributes
 from config.settings import Settings
 from connectors.sms.profile import SmsProfileError
@@ -23,16 +23,31 @@ def test_sms_attributes_come_from_the_profile_and_the_test_clock_is_dev_only():
     assert dev["govlink.sms.ttl-seconds"] == "300" and dev["govlink.sms.max-attempts"] == "5"
     assert dev["govlink.sms.resend-seconds"] == "60" and dev["govlink.sms.template.reset"] == "2110002"
     assert dev["govlink.sms.test-clock"] == "true"
-    production = Settings(env="production", sms_secret_id="AKIDreal", sms_secret_key="real-key")
+    production = Settings(env="production", sms_secret_id="AKIDreal", sms_secret_key="real-key",
+                          sms_api_base="https://sms.tencentcloudapi.com")
     assert sms_attributes(production)["govlink.sms.test-clock"] == "false"
     with pytest.raises(SmsProfileError):
         sms_attributes(Settings(env="production"))
 
 
 def test_flows_use_govlinks_providers():
-    browser = FLOWS[BROWSER_FLOW][2][2]
-    assert [provider for provider, _ in browser] == ["govlink-password-form", "govlink-sms-otp"]
+    forms = FLOWS[BROWSER_FLOW][2][2]
+    first, second = forms
+    assert first[:2] == ("govlink first factor", "REQUIRED")
+    assert [provider for provider, _ in first[2]] == ["govlink-password-form", "govlink-sms-otp"]
+    assert second == SECOND_FACTOR
     assert FLOWS[RESET_FLOW] == [("govlink-sms-reset", "REQUIRED"), ("reset-password", "REQUIRED")]
+
+
+def test_sms_second_factor_follows_a_password_of_an_opted_in_person_or_group():
+    name, requirement, (attribute, credential, sms) = SECOND_FACTOR
+    assert requirement == "CONDITIONAL"
+    assert attribute[:2] == ("conditional-user-attribute", "REQUIRED")
+    assert attribute[2]["attribute_name"] == "govlink_2fa" and attribute[2]["attribute_expected_value"] == "sms"
+    assert attribute[2]["include_group_attributes"] == "true"  # a group (counter staff) opts in all its members
+    # Only after a password: a passkey is two factors already, phone + SMS code would ask the same phone twice.
+    assert credential == ("conditional-credential", "REQUIRED", {"credentials": "password", "included": "true"})
+    assert sms == ("govlink-sms-2fa", "REQUIRED")
 
 
 def test_passkeys_are_discoverable_with_user_verification():

@@ -37,6 +37,12 @@
                             id="govlink-use-password" name="govlink_method" value="password" formnovalidate>${msg("govlinkSmsUsePassword")}</button>
                 </div>
             </#if>
+            <#if isAppInitiatedAction??>
+                <div class="${properties.kcFormGroupClass!}">
+                    <button class="${properties.kcButtonSecondaryClass!} ${properties.kcButtonBlockClass!}" type="submit"
+                            id="govlink-sms-cancel" name="cancel-aia" value="true" formnovalidate>${msg("doCancel")}</button>
+                </div>
+            </#if>
         </form>
     </#if>
 </@layout.registrationLayout>

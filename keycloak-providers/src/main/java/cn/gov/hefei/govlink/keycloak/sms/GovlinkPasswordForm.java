@@ -7,6 +7,7 @@ import org.keycloak.authentication.AuthenticationFlowContext;
 import org.keycloak.authentication.authenticators.browser.UsernamePasswordForm;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.UserModel;
+import org.keycloak.models.credential.PasswordCredentialModel;
 
 /**
  * Keycloak's username-and-password form (passkeys included), where the "username" may also be a
@@ -41,7 +42,8 @@ public class GovlinkPasswordForm extends UsernamePasswordForm {
                 .map(UserModel::getUsername).orElse(phone);
         byUsername.putSingle("username", username);
         if (validateForm(context, byUsername)) {
-            context.success();
+            // Recorded like Keycloak's own form: the SMS second factor's condition asks whether a password was used.
+            context.success(PasswordCredentialModel.TYPE);
         }
     }
 }

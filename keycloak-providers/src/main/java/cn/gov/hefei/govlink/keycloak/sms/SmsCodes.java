@@ -10,6 +10,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 
 import org.jboss.logging.Logger;
 import org.keycloak.common.util.Time;
@@ -27,11 +32,12 @@ import cn.gov.hefei.govlink.keycloak.sms.SmsRules.Send;
  * expiry, removed once used); what must hold across sessions (last send, wrong codes, lock, daily
  * counts per phone and per address) lives in Keycloak's single-use object store, keyed by a hash
  * of the phone. Registered or not, a phone is treated the same way, except that only a registered
- * (verified) phone is actually sent a message.
+ * (verified) phone is actually sent a message, and off the request thread: the gateway's round trip
+ * must not make the answer for a registered number slower than for an unregistered one.
  */
 public class SmsCodes {
 
-    public enum Outcome { SENT, INVALID_PHONE, LOCKED, TOO_SOON, DAILY_LIMIT, UNAVAILABLE, OK, WRONG }
+    public enum Outcome { SENT, INVALID_PHONE, LOCKED, TOO_SOON, DAILY_LIMIT, OK, WRONG }
 
     static final String NOTE_PHONE = "govlink.sms.phone";
     static final String NOTE_HASH = "govlink.sms.code-hash";
@@ -39,21 +45,26 @@ public class SmsCodes {
     private static final Logger LOG = Logger.getLogger(SmsCodes.class);
     private static final ZoneId BEIJING = ZoneId.of("Asia/Shanghai");
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** Delivers messages in the background (a full queue drops the message, logged: the page is the same). */
+    static final Executor DELIVERY = delivery();
 
     private final KeycloakSession session;
     private final RealmModel realm;
     private final SmsSettings settings;
     private final TencentSmsSender sender;
+    private final Executor delivery;
 
     public SmsCodes(KeycloakSession session, RealmModel realm) {
-        this(session, realm, SmsSettings.of(realm), new TencentSmsSender());
+        this(session, realm, SmsSettings.of(realm), new TencentSmsSender(), DELIVERY);
     }
 
-    SmsCodes(KeycloakSession session, RealmModel realm, SmsSettings settings, TencentSmsSender sender) {
+    SmsCodes(KeycloakSession session, RealmModel realm, SmsSettings settings, TencentSmsSender sender,
+             Executor delivery) {
         this.session = session;
         this.realm = realm;
         this.settings = settings;
         this.sender = sender;
+        this.delivery = delivery;
     }
 
     public SmsSettings settings() {
@@ -89,17 +100,37 @@ public class SmsCodes {
         save(phone, SmsRules.afterSend(state, now));
         increment(phoneDay);
         increment(ipDay);
-        if (!send) {
-            return Outcome.SENT;
+        if (send) {
+            String template = settings.templateFor(purpose);
+            List<String> params = List.of(code, Long.toString(Math.max(1, settings.ttlSeconds() / 60)));
+            try {
+                delivery.execute(() -> deliver(phone, template, params, purpose));
+            } catch (RejectedExecutionException e) {
+                LOG.warnf("SMS not sent (%s): delivery queue full", purpose);
+            }
         }
+        return Outcome.SENT; // the same answer, registered or not, delivered or not
+    }
+
+    private void deliver(String phone, String template, List<String> params, String purpose) {
         try {
-            sender.send(settings, phone, settings.templateFor(purpose),
-                    List.of(code, Long.toString(Math.max(1, settings.ttlSeconds() / 60))));
-            return Outcome.SENT;
+            sender.send(settings, phone, template, params);
         } catch (TencentSmsSender.SmsException e) {
             LOG.warnf("SMS not sent (%s): %s", purpose, e.code);
-            return Outcome.UNAVAILABLE;
+        } catch (RuntimeException e) {
+            LOG.warnf("SMS not sent (%s): %s", purpose, e.getClass().getSimpleName());
         }
+    }
+
+    private static Executor delivery() {
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(4, 4, 60, TimeUnit.SECONDS, new ArrayBlockingQueue<>(1000),
+                task -> {
+                    Thread thread = new Thread(task, "govlink-sms-delivery");
+                    thread.setDaemon(true);
+                    return thread;
+                });
+        pool.allowCoreThreadTimeOut(true);
+        return pool;
     }
 
     /** Checks {@code code} against the session's code: OK once, WRONG (counted) or LOCKED. */

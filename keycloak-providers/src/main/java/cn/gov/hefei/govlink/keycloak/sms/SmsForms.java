@@ -29,9 +29,6 @@ final class SmsForms {
                 case SENT:
                     form.setInfo("govlinkSmsSentIfRegistered", Long.toString(codes.settings().ttlSeconds() / 60));
                     break;
-                case UNAVAILABLE: // as if sent: a failing gateway must not tell registered numbers apart
-                    form.setInfo("govlinkSmsSentIfRegistered", Long.toString(codes.settings().ttlSeconds() / 60));
-                    break;
                 case INVALID_PHONE:
                     form.setError("govlinkSmsInvalidPhone");
                     break;

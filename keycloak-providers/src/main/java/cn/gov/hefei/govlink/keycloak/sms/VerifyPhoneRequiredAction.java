@@ -3,6 +3,7 @@ package cn.gov.hefei.govlink.keycloak.sms;
 import jakarta.ws.rs.core.MultivaluedMap;
 
 import org.keycloak.Config;
+import org.keycloak.authentication.InitiatedActionSupport;
 import org.keycloak.authentication.RequiredActionContext;
 import org.keycloak.authentication.RequiredActionFactory;
 import org.keycloak.authentication.RequiredActionProvider;
@@ -21,6 +22,15 @@ import cn.gov.hefei.govlink.keycloak.sms.SmsCodes.Outcome;
 public class VerifyPhoneRequiredAction implements RequiredActionProvider, RequiredActionFactory {
 
     public static final String ID = "govlink-verify-phone";
+
+    /**
+     * A channel may start it with {@code kc_action}: Keycloak's default is NOT_SUPPORTED, and then it
+     * skips the action (kc_action_status=error) instead of showing the form.
+     */
+    @Override
+    public InitiatedActionSupport initiatedActionSupport() {
+        return InitiatedActionSupport.SUPPORTED;
+    }
 
     @Override
     public void evaluateTriggers(RequiredActionContext context) {
