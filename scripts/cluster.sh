@@ -281,19 +281,34 @@ CFG
   i=1; for m in $PG_MEMBERS; do
     echo "  server $m $BIND_HOST:$(nth $i "$PG_CLUSTER_PORTS") check port $(nth $i "$PATRONI_REST_PORTS")"; i=$((i + 1)); done
   cat <<CFG
-listen keycloak
+frontend keycloak
   mode http
   bind $BIND_HOST:$HAPROXY_KC_PORT
-  balance roundrobin
   timeout client 60s
-  timeout server 60s
   option forwardfor
-  option httpchk GET /health/ready
+  # When the JGroups coordinator dies, the survivor reports itself unready (Keycloak's cluster health
+  # check) until the dead node's JGROUPS_PING row is stale, up to 60 s: with no ready node, send to
+  # the nodes that are alive instead of answering 503 (docs/deployment.md).
+  use_backend keycloak-live if { nbsrv(keycloak) lt 1 }
+  default_backend keycloak
+CFG
+  local backend check
+  for backend in keycloak:ready keycloak-live:live; do
+    check=${backend#*:}
+    cat <<CFG
+backend ${backend%:*}
+  mode http
+  balance roundrobin
+  timeout server 60s
+  option httpchk GET /health/$check
   http-check expect status 200
+  option redispatch 1  # a retry goes to the other node
+  retry-on conn-failure empty-response  # a node killed before it answered: the other node answers
   default-server inter 1s fall 2 rise 2
 CFG
-  i=1; for m in $KC_CLUSTER_NODES; do
-    echo "  server $m $BIND_HOST:$(nth $i "$KC_CLUSTER_PORTS") check port $(nth $i "$KC_CLUSTER_MGMT_PORTS")"; i=$((i + 1)); done
+    i=1; for m in $KC_CLUSTER_NODES; do
+      echo "  server $m $BIND_HOST:$(nth $i "$KC_CLUSTER_PORTS") check port $(nth $i "$KC_CLUSTER_MGMT_PORTS")"; i=$((i + 1)); done
+  done
   cat <<CFG
 listen gateway
   mode http
