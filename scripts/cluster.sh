@@ -345,7 +345,7 @@ haproxy_up() {
 # ---------------------------------------------------------------- Keycloak (two nodes, production mode)
 KC_CLUSTER_HOME="$CLUSTER_DIR/keycloak-dist"
 kc_node_ready() { curl -fsS "http://$BIND_HOST:$1/health/ready" 2>/dev/null | grep -q '"UP"'; }
-kc_build_options() {
+kc_build_options() {  # --cache, --cache-stack are read at start (given there too); kept here for the stamp
   echo --db postgres --health-enabled true --metrics-enabled true --features "$KC_FEATURES" --cache ispn --cache-stack jdbc-ping
 }
 
@@ -371,7 +371,7 @@ keycloak_cluster_up() {
       spawn "keycloak-$n" root env JAVA_HOME="$KC_JAVA_HOME" JAVA_OPTS_KC_HEAP="$KC_CLUSTER_HEAP" \
         JAVA_OPTS_APPEND="-Djgroups.bind.address=$BIND_HOST -Djgroups.bind.port=$(nth $i "$KC_CLUSTER_JGROUPS_PORTS")" \
         KC_BOOTSTRAP_ADMIN_USERNAME="$KC_ADMIN" KC_BOOTSTRAP_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
-        "$KC_CLUSTER_HOME/bin/kc.sh" start --optimized \
+        "$KC_CLUSTER_HOME/bin/kc.sh" start --optimized --cache ispn --cache-stack jdbc-ping \
         --hostname "http://$BIND_HOST:$HAPROXY_KC_PORT" --http-enabled true --proxy-headers xforwarded \
         --http-host "$BIND_HOST" --http-port "$(nth $i "$KC_CLUSTER_PORTS")" \
         --http-management-host "$BIND_HOST" --http-management-port "$(nth $i "$KC_CLUSTER_MGMT_PORTS")" \
