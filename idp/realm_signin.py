@@ -55,7 +55,8 @@ def apply_signin(admin, settings) -> None:
 
 
 def _hash(executions) -> str:
-    return hashlib.sha256(json.dumps(executions, sort_keys=True).encode()).hexdigest()[:12]
+    # "priorities": flows built before executions carried their position are rebuilt once
+    return hashlib.sha256(json.dumps(["priorities", executions], sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _ensure_flow(admin, settings, alias: str, executions: list) -> bool:
@@ -88,24 +89,28 @@ def _delete_subflows(admin, executions) -> None:
 
 
 def _add_executions(admin, alias: str, executions: list) -> None:
-    for item in executions:
+    # Keycloak orders executions by priority and gives new ones 0: equal priorities come back in an
+    # arbitrary order (a fresh realm could open with the SMS form), so each gets its position.
+    for position, item in enumerate(executions, start=1):
         if len(item) == 3:
             sub, requirement, children = item
             admin.create_authentication_flow_subflow({"alias": sub, "provider": "registration-page-form",
                                                       "type": "basic-flow", "description": sub}, alias)
-            _set_requirement(admin, alias, sub, requirement, subflow=True)
+            _set_requirement(admin, alias, sub, requirement, position * 10, subflow=True)
             _add_executions(admin, sub, children)
         else:
             provider, requirement = item
             admin.create_authentication_flow_execution({"provider": provider}, alias)
-            _set_requirement(admin, alias, provider, requirement)
+            _set_requirement(admin, alias, provider, requirement, position * 10)
 
 
-def _set_requirement(admin, alias: str, name: str, requirement: str, *, subflow: bool = False) -> None:
+def _set_requirement(admin, alias: str, name: str, requirement: str, priority: int, *, subflow: bool = False) -> None:
     for execution in admin.get_authentication_flow_executions(alias):
         matches = execution.get("displayName") == name if subflow else execution.get("providerId") == name
-        if matches and execution.get("level") == 0 and execution.get("requirement") != requirement:
-            admin.update_authentication_flow_executions({"id": execution["id"], "requirement": requirement}, alias)
+        wanted = (requirement, priority)
+        if matches and execution.get("level") == 0 and (execution.get("requirement"), execution.get("priority")) != wanted:
+            admin.update_authentication_flow_executions(
+                {"id": execution["id"], "requirement": requirement, "priority": priority}, alias)
 
 
 def _required_actions(admin, settings) -> None:
