@@ -156,7 +156,8 @@ def test_keycloak_node_kill(cluster, settings, cluster_line):
             cluster_line("cluster-keycloak-node-kill", killed=victim, signins=len(after), refused=len(refused),
                          sso_kept="yes" if kept == SIGNED_IN else f"no({kept}/{SIGNED_IN})",
                          refreshed=f"{refreshed}/{SIGNED_IN}", jwks_keys=len(jwks.get("keys", [])),
-                         survivor_unready_s=unready_s, proxy_outage_s=outage_s, checked_within_s=round(checked_s, 1))
+                         survivor_unready_s=unready_s, proxy_outage_s=outage_s, checked_within_s=round(checked_s, 1),
+                         refused_at=",".join(f"{at - killed_at:+.1f}s:{exc.split('(')[0]}" for at, exc in refused) or "-")
             assert kept == SIGNED_IN and refreshed == SIGNED_IN and jwks.get("keys"), why
             # The window this test is about happened (else the fallback was not exercised) ...
             assert unready_s > 0, "the survivor never reported itself unready: the coordinator's death was not seen"
