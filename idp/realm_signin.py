@@ -55,7 +55,8 @@ def apply_signin(admin, settings) -> None:
 
 
 def _hash(executions) -> str:
-    return hashlib.sha256(json.dumps(executions, sort_keys=True).encode()).hexdigest()[:12]
+    # "priorities": flows built before executions carried their position are rebuilt once
+    return hashlib.sha256(json.dumps(["priorities", executions], sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _ensure_flow(admin, settings, alias: str, executions: list) -> bool:
@@ -101,30 +102,34 @@ def _delete_subflows(admin, executions) -> None:
 
 
 def _add_executions(admin, alias: str, executions: list) -> None:
-    for item in executions:
+    # Keycloak orders executions by priority and gives new ones 0: equal priorities come back in an
+    # arbitrary order (a fresh realm could open with the SMS form), so each gets its position.
+    for position, item in enumerate(executions, start=1):
         if _is_subflow(item):
             sub, requirement, children = item
             admin.create_authentication_flow_subflow({"alias": sub, "provider": "registration-page-form",
                                                       "type": "basic-flow", "description": sub}, alias)
-            _set_requirement(admin, alias, sub, requirement, subflow=True)
+            _set_requirement(admin, alias, sub, requirement, position * 10, subflow=True)
             _add_executions(admin, sub, children)
         else:
             provider, requirement, *config = item
             admin.create_authentication_flow_execution({"provider": provider}, alias)
-            execution_id = _set_requirement(admin, alias, provider, requirement)
+            execution_id = _set_requirement(admin, alias, provider, requirement, position * 10)
             if config:
                 admin.create_execution_config(execution_id, {"alias": f"{alias} {provider}", "config": config[0]})
 
 
-def _set_requirement(admin, alias: str, name: str, requirement: str, *, subflow: bool = False) -> str | None:
-    """Sets the requirement of the (last added) execution `name` of `alias`; returns its id."""
+def _set_requirement(admin, alias: str, name: str, requirement: str, priority: int, *,
+                     subflow: bool = False) -> str | None:
+    """Sets the requirement and priority of the (last added) execution `name` of `alias`; returns its id."""
     found = None
     for execution in admin.get_authentication_flow_executions(alias):
         matches = execution.get("displayName") == name if subflow else execution.get("providerId") == name
         if matches and execution.get("level") == 0:
             found = execution
-    if found is not None and found.get("requirement") != requirement:
-        admin.update_authentication_flow_executions({"id": found["id"], "requirement": requirement}, alias)
+    if found is not None and (found.get("requirement"), found.get("priority")) != (requirement, priority):
+        admin.update_authentication_flow_executions(
+            {"id": found["id"], "requirement": requirement, "priority": priority}, alias)
     return None if found is None else found["id"]
 
 

@@ -281,19 +281,34 @@ CFG
   i=1; for m in $PG_MEMBERS; do
     echo "  server $m $BIND_HOST:$(nth $i "$PG_CLUSTER_PORTS") check port $(nth $i "$PATRONI_REST_PORTS")"; i=$((i + 1)); done
   cat <<CFG
-listen keycloak
+frontend keycloak
   mode http
   bind $BIND_HOST:$HAPROXY_KC_PORT
-  balance roundrobin
   timeout client 60s
-  timeout server 60s
   option forwardfor
-  option httpchk GET /health/ready
+  # When the JGroups coordinator dies, the survivor reports itself unready (Keycloak's cluster health
+  # check) until the dead node's JGROUPS_PING row is stale, up to 60 s: with no ready node, send to
+  # the nodes that are alive instead of answering 503 (docs/deployment.md).
+  use_backend keycloak-live if { nbsrv(keycloak) lt 1 }
+  default_backend keycloak
+CFG
+  local backend check
+  for backend in keycloak:ready keycloak-live:live; do
+    check=${backend#*:}
+    cat <<CFG
+backend ${backend%:*}
+  mode http
+  balance roundrobin
+  timeout server 60s
+  option httpchk GET /health/$check
   http-check expect status 200
+  option redispatch 1  # a retry goes to the other node
+  retry-on conn-failure empty-response  # a node killed before it answered: the other node answers
   default-server inter 1s fall 2 rise 2
 CFG
-  i=1; for m in $KC_CLUSTER_NODES; do
-    echo "  server $m $BIND_HOST:$(nth $i "$KC_CLUSTER_PORTS") check port $(nth $i "$KC_CLUSTER_MGMT_PORTS")"; i=$((i + 1)); done
+    i=1; for m in $KC_CLUSTER_NODES; do
+      echo "  server $m $BIND_HOST:$(nth $i "$KC_CLUSTER_PORTS") check port $(nth $i "$KC_CLUSTER_MGMT_PORTS")"; i=$((i + 1)); done
+  done
   cat <<CFG
 listen gateway
   mode http
@@ -330,7 +345,7 @@ haproxy_up() {
 # ---------------------------------------------------------------- Keycloak (two nodes, production mode)
 KC_CLUSTER_HOME="$CLUSTER_DIR/keycloak-dist"
 kc_node_ready() { curl -fsS "http://$BIND_HOST:$1/health/ready" 2>/dev/null | grep -q '"UP"'; }
-kc_build_options() {
+kc_build_options() {  # --cache, --cache-stack are read at start (given there too); kept here for the stamp
   echo --db postgres --health-enabled true --metrics-enabled true --features "$KC_FEATURES" --cache ispn --cache-stack jdbc-ping
 }
 
@@ -356,7 +371,7 @@ keycloak_cluster_up() {
       spawn "keycloak-$n" root env JAVA_HOME="$KC_JAVA_HOME" JAVA_OPTS_KC_HEAP="$KC_CLUSTER_HEAP" \
         JAVA_OPTS_APPEND="-Djgroups.bind.address=$BIND_HOST -Djgroups.bind.port=$(nth $i "$KC_CLUSTER_JGROUPS_PORTS")" \
         KC_BOOTSTRAP_ADMIN_USERNAME="$KC_ADMIN" KC_BOOTSTRAP_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
-        "$KC_CLUSTER_HOME/bin/kc.sh" start --optimized \
+        "$KC_CLUSTER_HOME/bin/kc.sh" start --optimized --cache ispn --cache-stack jdbc-ping \
         --hostname "http://$BIND_HOST:$HAPROXY_KC_PORT" --http-enabled true --proxy-headers xforwarded \
         --http-host "$BIND_HOST" --http-port "$(nth $i "$KC_CLUSTER_PORTS")" \
         --http-management-host "$BIND_HOST" --http-management-port "$(nth $i "$KC_CLUSTER_MGMT_PORTS")" \

@@ -38,3 +38,26 @@ def test_realm_as_code_is_applied(settings):
     assert realm["defaultLocale"] == "zh-CN" and realm["bruteForceProtected"] is True
     roles = {r["name"] for r in admin.get_realm_roles()}
     assert {"citizen", "clerk", "finance", "supervisor"} <= roles
+
+
+def test_flow_executions_keep_the_configured_order(settings):
+    """Keycloak orders a flow's executions by priority; the API gives new ones priority 0 and equal
+    priorities come back in an arbitrary order, so a fresh realm could open with the SMS form instead
+    of the password form (seen on the cluster of `make cluster`). Each execution gets its position."""
+    from config.realm_signin import FLOWS
+    from idp.keycloak import admin_client
+
+    admin = admin_client(settings, settings.realm)
+
+    def check(alias, items):
+        executions = [e for e in admin.get_authentication_flow_executions(alias) if e.get("level") == 0]
+        names = [e.get("displayName") if e.get("authenticationFlow") else e.get("providerId") for e in executions]
+        assert names == [item[0] for item in items], alias
+        priorities = [e.get("priority") for e in executions]
+        assert priorities == sorted(set(priorities)) and priorities[0] > 0, (alias, priorities)
+        for item in items:
+            if len(item) == 3:
+                check(item[0], item[2])
+
+    for alias, items in FLOWS.items():
+        check(alias, items)

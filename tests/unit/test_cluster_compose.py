@@ -63,29 +63,50 @@ def test_govlink_is_given_every_broker_node_and_every_database_member():
     assert env["GOVLINK_KEYCLOAK_URL"].endswith(":" + _cluster_env()["HAPROXY_KC_PORT"])
 
 
-def _routes(cfg: str) -> dict[str, tuple[str | None, int, str]]:
-    """{listen section: (health check path, number of servers, retry-on)}"""
+def _routes(cfg: str) -> dict[str, tuple]:
+    """{section ("listen gateway", "backend keycloak", ...): (health check path, number of servers, retry-on,
+    redispatch, routing rules)}"""
     routes, name = {}, None
     for line in cfg.splitlines():
         line = line.split("#")[0].rstrip()
-        if line.startswith("listen "):
-            name = line.split()[1]
-            routes[name] = [None, 0, ""]
-        elif name and line.strip().startswith("option httpchk"):
-            routes[name][0] = line.split()[-1]
-        elif name and line.strip().startswith("server "):
+        words = line.split()
+        if words and words[0] in ("listen", "frontend", "backend"):
+            name = " ".join(words[:2])
+            routes[name] = [None, 0, "", "", []]
+        elif not name or not words:
+            continue
+        elif words[:2] == ["option", "httpchk"]:
+            routes[name][0] = words[-1]
+        elif words[0] == "server":
             routes[name][1] += 1
-        elif name and line.strip().startswith("retry-on"):
-            routes[name][2] = line.split(None, 1)[1].strip()
-    return {k: tuple(v) for k, v in routes.items()}
+        elif words[0] == "retry-on":
+            routes[name][2] = " ".join(words[1:])
+        elif words[:2] == ["option", "redispatch"]:
+            routes[name][3] = " ".join(words[1:])
+        elif words[0] in ("use_backend", "default_backend"):
+            routes[name][4].append(" ".join(words))
+    return {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) for k, v in routes.items()}
 
 
 def test_haproxy_routes_and_checks_are_the_same():
     ours = _routes(_script("haproxy-config"))
     compose = _routes((ROOT / "deploy/haproxy/haproxy.cfg").read_text())
     assert ours == compose
-    assert ours["postgres-leader"][0] == "/primary" and ours["keycloak"][0] == "/health/ready"
-    assert ours["gateway"][0] == "/healthz" and "empty-response" not in ours["gateway"][2]
+    assert ours["listen postgres-leader"][0] == "/primary"
+    assert ours["listen gateway"][0] == "/healthz" and "empty-response" not in ours["listen gateway"][2]
+
+
+def test_keycloak_is_reached_through_ready_nodes_and_through_live_ones_when_none_is_ready():
+    """A survivor of its JGroups coordinator's death calls itself unready for up to 60 s (issue 22):
+    the proxy must then send to the live nodes, not answer 503, and retry what a killed node held."""
+    for cfg in (_script("haproxy-config"), (ROOT / "deploy/haproxy/haproxy.cfg").read_text()):
+        routes = _routes(cfg)
+        ready, live = routes["backend keycloak"], routes["backend keycloak-live"]
+        assert ready[:2] == ("/health/ready", 2) and live[:2] == ("/health/live", 2)
+        assert routes["frontend keycloak"][4] == ("use_backend keycloak-live if { nbsrv(keycloak) lt 1 }",
+                                                  "default_backend keycloak")
+        for backend in ("backend keycloak", "backend keycloak-live"):
+            assert routes[backend][2].split() == ["conn-failure", "empty-response"] and routes[backend][3] == "redispatch 1"
 
 
 def test_patroni_runs_synchronous_with_the_same_dcs_settings():
@@ -101,9 +122,12 @@ def test_keycloak_nodes_run_in_production_mode_clustered_through_jdbc_ping():
     for name in _numbered(services, "keycloak"):
         svc = services[name]
         assert svc["command"][0] == "start" and svc["environment"]["KC_CACHE_STACK"] == "jdbc-ping"
+        # Keycloak 26 keeps user sessions in the database unless persistent-user-sessions is disabled
+        assert "persistent-user-sessions" not in str(svc["environment"]) and "KC_FEATURES_DISABLED" not in svc["environment"]
         assert "/health/ready" in " ".join(svc["healthcheck"]["test"])
         assert "haproxy" in svc["environment"]["KC_DB_URL"]
     assert "--cache-stack jdbc-ping" in script and " start --optimized" in script and "kc.sh\" start-dev" not in script
+    assert "persistent-user-sessions" not in script + _cluster_env()["KC_FEATURES"] and "features-disabled" not in script
 
 
 def test_every_node_kind_has_a_health_check_in_both():
