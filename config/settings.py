@@ -72,6 +72,12 @@ class Settings:
     scheduler_lease_seconds: float = 120.0
     scheduler_retry_backoff: str = "600,1800,3600,7200,14400"  # seconds before each retry of a failed daily run
     scheduler_catch_up_days: int = 3  # missed days a daily job still runs when a scheduler comes back
+    # Each worker's and the scheduler's own /healthz and /metrics (kernel/process_endpoint.py): one port per
+    # process kind (0 or empty: none), on `metrics_host` (0.0.0.0 where Prometheus scrapes from elsewhere).
+    metrics_host: str = "127.0.0.1"
+    metrics_port_worker_connectors: int = field(default=9101, metadata={"empty": 0})
+    metrics_port_worker_logistics: int = field(default=9102, metadata={"empty": 0})
+    metrics_port_scheduler: int = field(default=9103, metadata={"empty": 0})
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
     nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token
@@ -115,6 +121,8 @@ class Settings:
             name = PREFIX + f.name.upper()
             if f.name in overrides:
                 values[f.name] = overrides[f.name]
+            elif name in environ and "empty" in f.metadata and not environ[name].strip():
+                values[f.name] = f.metadata["empty"]
             elif name in environ:
                 values[f.name] = _parse(name, environ[name], f.type)
         settings = cls(**values)
@@ -150,6 +158,9 @@ class Settings:
         if any(b <= 0 for b in backoff):
             raise SettingsError(f"{PREFIX}SCHEDULER_RETRY_BACKOFF must be positive seconds separated by commas "
                                 "(empty: no retries), e.g. 600,1800,3600")
+        for f in fields(self):
+            if f.name.startswith("metrics_port_") and not 0 <= getattr(self, f.name) <= 65535:
+                raise SettingsError(f"{PREFIX}{f.name.upper()} must be a TCP port (0 or empty: no endpoint)")
         if self.token_cache_seconds < 0:
             raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.env == "production":
@@ -162,6 +173,11 @@ class Settings:
         """The `GOVLINK_*` variables among the fields `names` that were left at their development default."""
         defaults = {f.name: f.default for f in fields(self)}
         return [PREFIX + name.upper() for name in names if getattr(self, name) == defaults[name]]
+
+    def metrics_port_for(self, process: str) -> int | None:
+        """The /healthz and /metrics port of a process kind (`worker-connectors`, `scheduler`), None if it has none."""
+        port = getattr(self, "metrics_port_" + process.replace("-", "_"), 0)
+        return port or None
 
     @property
     def retry_tier_seconds(self) -> tuple[int, ...]:
