@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from config.settings import Settings
+from kernel import tracing
 
 
 def create_app(settings: Settings | None = None, *, runtime=None, table=None):
@@ -10,8 +11,11 @@ def create_app(settings: Settings | None = None, *, runtime=None, table=None):
     from bootstrap.table import process_table
     from routes.app import build_app
 
+    tracing.setup("govlink-gateway")  # only if the OTEL_* variables ask for it
     if runtime is None:
         runtime = Runtime(settings or Settings.from_env(), name="gateway")
     table = table or process_table()
-    return build_app(runtime, blueprints=table.blueprints(), api_blueprints=table.api_blueprints(),
-                     installs=table.gateway_installs)
+    app = build_app(runtime, blueprints=table.blueprints(), api_blueprints=table.api_blueprints(),
+                    installs=table.gateway_installs)
+    tracing.instrument_app(app)
+    return app

@@ -15,6 +15,7 @@ import time
 
 import click
 
+from kernel import tracing
 from kernel.cli import runtime as process_runtime
 from kernel.process_endpoint import start_process_endpoint
 
@@ -75,6 +76,7 @@ def worker(name, args):
         raise click.UsageError(f"unknown worker {name!r}; choose from {', '.join(sorted(workers))}")
     runtime = process_runtime()
     runtime.name = f"worker-{name}"
+    tracing.setup(f"govlink-{runtime.name}")  # only if the OTEL_* variables ask for it
     runners = workers[name](runtime, args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -104,6 +106,7 @@ def scheduler(once):
     jobs = process_table().jobs
     runtime = process_runtime()
     runtime.name = "scheduler"
+    tracing.setup("govlink-scheduler")
     if once:
         click.echo("ran: " + (", ".join(run_due(runtime, None, jobs)) or "nothing due"))
         return

@@ -38,6 +38,7 @@ from bus.envelope import InvalidEnvelope, decode, encode, reply_to
 from bus.publisher import Publisher
 from bus.topology import WorkQueue, declare
 from config.logging import correlation_id, mask_identifiers
+from kernel import tracing
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,11 @@ class ConsumerRunner:
             self._ack(generation, method.delivery_tag)
 
     def _process(self, method, props, body: bytes) -> None:
+        # Handled in a span continuing the publisher's trace (its context travels in the AMQP headers).
+        with tracing.consuming(self.queue.name, props.headers, props.message_id) as span:
+            self._settle(method, props, body, span)
+
+    def _settle(self, method, props, body: bytes, span) -> None:
         headers = props.headers or {}
         retries = int(headers.get(RETRIES_HEADER, 0) or 0)
         if method.redelivered:
@@ -251,6 +257,7 @@ class ConsumerRunner:
             envelope = decode(body)
         except InvalidEnvelope as exc:
             self._count("invalid")
+            tracing.failed(span, "invalid_envelope")
             self._park(props, body, "invalid_envelope", exc.reason, retries)
             return
         token = correlation_id.set(envelope["correlation_id"])
@@ -261,6 +268,7 @@ class ConsumerRunner:
             try:
                 result = self._call_with_retries(delivery)
             except Exception as exc:
+                tracing.failed(span, str(getattr(exc, "code", type(exc).__name__)))
                 self._failed(delivery, exc)
                 return
             self._count("handled")
