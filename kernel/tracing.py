@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from typing import Mapping
 
 from opentelemetry import propagate, trace
@@ -28,6 +29,22 @@ log = logging.getLogger("govlink.tracing")
 KNOWN_EXPORTERS = ("otlp", "console")
 UNTRACED_URLS = "healthz,readyz,metrics"  # probes and scrapes every few seconds are not worth a trace
 _provider: list = []  # the one tracer provider this process installed (OpenTelemetry's is process-wide)
+# URL attributes the instrumentations record; a query or a path may carry an ID number, USCC or phone.
+URL_ATTRIBUTES = ("url.full", "http.url", "http.target", "url.path", "url.query")
+_IDENTIFIER = re.compile(r"[0-9A-Z]{6,}[0-9A-Za-z]*|\d{6,}")
+
+
+def scrubbed(value: str) -> str:
+    """(pure) A URL or path without its query and with identifier-like runs (6+ digits or capitals) masked."""
+    return _IDENTIFIER.sub("***", value.split("?", 1)[0].split("#", 1)[0])
+
+
+def _scrub_span(span, *_args) -> None:
+    """The instrumentations' hook: their URL attributes, scrubbed (they stay useful: host, route, path shape)."""
+    attributes = getattr(span, "attributes", None) or {}
+    for name in URL_ATTRIBUTES:
+        if isinstance(attributes.get(name), str):
+            span.set_attribute(name, "" if name == "url.query" else scrubbed(attributes[name]))
 
 
 def exporters_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -77,7 +94,7 @@ def setup(service_name: str, *, exporter=None, environ: Mapping[str, str] | None
     _provider.append(provider)
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
-    RequestsInstrumentor().instrument(tracer_provider=provider)
+    RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=_scrub_span)
     log.info("tracing on: %s", ", ".join(kinds) or type(exporter).__name__)
     return True
 
@@ -97,7 +114,8 @@ def instrument_app(app) -> None:
     if _provider:
         from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
-        FlaskInstrumentor().instrument_app(app, tracer_provider=_provider[0], excluded_urls=UNTRACED_URLS)
+        FlaskInstrumentor().instrument_app(app, tracer_provider=_provider[0], excluded_urls=UNTRACED_URLS,
+                                           response_hook=_scrub_span)
 
 
 def instrument_engine(engine) -> None:

@@ -88,3 +88,27 @@ def test_a_consumed_message_is_handled_in_a_span_continuing_the_publishers_trace
     assert seen[0].span_id == consume.context.span_id  # the handler runs inside the consume span
     assert consume.name == "svc.traced process"
     assert json.loads(encode(envelope))["message_id"] == consume.attributes["messaging.message.id"]
+
+
+def test_urls_in_spans_lose_their_query_and_identifiers():
+    from kernel.tracing import scrubbed
+
+    assert scrubbed("http://dept:8100/e-licence/licences?holder_id=340104198803090317") == "http://dept:8100/e-licence/licences"
+    assert scrubbed("/api/v1/people/340104198803090317/licences#x") == "/api/v1/people/***/licences"
+    assert scrubbed("/api/v1/enterprises/91340100MA2N0X1234") == "/api/v1/enterprises/***"
+
+
+def test_an_outgoing_request_is_a_client_span_without_the_identifier_it_carried():
+    import requests
+
+    from kernel.process_endpoint import start_process_endpoint
+
+    server = start_process_endpoint("127.0.0.1", 0, health=lambda: (True, None), token="t")
+    try:
+        with recording() as exporter:
+            requests.get(f"http://127.0.0.1:{server.port}/healthz?holder_id=340104198803090317", timeout=5)
+            (client,) = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    finally:
+        server.stop()
+    recorded = " ".join(str(v) for v in client.attributes.values())
+    assert f"127.0.0.1:{server.port}/healthz" in recorded and "340104198803090317" not in recorded
