@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from config.settings import Settings
+from kernel import tracing
 
 
 def create_app(settings: Settings | None = None, *, runtime=None, table=None):
@@ -10,10 +11,12 @@ def create_app(settings: Settings | None = None, *, runtime=None, table=None):
     from bootstrap.table import process_table
     from routes.app import build_app
 
+    tracing.setup("govlink-gateway")  # only if the OTEL_* variables ask for it
     if runtime is None:
         runtime = Runtime(settings or Settings.from_env(), name="gateway")
     table = table or process_table()
     app = build_app(runtime, blueprints=table.blueprints(), api_blueprints=table.api_blueprints(),
                     installs=table.gateway_installs)
     app.extensions["govlink_jobs"] = dict(table.jobs)  # the operations console shows the scheduler's jobs
+    tracing.instrument_app(app)
     return app

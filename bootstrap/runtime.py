@@ -41,7 +41,11 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url, connect_timeout=self.settings.readiness_timeout_seconds + 1)
+        from kernel.tracing import instrument_engine
+
+        database = Database(self.settings.database_url, connect_timeout=self.settings.readiness_timeout_seconds + 1)
+        instrument_engine(database.engine)  # spans for its statements, when tracing is on
+        return database
 
     @cached_property
     def publisher(self):

@@ -12,6 +12,10 @@ returns a reply payload (or None) or raises:
 
 The failure cause travels in the headers (`x-govlink-failure-*`). A message is acked only after its
 successor (retry copy, parking copy, reply) is confirmed by the broker: nothing is dropped.
+
+Counters per queue (`govlink_consumer_messages_total{queue, outcome}`, `govlink_consumer_redeliveries_total`,
+`govlink_consumer_connected`) and `health()` (connected, I/O loop running, handler threads alive) are
+what a worker's `/metrics` and `/healthz` show.
 """
 from __future__ import annotations
 
@@ -27,16 +31,27 @@ from typing import Callable
 import pika
 import tenacity
 from pika.adapters.select_connection import SelectConnection
+from prometheus_client import Counter, Gauge
 
 from bus.connection import NodeRotation
 from bus.envelope import InvalidEnvelope, decode, encode, reply_to
 from bus.publisher import Publisher
 from bus.topology import WorkQueue, declare
 from config.logging import correlation_id, mask_identifiers
+from kernel import tracing
 
 log = logging.getLogger(__name__)
 
 RETRIES_HEADER = "x-govlink-retries"
+IO_BEAT_SECONDS = 5.0  # the I/O loop notes it is alive this often; /healthz fails after STALE_IO_SECONDS without
+STALE_IO_SECONDS = 30.0
+
+MESSAGES = Counter("govlink_consumer_messages_total", "Messages a consumer settled, by queue and outcome "
+                   "(handled, retried, parked, invalid, unsettled)", ["queue", "outcome"])
+REDELIVERIES = Counter("govlink_consumer_redeliveries_total",
+                       "Messages the broker delivered again (not acked before a consumer or its connection went)", ["queue"])
+CONNECTED = Gauge("govlink_consumer_connected", "1 while this process consumes the queue, 0 while it reconnects",
+                  ["queue"])
 
 
 @dataclass
@@ -88,7 +103,26 @@ class ConsumerRunner:
         self._stopping = False
         self._ready = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._io_beat = time.monotonic()
         self.stats = collections.Counter()
+
+    def _count(self, outcome: str) -> None:
+        self.stats[outcome] += 1
+        MESSAGES.labels(self.queue.name, outcome).inc()
+
+    def health(self) -> tuple[bool, str | None]:
+        """(ok, reason): consuming on an open channel, the I/O loop alive, every handler thread running."""
+        channel = self._channel
+        if not self._ready.is_set() or channel is None or not channel.is_open:
+            return False, f"{self.queue.name}: not connected to the broker"
+        quiet = time.monotonic() - self._io_beat
+        if quiet > STALE_IO_SECONDS:
+            return False, f"{self.queue.name}: the connection's I/O loop has not run for {quiet:.0f} s"
+        handlers = [t for t in self._threads if t.name.startswith(f"{self.queue.name}-handler-")]
+        stopped = sum(1 for t in handlers if not t.is_alive())
+        if stopped:
+            return False, f"{self.queue.name}: {stopped} of {len(handlers)} handler threads stopped"
+        return True, None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 15.0) -> "ConsumerRunner":
@@ -106,6 +140,7 @@ class ConsumerRunner:
 
     def stop(self) -> None:
         self._stopping = True
+        CONNECTED.labels(self.queue.name).set(0)
         conn = self._conn
         if conn is not None:
             try:
@@ -141,6 +176,7 @@ class ConsumerRunner:
 
     def _on_closed(self, conn, reason) -> None:
         self._channel = None
+        CONNECTED.labels(self.queue.name).set(0)
         if not self._stopping:
             log.warning("consumer connection for %s closed (%s); reconnecting", self.queue.name, reason)
         conn.ioloop.stop()
@@ -160,7 +196,15 @@ class ConsumerRunner:
     def _consume(self, channel) -> None:
         generation = self._generation
         channel.basic_consume(self.queue.name, lambda ch, m, p, b: self._work.put((generation, m, p, b)))
+        CONNECTED.labels(self.queue.name).set(1)
+        self._beat(self._conn)
         self._ready.set()
+
+    def _beat(self, conn) -> None:
+        """On the I/O thread: note the loop is alive, and again in IO_BEAT_SECONDS while this connection is open."""
+        self._io_beat = time.monotonic()
+        if conn is not None and conn.is_open and conn is self._conn:
+            conn.ioloop.call_later(IO_BEAT_SECONDS, lambda: self._beat(conn))
 
     def _flush_acks(self) -> None:
         with self._ack_lock:
@@ -195,17 +239,25 @@ class ConsumerRunner:
                 self._process(method, props, body)
             except Exception:  # the successor could not be published: leave unacked, the broker redelivers
                 log.exception("could not settle a message from %s; it will be redelivered", self.queue.name)
-                self.stats["unsettled"] += 1
+                self._count("unsettled")
                 continue
             self._ack(generation, method.delivery_tag)
 
     def _process(self, method, props, body: bytes) -> None:
+        # Handled in a span continuing the publisher's trace (its context travels in the AMQP headers).
+        with tracing.consuming(self.queue.name, props.headers, props.message_id) as span:
+            self._settle(method, props, body, span)
+
+    def _settle(self, method, props, body: bytes, span) -> None:
         headers = props.headers or {}
         retries = int(headers.get(RETRIES_HEADER, 0) or 0)
+        if method.redelivered:
+            REDELIVERIES.labels(self.queue.name).inc()
         try:
             envelope = decode(body)
         except InvalidEnvelope as exc:
-            self.stats["invalid"] += 1
+            self._count("invalid")
+            tracing.failed(span, "invalid_envelope")
             self._park(props, body, "invalid_envelope", exc.reason, retries)
             return
         token = correlation_id.set(envelope["correlation_id"])
@@ -216,9 +268,10 @@ class ConsumerRunner:
             try:
                 result = self._call_with_retries(delivery)
             except Exception as exc:
+                tracing.failed(span, str(getattr(exc, "code", type(exc).__name__)))
                 self._failed(delivery, exc)
                 return
-            self.stats["handled"] += 1
+            self._count("handled")
             if result is not None and (props.reply_to or self.reply_type):
                 self._reply(delivery, self.reply_type or f"{envelope['type']}.reply", result)
         finally:
@@ -240,11 +293,11 @@ class ConsumerRunner:
         reason = mask_identifiers(getattr(exc, "message", None) or str(exc) or type(exc).__name__)[:500]
         if is_transient(exc) and delivery.retries < self.queue.max_retries:
             tier = delivery.retries + 1
-            self.stats["retried"] += 1
+            self._count("retried")
             log.warning("%s failed (%s), retry tier %d", delivery.envelope["type"], code, tier)
             self._forward(self.queue.retry_queue(tier), delivery.properties, delivery.body, code, reason, tier)
             return
-        self.stats["parked"] += 1
+        self._count("parked")
         log.error("%s parked after %d retries: %s", delivery.envelope["type"], delivery.retries, reason)
         self._park(delivery.properties, delivery.body, code, reason, delivery.retries)
         if delivery.properties.reply_to or self.reply_type:

@@ -25,6 +25,7 @@ from pika.adapters.select_connection import SelectConnection
 
 from bus.connection import NodeRotation
 from bus.errors import PublishFailed, RequestTimeout, Unroutable
+from kernel import tracing
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,13 @@ class Publisher:
         """Queue a message; the future resolves when the broker confirms it (or fails)."""
         if self._stopping:
             raise PublishFailed("the publisher is stopped")
-        props = pika.BasicProperties(
-            content_type=content_type, delivery_mode=2, message_id=message_id or str(uuid.uuid4()),
-            correlation_id=correlation_id, headers=headers, reply_to=reply_to, type=type,
-            timestamp=int(time.time()), expiration=expiration,
-        )
+        message_id = message_id or str(uuid.uuid4())
+        with tracing.publishing(exchange, routing_key, message_id, headers) as headers:  # the trace context travels
+            return self._enqueue(exchange, routing_key, body, mandatory, pika.BasicProperties(
+                content_type=content_type, delivery_mode=2, message_id=message_id, correlation_id=correlation_id,
+                headers=headers, reply_to=reply_to, type=type, timestamp=int(time.time()), expiration=expiration))
+
+    def _enqueue(self, exchange: str, routing_key: str, body: bytes, mandatory: bool, props) -> Future:
         while len(self._outbox) >= self._max_pending:  # back-pressure: the broker is slower than the callers
             if self._stopping:
                 raise PublishFailed("the publisher is stopped")

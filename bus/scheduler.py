@@ -286,11 +286,15 @@ def run_due(runtime, now: datetime | None, jobs: dict[str, Job], who: str | None
     return ran
 
 
-def run_forever(runtime, stop: threading.Event, tick_seconds: float = 5.0, *, jobs: dict[str, Job]) -> None:
-    """Run what is due every `tick_seconds` until `stop` is set."""
+def run_forever(runtime, stop: threading.Event, tick_seconds: float = 5.0, *, jobs: dict[str, Job],
+                on_tick: Callable[[], None] | None = None) -> None:
+    """Run what is due every `tick_seconds` until `stop` is set; `on_tick()` after each tick that worked."""
     while not stop.is_set():
         try:
             run_due(runtime, None, jobs)
         except Exception:  # the database is down: try again next tick
             log.exception("scheduler tick failed")
+        else:
+            if on_tick is not None:
+                on_tick()
         stop.wait(tick_seconds)

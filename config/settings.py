@@ -81,6 +81,12 @@ class Settings:
     # The operations console: each worker writes its circuit states this often; parking lots worth an alert.
     circuit_heartbeat_seconds: float = 15.0
     parking_alert_threshold: int = 10
+    # Each worker's and the scheduler's own /healthz and /metrics (kernel/process_endpoint.py): one port per
+    # process kind (0 or empty: none), on `metrics_host` (0.0.0.0 where Prometheus scrapes from elsewhere).
+    metrics_host: str = "127.0.0.1"
+    metrics_port_worker_connectors: int = field(default=9101, metadata={"empty": 0})
+    metrics_port_worker_logistics: int = field(default=9102, metadata={"empty": 0})
+    metrics_port_scheduler: int = field(default=9103, metadata={"empty": 0})
 
     # Payment platforms (config/payments.yaml); development values, refused in production.
     nontax_mac_token: str = _secret("dev-nontax-shared-token")  # the non-tax platform's shared MAC token
@@ -124,6 +130,8 @@ class Settings:
             name = PREFIX + f.name.upper()
             if f.name in overrides:
                 values[f.name] = overrides[f.name]
+            elif name in environ and "empty" in f.metadata and not environ[name].strip():
+                values[f.name] = f.metadata["empty"]
             elif name in environ:
                 values[f.name] = _parse(name, environ[name], f.type)
         settings = cls(**values)
@@ -159,6 +167,9 @@ class Settings:
         if any(b <= 0 for b in backoff):
             raise SettingsError(f"{PREFIX}SCHEDULER_RETRY_BACKOFF must be positive seconds separated by commas "
                                 "(empty: no retries), e.g. 600,1800,3600")
+        for f in fields(self):
+            if f.name.startswith("metrics_port_") and not 0 <= getattr(self, f.name) <= 65535:
+                raise SettingsError(f"{PREFIX}{f.name.upper()} must be a TCP port (0 or empty: no endpoint)")
         if self.token_cache_seconds < 0:
             raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.demo_seed.strip().lower() not in _DEMO_SEED_VALUES:
@@ -176,6 +187,11 @@ class Settings:
         """The `GOVLINK_*` variables among the fields `names` that were left at their development default."""
         defaults = {f.name: f.default for f in fields(self)}
         return [PREFIX + name.upper() for name in names if getattr(self, name) == defaults[name]]
+
+    def metrics_port_for(self, process: str) -> int | None:
+        """The /healthz and /metrics port of a process kind (`worker-connectors`, `scheduler`), None if it has none."""
+        port = getattr(self, "metrics_port_" + process.replace("-", "_"), 0)
+        return port or None
 
     @property
     def demo_seed_on(self) -> bool:

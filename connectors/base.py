@@ -16,6 +16,7 @@ from prometheus_client import Counter, Histogram
 from connectors import mapping
 from connectors.circuit import CircuitBreaker
 from connectors.errors import ERROR_CODES, ConnectorError
+from kernel import tracing
 
 __all__ = ["ERROR_CODES", "Connector", "ConnectorError"]
 
@@ -81,6 +82,12 @@ class Connector(abc.ABC):
         # Prepared outside the breaker: a bad payload is the caller's fault, not the department's,
         # and must be reported as such even while the circuit is open.
         request = self._prepare(op, dict(payload))
+        with tracing.span(f"{self.service} {operation}", **{"govlink.service": self.service,
+                                                            "govlink.operation": operation}) as span:
+            return self._call(op, operation, request, effective, span)
+
+    def _call(self, op: "OperationDeclaration", operation: str, request: Any, effective: float, span) -> dict:
+        """The department call under the circuit breaker, counted, timed and mapped back."""
         started = time.monotonic()
         try:
             answer = self.circuit.call(lambda: self._invoke(op, request, effective))
@@ -92,6 +99,7 @@ class Connector(abc.ABC):
                 ) from None
         except ConnectorError as exc:
             self._observe(operation, exc.code, started)
+            tracing.failed(span, exc.code)
             log.warning("%s/%s failed: %s", self.service, operation, exc.message,
                         extra={"service": self.service, "operation": operation, "code": exc.code, "transient": exc.transient})
             raise

@@ -8,13 +8,21 @@ Transient failures (timeouts, connection errors, HTTP 5xx) and answers that are 
 protocol promises (`bad_response`: an HTML error page, an empty body) count: a SOAP fault or a 404
 proves the department is alive and closes the circuit. Errors that may not have reached the
 department (an invalid request, a configuration error) change nothing. The clock is injectable so tests need not sleep.
+
+Every breaker alive in the process is read at scrape time by a collector on the default registry:
+`govlink_circuit_state{service, state}` is 1 for the state a caller arriving now would find, 0 for the others.
 """
 from __future__ import annotations
 
 import logging
+import itertools
 import threading
 import time
+import weakref
 from typing import Callable, TypeVar
+
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
 
 from connectors.errors import ConnectorError
 
@@ -25,6 +33,9 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 NEUTRAL_CODES = frozenset({"invalid_request", "misconfigured", "unknown_operation", "forbidden"})
 # Non-transient errors that still say the endpoint is unhealthy (an HTML error page, an empty body).
 FAILURE_CODES = frozenset({"bad_response"})
+STATES = (CLOSED, OPEN, HALF_OPEN)
+_ALIVE: "weakref.WeakSet[CircuitBreaker]" = weakref.WeakSet()  # what the collector below reads
+_SEQUENCE = itertools.count()
 
 # Called as listener(breaker, before, after) after each state change, outside the breaker's lock
 # (the worker's circuit report, connectors/circuit_report.py). A listener's error is logged, not raised.
@@ -47,6 +58,8 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._trial_running = False
+        self._created = next(_SEQUENCE)  # a reload's new breaker for a service outranks the old one
+        _ALIVE.add(self)
 
     @property
     def state(self) -> str:
@@ -138,3 +151,30 @@ class CircuitBreaker:
             f"{self.name} is failing; calls are suspended for {remaining:.1f} s more before a trial call.",
             details={"retry_after_seconds": round(remaining, 3), "service": self.name},
         )
+
+
+class CircuitCollector:
+    """`govlink_circuit_state` of every breaker alive in this process (the newest one per service)."""
+
+    def describe(self):
+        yield self._family()
+
+    def collect(self):
+        family = self._family()
+        newest: dict[str, CircuitBreaker] = {}
+        for breaker in list(_ALIVE):
+            if breaker.name not in newest or breaker._created > newest[breaker.name]._created:
+                newest[breaker.name] = breaker
+        for name, breaker in sorted(newest.items()):
+            current = breaker.state
+            for state in STATES:
+                family.add_metric([name, state], 1 if state == current else 0)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("govlink_circuit_state", "1 for the state each department's circuit breaker is in "
+                                 "(closed, open, half_open), 0 for the others", labels=["service", "state"])
+
+
+REGISTRY.register(CircuitCollector())

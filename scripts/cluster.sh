@@ -418,10 +418,12 @@ govlink_up() {
     i=$((i + 1))
   done
   for ((n = 1; n <= CONNECTOR_WORKERS; n++)); do
-    alive "worker-$n" || { log "starting connector worker $n"; spawn "worker-$n" root env "${envs[@]}" "$bin/govlink" worker connectors; }
+    alive "worker-$n" || { log "starting connector worker $n"; spawn "worker-$n" root env "${envs[@]}" \
+      GOVLINK_METRICS_PORT_WORKER_CONNECTORS=$((9210 + n)) "$bin/govlink" worker connectors; }
   done
   for ((n = 1; n <= SCHEDULERS; n++)); do
-    alive "scheduler-$n" || { log "starting scheduler $n"; spawn "scheduler-$n" root env "${envs[@]}" "$bin/govlink" scheduler; }
+    alive "scheduler-$n" || { log "starting scheduler $n"; spawn "scheduler-$n" root env "${envs[@]}" \
+      GOVLINK_METRICS_PORT_SCHEDULER=$((9220 + n)) "$bin/govlink" scheduler; }
   done
   for p in $GATEWAY_PORTS; do wait_for 120 gw_ready "$p" || die "the gateway on :$p is not healthy (log: $CLUSTER_DIR/log/)"; done
 }
