@@ -10,12 +10,14 @@ the API as finance01 would. The gateway, the bus, the connector and logistics wo
 scheduler do the rest. It leaves:
 
 - department calls over SOAP (population, enterprise registries) and REST (e-licence) in the
-  message log; one call the enterprise registry answers with a fault: parked, its step left open;
+  message log; one call the enterprise registry answers with a fault: parked, its step failed;
 - five payment notices: two paid, two paid whose confirmations the platform drops (its switch), so the
   day's statement has payments our ledger does not show as paid, and one left unpaid;
 - two courier legs, one delivered, one picked up and still in transit;
 - a reconciliation run over the statement, with those discrepancies;
-- an overdue supervised step (the parked call, past its 30 s) with its open warning, and a complaint.
+- an overdue supervised step with its warning: a call made while the population registry is down
+  (HTTP 500) waits in the retry tiers past its 30 s, the check warns, and it is answered late once the
+  registry is back; and a complaint.
 
 Idempotent: a complaint on the demo case means the day was seeded; nothing is added again.
 Refused in production (`GOVLINK_ENV=production`).
@@ -33,7 +35,8 @@ from kernel.identifiers import make_resident_id, make_uscc
 MOBILE_REDIRECT = "http://127.0.0.1/mobile/cb"  # the mobile-app channel's loopback redirect (config/realm.py)
 STAFF_PASSWORD = "Hefei-Demo-2026"  # the demo accounts' (config/realm.py demo_users)
 CITIZEN_CASE = "DEMO-CASE-0001"  # the demo citizen's case: verification, a courier leg, the complaint
-HELD_CASE = "DEMO-CASE-0002"  # the call the enterprise registry answers with a fault (parked, overdue)
+HELD_CASE = "DEMO-CASE-0002"  # the call the enterprise registry answers with a fault (parked)
+LATE_CASE = "DEMO-CASE-0005"  # the call answered late (overdue, warned)
 OFFICE_CASE = "DEMO-CASE-0003"  # the case-handling subsystem's calls
 SECOND_LEG_CASE = "DEMO-CASE-0004"
 SERVICE_CODE = "340100-GA-JSZ-01"  # 机动车驾驶证期满换证: results may go by courier (config/services)
@@ -159,8 +162,8 @@ def _first_call(seed: Seed, path: str, body: dict, headers: dict, timeout: float
         time.sleep(2)
 
 
-def parked_call(seed: Seed) -> float:
-    """The enterprise registry answers a fault: the asynchronous call is parked and its step stays open."""
+def parked_call(seed: Seed) -> None:
+    """The enterprise registry answers a fault: the asynchronous call is parked (its step ends failed)."""
     seed.control("enterprise", mode="fault")
     try:
         r = _first_call(seed, "/services/enterprise-registry/get-registration",
@@ -173,8 +176,7 @@ def parked_call(seed: Seed) -> float:
                         "the enterprise registry's fault")
     finally:
         seed.control("enterprise", mode="normal")
-    seed.say("  enterprise registry answered a fault: one call parked, its supervised step open")
-    return started
+    seed.say("  enterprise registry answered a fault: one call parked, its supervised step failed")
 
 
 def citizen_calls(seed: Seed, citizen: str) -> None:
@@ -261,13 +263,28 @@ def complaint(seed: Seed, citizen: str) -> None:
     seed.say("  the demo citizen filed a complaint")
 
 
-def overdue_step(seed: Seed, held_since: float) -> None:
-    """Past the step's limit, the check the scheduler runs every minute (run once here, not waited for)."""
+def overdue_step(seed: Seed) -> None:
+    """A call made while the population registry is down waits in the retry tiers past its step's limit;
+    the check the scheduler runs every minute (run here, not waited for) warns; the registry comes
+    back and the call is answered late (its step ends overdue)."""
     from supervision.check import run_check
 
-    time.sleep(max(0.0, held_since + STEP_LIMIT_SECONDS - time.monotonic()))
-    report = run_check(seed.runtime)
-    seed.say(f"  supervision check: {report}")
+    seed.control("population", mode="fail")
+    try:
+        r = _first_call(seed, "/services/population-registry/verify-identity",
+                        {"payload": {"name": PERSON[0], "id_number": PERSON[1]}, "case_id": LATE_CASE},
+                        {"Prefer": "respond-async"})
+        _expect(r, 202, "an asynchronous call")
+        started = time.monotonic()
+        status_path = r.json()["status_url"].removeprefix("/api/v1")
+        time.sleep(max(0.0, started + STEP_LIMIT_SECONDS - time.monotonic()))
+        seed.say(f"  supervision check: {run_check(seed.runtime)}")
+    finally:
+        seed.control("population", mode="normal")
+    seed.wait_until(lambda: seed.api("GET", "case-system", status_path)["status"] == "succeeded",
+                    "the late call's answer (its last retry tier)", timeout=180)
+    time.sleep(1.0)  # the worker's message-log writer gathers records for up to 0.2 s
+    seed.say(f"  population registry back, the call answered late; supervision check: {run_check(seed.runtime)}")
 
 
 def run(settings, runtime, *, say=print, wait_seconds: float = 0) -> str:
@@ -284,13 +301,13 @@ def run(settings, runtime, *, say=print, wait_seconds: float = 0) -> str:
         return "already"
     started = time.monotonic()
     citizen = demo_users()[0]["username"]
-    held_since = parked_call(seed)  # first: its step's 30 s run while the rest is seeded
+    parked_call(seed)
     department_calls(seed)
     citizen_calls(seed, citizen)
     courier_legs(seed, citizen)
     payments(seed)
     reconciliation(seed)
     complaint(seed, citizen)
-    overdue_step(seed, held_since)
+    overdue_step(seed)
     say(f"  seeded in {time.monotonic() - started:.0f} s")
     return "seeded"

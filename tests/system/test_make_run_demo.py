@@ -23,6 +23,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from bootstrap.demo_seed import LATE_CASE
 from simulators.channels.signin import Browserless
 from tests.support.console_signin import console_sign_in
 from tests.support.keycloak_users import DEMO_PASSWORD, sign_in
@@ -186,10 +187,12 @@ def test_make_run_seeds_a_day_that_every_console_shows(make_run, settings):
     assert run_page.status_code == 200
     assert f"/console/finance/discrepancies/{found['discrepancies'][0]['id']}" in run_page.text
 
-    # Supervision: an overdue step's open warning and a complaint.
+    # Supervision: an overdue step (warned while it waited past its limit) and a complaint.
     supervisor = sign_in(settings, "supervisor01", DEMO_PASSWORD)
-    warnings = api.get(f"{BASE}/api/v1/supervision/warnings", headers=_auth(supervisor), timeout=30).json()["warnings"]
-    assert warnings, "no open supervision warning after the seed"
+    timeline = api.get(f"{BASE}/api/v1/supervision/cases/{LATE_CASE}/timeline", headers=_auth(supervisor),
+                       timeout=30).json()
+    states = [e["deadline"]["state"] for e in timeline["entries"] if e.get("deadline")]
+    assert {"overdue", "warned", "escalated"} & set(states), f"no overdue step after the seed: {states}"
     complaints = api.get(f"{BASE}/api/v1/supervision/complaints", headers=_auth(supervisor), timeout=30).json()["complaints"]
     assert complaints, "no complaint after the seed"
     staff = HttpConsole()
@@ -197,7 +200,9 @@ def test_make_run_seeds_a_day_that_every_console_shows(make_run, settings):
     home = next(p for p in ("/console/supervision", "/supervision") if staff.get(f"{p}/").status_code != 404)
     console_sign_in(staff, Browserless(settings.issuer), "supervisor01", f"{home}/")
     dashboard = staff.get(f"{home}/")
-    assert dashboard.status_code == 200 and warnings[0]["case_id"] in dashboard.text
+    assert dashboard.status_code == 200
+    late_page = staff.get(f"{home}/cases/{LATE_CASE}")
+    assert late_page.status_code == 200 and LATE_CASE in late_page.text
     case_page = staff.get(f"{home}/cases/{complaints[0]['case_id']}")
     assert case_page.status_code == 200 and f"{home}/complaints/{complaints[0]['id']}" in case_page.text
 
