@@ -263,7 +263,7 @@ def parked(args, service):
     return parking.listing(_runtime(), known_service(service), args["limit"])
 
 
-@_endpoint("GET", "/services/<service>/parked/<message_id>", response=ParkedOneSchema)
+@_endpoint("GET", "/services/<service>/parked/messages/<message_id>", response=ParkedOneSchema)
 def parked_one(service, message_id):
     """One parked message with its whole envelope, personal identifiers masked (404 not_parked)."""
     return parking.inspect(_runtime(), known_service(service), message_id[:64])

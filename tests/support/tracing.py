@@ -20,6 +20,7 @@ class SwitchedExporter(InMemorySpanExporter):
 
 
 _EXPORTER: list[SwitchedExporter] = []
+_PROVIDER: list = []  # the provider `tracing.setup` installed, kept while tracing is switched off
 
 
 @contextlib.contextmanager
@@ -30,6 +31,9 @@ def recording():
     if not _EXPORTER:
         _EXPORTER.append(SwitchedExporter())
         assert tracing.setup("govlink-tests", exporter=_EXPORTER[0]), "tracing was set up with another exporter"
+        _PROVIDER.extend(tracing._provider)
+    elif not tracing._provider:
+        tracing._provider.extend(_PROVIDER)  # on again for this block (the provider itself is process-wide)
     exporter = _EXPORTER[0]
     exporter.clear()
     exporter.on = True
@@ -38,3 +42,7 @@ def recording():
     finally:
         exporter.on = False
         exporter.clear()
+        # Off again for the rest of the suite: apps and engines made later are not instrumented, as in a
+        # process with no OTEL_* settings (a gateway whose wsgi_app the OpenTelemetry middleware wrapped
+        # broke the token-reads tests that reach below Flask).
+        tracing._provider.clear()

@@ -217,6 +217,18 @@ def test_make_run_seeds_a_day_that_every_console_shows(make_run, settings):
     # The scheduler works on make run's PostgreSQL: the daily reconciliation (catching up yesterday) succeeded.
     assert make_run.count("SELECT count(*) FROM scheduled_runs WHERE job = 'reconcile.daily' AND status = 'succeeded'") >= 1
 
+    # Operations: operator01 sees the declared services and the parked call in its service's parking lot.
+    operator = HttpConsole()
+    console_sign_in(operator, Browserless(settings.issuer), "operator01", "/console/operations/")
+    services_page = operator.get("/console/operations/")
+    assert services_page.status_code == 200
+    assert all(name in services_page.text for name in ("population-registry", "enterprise-registry", "e-licence"))
+    operator_token = sign_in(settings, "operator01", DEMO_PASSWORD)
+    parked = api.get(f"{BASE}/api/v1/operations/services/enterprise-registry/parked", headers=_auth(operator_token),
+                     timeout=30)
+    assert parked.status_code == 200, parked.text
+    assert parked.json()["messages"], "the demo's parked call is not in the parking lot"
+
     # Idempotent: the seed again adds nothing.
     before = {t: make_run.count(f"SELECT count(*) FROM {t}") for t in ("payment_notices", "service_calls", "supervision_complaints")}
     again = subprocess.run([str(REPO / ".venv" / "bin" / "govlink"), "demo", "seed"], cwd=REPO,

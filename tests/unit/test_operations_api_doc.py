@@ -9,7 +9,7 @@ from connectors.circuit import CircuitBreaker
 
 PATHS = {"/api/v1/operations/services": "get", "/api/v1/operations/services/{service}": "get",
          "/api/v1/operations/services/{service}/parked": "get",
-         "/api/v1/operations/services/{service}/parked/{message_id}": "get",
+         "/api/v1/operations/services/{service}/parked/messages/{message_id}": "get",
          "/api/v1/operations/services/{service}/parked/replay": "post",
          "/api/v1/operations/services/{service}/parked/purge": "post", "/api/v1/operations/messages": "get",
          "/api/v1/operations/messages/verification": "get", "/api/v1/operations/jobs": "get",

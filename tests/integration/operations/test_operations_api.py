@@ -150,10 +150,10 @@ def test_outage_parks_the_circuit_opens_for_every_worker_replay_after_recovery_i
     listing = _wait(lambda: (lambda b: b if b["count"] >= 1 else None)(
         client.get(f"{API}/services/{service}/parked", headers=auth).get_json()))
     assert listing and call_id in [m["message_id"] for m in listing["messages"]]
-    one = client.get(f"{API}/services/{service}/parked/{call_id}", headers=auth)
+    one = client.get(f"{API}/services/{service}/parked/messages/{call_id}", headers=auth)
     assert one.status_code == 200 and one.get_json()["case_id"] == case_id
     assert id_number not in one.get_data(as_text=True) and "verify-identity" in one.get_json()["payload"]
-    assert client.get(f"{API}/services/{service}/parked/{uuid.uuid4()}", headers=auth).status_code == 404
+    assert client.get(f"{API}/services/{service}/parked/messages/{uuid.uuid4()}", headers=auth).status_code == 404
 
     # Recovery, then replay: the call succeeds and the replay is in the audit trail and the message log.
     sim.control("population", mode="normal")
