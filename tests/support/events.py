@@ -19,12 +19,9 @@ class EventCapture:
                  settle: float = 1.0):
         self.subject_of = subject_of
         self.settle = settle
-        params = connection_parameters(amqp_url)
-        for each in params if isinstance(params, list) else [params]:
-            # Serviced only when a test reads events: a slow test must not lose the capture to missed
-            # heartbeats (the broker closed it after 90 s in a full CI run).
-            each.heartbeat = 0
-        self.conn = pika.BlockingConnection(params)
+        # No heartbeats: the connection is serviced only when a test reads events, and a slow test must
+        # not lose the capture to missed heartbeats (the broker closed one after 90 s in a full CI run).
+        self.conn = pika.BlockingConnection(connection_parameters(amqp_url, heartbeat=0))
         self.channel = self.conn.channel()
         declare_exchanges(self.channel)
         self.queue = self.channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
