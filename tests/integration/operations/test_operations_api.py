@@ -113,6 +113,17 @@ def test_no_token_is_401_and_other_roles_are_403(ops, tokens, settings):
     assert r.status_code == 403
 
 
+def test_a_service_that_is_not_declared_reaches_no_queue(ops, tokens):
+    """An operator naming an undeclared service, or a queue's name dressed as one, gets 404 and moves nothing."""
+    app, *_ = ops
+    client = app.test_client()
+    for name in ("no-such-service", "govlink.commands", "x.parking"):
+        r = client.post(f"{API}/services/{name}/parked/purge", json={"reason": "probe"}, headers=_bearer(tokens["operator01"]))
+        assert r.status_code == 404 and r.get_json()["code"] == "unknown_service", (name, r.get_json())
+        r = client.get(f"{API}/services/{name}/parked", headers=_bearer(tokens["operator01"]))
+        assert r.status_code == 404, name
+
+
 def test_every_declared_service_with_kind_target_operations_and_grants(ops, tokens):
     app, runtime, service, _ = ops
     r = app.test_client().get(f"{API}/services", headers=_bearer(tokens["operator01"]))
