@@ -1,9 +1,10 @@
 """Alerts for operators: the open supervision warnings and the operational ones (a circuit open, a
 parking lot over its threshold or growing, a job whose last run failed, the working-day calendar
-not covering next year). The decisions are pure functions of what the other modules read."""
+not covering next year, a finance-console reconciliation job whose process died). The decisions are pure functions of what the other modules read."""
 from __future__ import annotations
 
 from operations.parking import growing
+from reconciliation.job_leases import OWNER_LOST, last_sign_of_life, needing_attention
 
 SEVERITIES = ("critical", "warning", "info")
 
@@ -41,6 +42,26 @@ def job_alerts(jobs: list[dict]) -> list[dict]:
              "message": f"{j['name']} ({j['last_run']['period']}) failed after {j['last_run']['attempts']} "
                         f"attempt(s): {j['last_run']['outcome'][:200]}"}
             for j in jobs if j["last_run"] and j["last_run"]["status"] == "failed"]
+
+
+def reconciliation_job_alerts(jobs: list[dict], now, lease) -> list[dict]:
+    """(pure) A finance-console reconciliation job failed owner_lost in the last day (its process died), or
+    still open past its lease (not reclaimed yet: is the scheduler running?)."""
+    out = []
+    for j in needing_attention(jobs, now, lease):
+        seen = last_sign_of_life(j)
+        params = {"job": j["id"], "kind": j["kind"], "day": j["business_date"].isoformat(),
+                  "seen": seen.isoformat(timespec="seconds") if seen else "-"}
+        if j["state"] == "failed":
+            code, text = "job_owner_lost", (f"reconciliation job {j['id']} ({j['kind']} {params['day']}) failed "
+                                            f"{OWNER_LOST}: its process stopped (last seen {params['seen']}); re-run it")
+        else:
+            code, text = "job_lease_expired", (f"reconciliation job {j['id']} ({j['kind']} {params['day']}) has had no "
+                                               f"heartbeat since {params['seen']}: its process stopped and the scheduler "
+                                               f"has not failed it yet")
+        out.append({"kind": "reconciliation_job_abandoned", "severity": "critical", "subject": f"job {j['id']}",
+                    "code": code, "params": params, "message": text, "since": j.get("finished_at") or seen})
+    return out
 
 
 def calendar_alerts(coverage) -> list[dict]:
