@@ -56,5 +56,5 @@ def alerts(runtime, jobs: dict, now, coverage) -> list[dict]:
              + decide.reconciliation_job_alerts(finance_jobs, now, lease_of(runtime.settings)))
     if board and not board[0]["bus_available"]:
         found.append({"kind": "bus_unavailable", "severity": "critical", "subject": "rabbitmq",
-                      "message": "the parking lots could not be read: RabbitMQ did not answer"})
+                      "code": "bus_unavailable", "params": {}, "message": "the parking lots could not be read: RabbitMQ did not answer"})
     return decide.ordered(found)
