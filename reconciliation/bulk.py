@@ -81,7 +81,9 @@ class BulkRun:
 # (compressed, and paged out to it rather than spilled): at ten million rows a side they are some
 # 1.4 GB uncompressed, and an in-memory database under its limit spilled them, and the join's hash
 # table, to temporary files for most of the run. With the statement's bytes the caller holds (some
-# 740 MB at ten million lines), the process stays under 2 GiB.
+# 740 MB at ten million lines), the process stays under 2 GiB (bench reconcile_10m: peak 1,767 MiB).
+# Its speed-up is not settled: one synthetic trial at 768 MB took the prefilter from 95 s to 23 s,
+# the one bench run at 640 MB (load 3-4) still spent 40 s in it. Measure before raising the limit.
 BULK_MEMORY_LIMIT = "640MB"
 
 
