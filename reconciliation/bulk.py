@@ -77,6 +77,16 @@ class BulkRun:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per step
 
 
+# DuckDB's buffers for a day. The tables live in a database file in the run's private directory
+# (compressed, and paged out to it rather than spilled): at ten million rows a side they are some
+# 1.4 GB uncompressed, and an in-memory database under its limit spilled them, and the join's hash
+# table, to temporary files for most of the run. With the statement's bytes the caller holds (some
+# 740 MB at ten million lines), the process stays under 2 GiB (bench reconcile_10m: peak 1,767 MiB).
+# Its speed-up is not settled: one synthetic trial at 768 MB took the prefilter from 95 s to 23 s,
+# the one bench run at 640 MB (load 3-4) still spent 40 s in it. Measure before raising the limit.
+BULK_MEMORY_LIMIT = "640MB"
+
+
 class LedgerSource(Protocol):
     """The day's ledger for DuckDB: rows in LedgerPayment's column order, ``paid_at`` a timestamp
     with time zone (NULL for an unpaid notice). :class:`reconciliation.ledger.PostgresLedger`."""
@@ -99,7 +109,8 @@ def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes, day: date,
     carried_left, carried_right = carried_records(carried)
     with ThreadPoolExecutor(2, "reconcile") as pool:
         checking = pool.submit(_timed, stages, "check", check_statement, statement, profile=profile)
-        with duck_session(threads=1, prepare=ledger.attach) as session:  # beside the check
+        with duck_session(threads=1, prepare=ledger.attach, on_disk=True,
+                          memory_limit=BULK_MEMORY_LIMIT) as session:  # beside the check
             reader = session.con.cursor()
             ledger_read = pool.submit(_load_ledger, reader, ledger, threads or cores(), stages)
             try:

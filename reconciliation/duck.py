@@ -8,7 +8,8 @@ cannot be turned back on while the database runs), never installs or loads an ex
 uses ``threads`` threads (default: the cores this process may run on) and at most
 ``memory_limit``. ``prepare``, if given, runs on the connection before it is shut in: what it
 attaches (the ledger's PostgreSQL, :class:`reconciliation.ledger.PostgresLedger`) stays
-reachable, nothing else becomes so. The connection is closed and the directory removed when the
+reachable, nothing else becomes so. ``on_disk``: the database is a file in that directory (its
+tables compressed and paged out to it under the memory limit) instead of in memory. The connection is closed and the directory removed when the
 block ends, whatever happens.
 """
 from __future__ import annotations
@@ -54,13 +55,13 @@ def cores() -> int:
 
 @contextmanager
 def duck_session(*, threads: int | None = None, memory_limit: str = MEMORY_LIMIT,
-                 prepare: Callable[[object], None] | None = None) -> Iterator[DuckSession]:
+                 prepare: Callable[[object], None] | None = None, on_disk: bool = False) -> Iterator[DuckSession]:
     import duckdb
 
     directory = tempfile.mkdtemp(prefix="govlink-reconcile-")
     con = None
     try:
-        con = duckdb.connect(config={
+        con = duckdb.connect(os.path.join(directory, "work.duckdb") if on_disk else ":memory:", config={
             "threads": threads or cores(), "memory_limit": memory_limit,
             "temp_directory": os.path.join(directory, "spill"),
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,

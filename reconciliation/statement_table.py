@@ -11,10 +11,13 @@ Two steps, so that the first can run while DuckDB is still being opened: :func:`
 (no DuckDB) and :func:`load_statement`. Only the title, the header and the totals line are
 decoded in Python. The rows are checked as the bytes they are, all at once. A valid row is ASCII
 except its 交易类型, whose two spellings are GBK: first the six bytes those are made of trade
-places with six control characters no valid row has (:data:`_SWAP`, one ``bytes.translate``), so
+places with six control characters no valid row has (:data:`_SWAP`, ``bytes.translate``), so
 a valid row becomes ASCII and stays valid exactly when it was. Then RE2 (its DFA, linear in the
 file, a pass of about a tenth of a second for a million lines) matches the rows against "row,
-line end" repeated (:func:`_rows_regex`). Only then does DuckDB read them, as the ASCII they now
+line end" repeated (:func:`_rows_regex`). This is done a chunk of whole lines at a time
+(:data:`CHUNK_BYTES`, two threads), and the swapped chunks are written again one at a time for
+DuckDB: no copy of a file of ten million lines (some 740 MB) is held beside the file itself.
+Only then does DuckDB read them, as the ASCII they now
 are, with the column types of a checked row, so its CSV reader's leniencies (blank lines
 skipped, a trailing comma, its own idea of a line end) cannot matter: there are none left. A
 file whose rows end in CR LF and LF alike is loaded with plain line feeds; a file with a bad row
@@ -68,7 +71,7 @@ class CheckedStatement:
     line is checked against the rows when they are loaded."""
     statement_date: date
     adm_div_code: str
-    rows: memoryview  # swapped (_SWAP), every line ending in one line feed or every one in CR LF
+    mixed_ends: bool  # rows end in CR LF and LF alike: DuckDB gets line feeds alone
     totals_line: str
     profile: PaymentCodeProfile  # the payment codes' (for naming a bad line)
     raw: bytes = field(repr=False)  # the file, for naming a bad line
@@ -91,7 +94,8 @@ def at_sql(confirmed: str) -> str:
 
 
 def check_statement(raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE) -> CheckedStatement:
-    """Check ``raw``'s title, header and rows (the totals need the rows loaded: :func:`load_statement`)."""
+    """Check ``raw``'s title, header and rows (the totals need the rows loaded: :func:`load_statement`).
+    The rows are swapped and matched a chunk at a time (:func:`_chunks`): no copy of the file is kept."""
     body_end = len(raw)  # blank lines after the totals line are allowed (no rstrip: a copy of the file)
     while body_end and raw[body_end - 1] in b"\r\n":
         body_end -= 1
@@ -100,15 +104,12 @@ def check_statement(raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE
         raise StatementError("statement needs a title, a column header and a totals line")
     statement_date, adm_div_code = _header(_gbk(raw[:header_end]))
     rows_end = raw.rfind(b"\n", 0, body_end) + 1  # where the totals line starts
-    swapped = raw.translate(_SWAP)  # the whole file: no copy to slice first
-    rows = memoryview(swapped)[header_end:rows_end]
-    if not any(_rows_match(profile, end, swapped, header_end, rows_end) for end in ("\r\n", "\n")):
-        if not _rows_match(profile, "\r?\n", swapped, header_end, rows_end):
-            _check_rows(raw, header_end, rows_end, profile)  # raises, naming the first bad line
-            raise RuntimeError("the statement's rows failed one check and passed the other")
-        rows = memoryview(rows.tobytes().replace(b"\r\n", b"\n"))  # both ways: DuckDB gets line feeds alone
-    return CheckedStatement(statement_date, adm_div_code, rows, _gbk(raw[rows_end:body_end]), profile, raw,
-                            (header_end, rows_end))
+    ends = _line_ends(profile, raw, header_end, rows_end)
+    if ends is None:
+        _check_rows(raw, header_end, rows_end, profile)  # raises, naming the first bad line
+        raise RuntimeError("the statement's rows failed one check and passed the other")
+    return CheckedStatement(statement_date, adm_div_code, ends == "\r?\n", _gbk(raw[rows_end:body_end]), profile,
+                            raw, (header_end, rows_end))
 
 
 def load_statement(session: DuckSession, checked: CheckedStatement) -> StatementInfo:
@@ -173,28 +174,56 @@ def _rows_regex(profile: PaymentCodeProfile, line_end: str):
 
 
 _ROWS_REGEXES: dict[tuple[int, str], object] = {}
-_HALVES_FROM_BYTES = 1 << 20  # a file this large is checked in two halves at once
+CHUNK_BYTES = 16 << 20  # the rows are swapped, matched and written this much at a time
 
 
-def _rows_match(profile: PaymentCodeProfile, line_end: str, data: bytes, start: int, end: int) -> bool:
-    """Whether ``data[start:end]`` is rows each ending in ``line_end`` (:func:`_rows_regex`). A large
-    file is cut after a line feed near its middle and the halves are matched in two threads (RE2
-    lets go of the GIL): a row cannot span the cut, so the halves match exactly when the whole does."""
-    regex = _rows_regex(profile, line_end)
-    view = memoryview(data)
-    cut = data.find(b"\n", (start + end) // 2, end) + 1 if end - start >= _HALVES_FROM_BYTES else 0
-    if not start < cut < end:
-        return regex.fullmatch(view[start:end]) is not None
-    with ThreadPoolExecutor(1, "statement-check") as pool:
-        second = pool.submit(regex.fullmatch, view[cut:end])
-        first = regex.fullmatch(view[start:cut])
-        return first is not None and second.result() is not None
+def _chunks(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """``data[start:end]`` (whole lines) cut after a line feed about every :data:`CHUNK_BYTES`: a row
+    never spans a cut, so the chunks are rows exactly when the whole is."""
+    cuts = [start]
+    while end - cuts[-1] > CHUNK_BYTES:
+        cut = data.find(b"\n", cuts[-1] + CHUNK_BYTES, end) + 1
+        if not cut or cut >= end:
+            break
+        cuts.append(cut)
+    return list(zip(cuts, cuts[1:] + [end]))
+
+
+def _swapped(data: bytes, start: int, end: int) -> bytes:
+    """``data[start:end]`` with 交易类型's bytes swapped (:data:`_SWAP`)."""
+    return data[start:end].translate(_SWAP)
+
+
+def _chunk_ends(profile: PaymentCodeProfile, data: bytes, start: int, end: int) -> str | None:
+    """How the rows of ``data[start:end]`` end: CR LF, LF, either (``\\r?\\n``), or None for a bad row."""
+    swapped = _swapped(data, start, end)
+    for line_end in ("\r\n", "\n", "\r?\n"):
+        if _rows_regex(profile, line_end).fullmatch(swapped) is not None:
+            return line_end
+    return None
+
+
+def _line_ends(profile: PaymentCodeProfile, data: bytes, start: int, end: int) -> str | None:
+    """How every row of ``data[start:end]`` ends (as :func:`_chunk_ends`), the chunks matched in two
+    threads (RE2 lets go of the GIL); None if any row is bad."""
+    chunks = _chunks(data, start, end)
+    if len(chunks) == 1:
+        found = [_chunk_ends(profile, data, start, end)]
+    else:
+        with ThreadPoolExecutor(2, "statement-check") as pool:
+            found = list(pool.map(lambda chunk: _chunk_ends(profile, data, *chunk), chunks))
+    if None in found:
+        return None
+    return found[0] if len(set(found)) == 1 else "\r?\n"
 
 
 def _load_rows(session: DuckSession, checked: CheckedStatement) -> None:
     """Load the checked rows into table ``statement``."""
     with session.create("statement.csv") as out:
-        out.write(checked.rows)
+        for start, end in _chunks(checked.raw, *checked.rows_at):
+            chunk = _swapped(checked.raw, start, end)
+            out.write(chunk.replace(b"\r\n", b"\n") if checked.mixed_ends else chunk)
+            del chunk
     kinds = " ".join(f"WHEN {_literal(swapped)} THEN {_literal(kind)}" for swapped, kind in _SWAPPED_KINDS.items())
     session.con.execute(f"""
         CREATE TABLE statement AS

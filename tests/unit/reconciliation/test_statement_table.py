@@ -209,18 +209,41 @@ def test_a_damaged_row_is_never_taken(damage, replace):
         assert fault is None
 
 
-def test_a_large_file_is_checked_in_halves_and_refused_in_either():
-    """Over 1 MB the rows are matched as two halves at once: a fault in either is found, named."""
-    raw = _raw(30_000)  # about 2 MB
-    assert len(raw) > 1 << 20
+def test_a_large_file_is_checked_in_chunks_and_refused_in_any(monkeypatch):
+    """A file is matched (and written for DuckDB) a chunk of whole lines at a time, two chunks at
+    once: a fault in any chunk is found and named; chunks ending differently are read alike."""
+    from reconciliation import statement_table
+
+    monkeypatch.setattr(statement_table, "CHUNK_BYTES", 1 << 18)
+    raw = _raw(30_000)  # about 2 MB: some eight chunks
+    assert len(statement_table._chunks(raw, 0, len(raw))) > 4
     found, info = entries(raw)
     assert info.line_count == 30_000 and found == reference(raw)
-    for line in (FIRST_ROW_LINE + 10, FIRST_ROW_LINE + 29_990):  # one in each half
+    for line in (FIRST_ROW_LINE + 10, FIRST_ROW_LINE + 15_000, FIRST_ROW_LINE + 29_990):  # first, middle, last chunk
         rows = raw.split(b"\r\n")
         rows[line - 1] = rows[line - 1].replace(b",B", b",B B")
         assert _refused(b"\r\n".join(rows)).startswith(f"line {line}:")
-    mixed = raw.replace(b"\r\n", b"\n", 20_000)  # LF in the first half, CR LF in the second
+    mixed = raw.replace(b"\r\n", b"\n", 20_000)  # LF in the first chunks, CR LF in the last ones
     assert entries(mixed)[0] == reference(mixed)
+
+
+def test_no_copy_of_the_file_is_held(monkeypatch):
+    """Checking and loading a statement allocates chunks, never a copy of the whole file (at ten
+    million lines the file alone is some 740 MB)."""
+    import tracemalloc
+
+    from reconciliation import statement_table
+
+    monkeypatch.setattr(statement_table, "CHUNK_BYTES", 1 << 18, raising=False)
+    raw = _raw(60_000)  # about 4 MB
+    with duck_session(threads=1) as session:
+        tracemalloc.start()
+        try:
+            load_statement(session, check_statement(raw))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < len(raw) // 2, (peak, len(raw))
 
 
 def test_a_date_fault_is_named_under_the_statements_own_profile():
