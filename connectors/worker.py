@@ -2,10 +2,10 @@
 them through a connector.
 
 Flow 3 of DESIGN.md: gateway -> `govlink.commands` (routing key `<service>.<operation>`) ->
-`svc.<service>` -> this handler -> SOAP/REST -> reply to the caller. The call's outcome is kept
-in `service_calls` (the status an async caller polls) in the same transaction as the
-processed-message record, so a redelivered request does not call the department again: it is
-answered from the stored result.
+`svc.<service>` -> this handler -> SOAP/REST -> reply to the caller. The call's row in
+`service_calls` (the status an async caller polls) is also its idempotency record: the worker
+locks it while calling the department and settles it in the same transaction, so a redelivered
+request does not call the department again: it is answered from the stored result.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
 from bus.envelope import call_timeout
 from bus.errors import HandlerError
-from bus.idempotency import handle_once
 from bus.service_calls import REQUEST_TYPE, record_accepted
 from bus.topology import service_queue
 from config.logging import mask_identifiers
@@ -30,7 +29,6 @@ from store.models.bus import ServiceCall
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "connectors"
 CALLS = ServiceCall.__table__
 __all__ = ["REQUEST_TYPE", "ServiceCallHandler", "connector_runner", "connector_runners", "worker"]
 
@@ -62,20 +60,22 @@ class ServiceCallHandler:
         started = time.monotonic()
         try:
             try:  # the gateway recorded the call: one transaction; else record it first and lock it then
-                first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
-                                            lambda session: self._call(session, connector, delivery, grant))
+                result = self._once(connector, delivery, grant)
             except _NotRecorded:
                 self._ensure_recorded(env)
-                first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
-                                            lambda session: self._call(session, connector, delivery, grant))
+                result = self._once(connector, delivery, grant)
         except Exception as exc:
             # After the effect's transaction rolled back (and released the row lock).
             if not getattr(exc, "transient", True) or delivery.retries >= self.max_retries:
                 self._record_failure(env, exc, started)
             raise
-        if not first:
-            result = self._stored_result(env["message_id"])
         return {"result": result}
+
+    def _once(self, connector, delivery: Delivery, grant):
+        """The call's `service_calls` row is its idempotency record: locked while the department is
+        called and settled in the same transaction, so a redelivered copy answers from it."""
+        with self.runtime.db.unit_of_work() as session:
+            return self._call(session, connector, delivery, grant)
 
     def _connector(self, service: str):
         try:
@@ -135,11 +135,6 @@ class ServiceCallHandler:
         with self.runtime.db.unit_of_work() as session:
             if not session.execute(update(CALLS).where(CALLS.c.message_id == env["message_id"]).values(**outcome)).rowcount:
                 record_accepted(session, env, env.get("user") or env["client"], **outcome)
-
-    def _stored_result(self, message_id: str):
-        with self.runtime.db.unit_of_work() as session:
-            result = session.execute(select(CALLS.c.result).where(CALLS.c.message_id == message_id)).scalar()
-            return json.loads(result) if result else None
 
 
 def _exists(session, message_id: str) -> bool:
