@@ -10,7 +10,8 @@ the API as finance01 would. The gateway, the bus, the connector and logistics wo
 scheduler do the rest. It leaves:
 
 - department calls over SOAP (population, enterprise registries) and REST (e-licence) in the
-  message log; one call the enterprise registry answers with a fault: parked, its step failed;
+  message log; one call the enterprise registry answers with its SOAP fault (`PARKED_FAULT`, its
+  database under maintenance): parked with that fault as its reason, its step failed;
 - five payment notices: two paid, two paid whose confirmations the platform drops (its switch), so the
   day's statement has payments our ledger does not show as paid, and one left unpaid;
 - two courier legs, one delivered, one picked up and still in transit;
@@ -36,6 +37,8 @@ MOBILE_REDIRECT = "http://127.0.0.1/mobile/cb"  # the mobile-app channel's loopb
 STAFF_PASSWORD = "Hefei-Demo-2026"  # the demo accounts' (config/realm.py demo_users)
 CITIZEN_CASE = "DEMO-CASE-0001"  # the demo citizen's case: verification, a courier leg, the complaint
 HELD_CASE = "DEMO-CASE-0002"  # the call the enterprise registry answers with a fault (parked)
+# The enterprise registry's fault for that call, as the department sends it (the simulator still serves its WSDL).
+PARKED_FAULT = ("Server.RegistryMaintenance", "企业登记数据库维护中，暂停查询")
 LATE_CASE = "DEMO-CASE-0005"  # the call answered late (overdue, warned)
 OFFICE_CASE = "DEMO-CASE-0003"  # the case-handling subsystem's calls
 SECOND_LEG_CASE = "DEMO-CASE-0004"
@@ -163,8 +166,10 @@ def _first_call(seed: Seed, path: str, body: dict, headers: dict, timeout: float
 
 
 def parked_call(seed: Seed) -> None:
-    """The enterprise registry answers a fault: the asynchronous call is parked (its step ends failed)."""
-    seed.control("enterprise", mode="fault")
+    """The enterprise registry answers its SOAP fault: the asynchronous call is parked with the fault as its
+    reason (its step ends failed). It is the registry's first call of the day: the worker reads the WSDL,
+    which the department still serves, then meets the fault on the call itself."""
+    seed.control("enterprise", mode="fault", fault_code=PARKED_FAULT[0], fault_string=PARKED_FAULT[1])
     try:
         r = _first_call(seed, "/services/enterprise-registry/get-registration",
                         {"payload": {"uscc": ENTERPRISE}, "case_id": HELD_CASE}, {"Prefer": "respond-async"})
@@ -176,7 +181,7 @@ def parked_call(seed: Seed) -> None:
                         "the enterprise registry's fault")
     finally:
         seed.control("enterprise", mode="normal")
-    seed.say("  enterprise registry answered a fault: one call parked, its supervised step failed")
+    seed.say(f"  enterprise registry answered SOAP fault {PARKED_FAULT[0]}: one call parked, its supervised step failed")
 
 
 def citizen_calls(seed: Seed, citizen: str) -> None:

@@ -75,6 +75,9 @@ class Settings:
     scheduler_lease_seconds: float = 120.0
     scheduler_retry_backoff: str = "600,1800,3600,7200,14400"  # seconds before each retry of a failed daily run
     scheduler_catch_up_days: int = 3  # missed days a daily job still runs when a scheduler comes back
+    # A finance-console reconciliation job's lease: its process renews it every quarter of this; a job not
+    # renewed for this long (its gateway process died) is failed `owner_lost` by `reconciliation.reclaim`.
+    reconciliation_job_lease_seconds: float = 120.0
     # `make run`'s demo seed (bootstrap/demo_seed.py): "" = on in dev, off in test and production;
     # true / false to choose. Never in production: asking for it there is refused.
     demo_seed: str = ""
@@ -158,6 +161,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}RETRY_TIERS must be positive seconds separated by commas, e.g. 1,10,60")
         if self.message_log_max_backlog <= 0 or self.message_log_max_wait_seconds < 0:
             raise SettingsError(f"{PREFIX}MESSAGE_LOG_MAX_BACKLOG must be positive and {PREFIX}MESSAGE_LOG_MAX_WAIT_SECONDS 0 or more")
+        if self.reconciliation_job_lease_seconds <= 0:
+            raise SettingsError(f"{PREFIX}RECONCILIATION_JOB_LEASE_SECONDS must be positive seconds")
         if self.scheduler_lease_seconds <= 0 or self.scheduler_catch_up_days < 0:
             raise SettingsError(f"{PREFIX}SCHEDULER_LEASE_SECONDS must be positive and {PREFIX}SCHEDULER_CATCH_UP_DAYS 0 or more")
         try:

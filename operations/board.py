@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from operations import alerts as decide
 from operations import catalogue, circuits, jobs as scheduled, live, parking
+from reconciliation.job_leases import attention_rows, lease_of
 from supervision.statistics import open_warnings
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,14 @@ def alerts(runtime, jobs: dict, now, coverage) -> list[dict]:
     with runtime.db.unit_of_work() as session:
         warnings = open_warnings(session, limit=100)
         runs = scheduled.overview(session, jobs, now)
+        finance_jobs = attention_rows(session, now)
     counts = {s["service"]: s["parked"] for s in board}
     samples = {s["service"]: s["parking_sample"] for s in board}
     found = (decide.circuit_alerts({s["service"]: s["circuit"] for s in board})
              + decide.parking_alerts(counts, samples, runtime.settings.parking_alert_threshold)
-             + decide.job_alerts(runs) + decide.calendar_alerts(coverage) + decide.warning_alerts(warnings))
+             + decide.job_alerts(runs) + decide.calendar_alerts(coverage) + decide.warning_alerts(warnings)
+             + decide.reconciliation_job_alerts(finance_jobs, now, lease_of(runtime.settings)))
     if board and not board[0]["bus_available"]:
         found.append({"kind": "bus_unavailable", "severity": "critical", "subject": "rabbitmq",
-                      "message": "the parking lots could not be read: RabbitMQ did not answer"})
+                      "code": "bus_unavailable", "params": {}, "message": "the parking lots could not be read: RabbitMQ did not answer"})
     return decide.ordered(found)

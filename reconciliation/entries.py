@@ -11,4 +11,11 @@ def _daily(runtime, period):
     return daily_job(runtime, period)
 
 
-JOBS = [Job("reconcile.daily", _daily, daily_at=time(2, 0))]  # 对账 (R7): yesterday, at 02:00 Beijing time
+def _reclaim(runtime, period):
+    from reconciliation.job_leases import scheduled
+
+    return scheduled(runtime, period)
+
+
+JOBS = [Job("reconcile.daily", _daily, daily_at=time(2, 0)),  # 对账 (R7): yesterday, at 02:00 Beijing time
+        Job("reconciliation.reclaim", _reclaim, every_seconds=60)]  # jobs whose gateway process died: owner_lost

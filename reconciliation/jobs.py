@@ -8,7 +8,8 @@ nothing is stored. A good file is kept unchanged with its SHA-256 (:func:`reconc
 A job (``reconciliation_jobs``) is queued, then run on this process's one reconciliation thread
 (one at a time: a run is heavy), reporting its stage and progress; it ends ``done`` with the run
 (:mod:`reconciliation.service`, the same code the CLI, the API and the scheduler call) or
-``failed`` with a code and a message. The run reads the day's latest uploaded file of the
+``failed`` with a code and a message. While it waits or runs, this process holds its lease
+(:mod:`reconciliation.job_leases`); if the process dies, the job is failed ``owner_lost``. The run reads the day's latest uploaded file of the
 platform or carrier, else what the payment bridge imported (its daily statement, the bill lines).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import select
 
 from kernel.clock import utcnow
 from kernel.errors import CodedError
-from reconciliation import runs
+from reconciliation import job_leases, runs
 from reconciliation.service import (BILL_SOURCES, STATEMENT_SOURCES, ReconciliationInputError, payment_rules_for,
                                     reconcile_logistics_day, reconcile_payments_day)
 from store.models.reconciliation import ReconciliationImport, ReconciliationJob
@@ -112,14 +113,16 @@ def queue(db, *, kind: str, day: date, platform: str = "", carrier: str = "", by
     with db.unit_of_work() as session:
         job = ReconciliationJob(kind=kind, business_date=day, platform=platform if kind == "payments" else "",
                                 carrier=carrier if kind == "logistics" else "", state="queued", stage="", done=0,
-                                total=len(STAGES[kind]), requested_by=by, created_at=utcnow())
+                                total=len(STAGES[kind]), requested_by=by, created_at=utcnow(),
+                                owner=job_leases.owner(), heartbeat_at=utcnow())
         session.add(job)
         session.flush()
         return job.id
 
 
 def start(runtime, job_id: int):
-    """Run the job on this process's reconciliation thread (a Future)."""
+    """Run the job on this process's reconciliation thread (a Future); this process holds its lease meanwhile."""
+    job_leases.hold(runtime.db, runtime.settings, job_id)
     return _RUNNER.submit(run, runtime, job_id)
 
 
@@ -147,6 +150,13 @@ def _update(db, job_id: int, **values) -> None:
 
 def run(runtime, job_id: int) -> None:
     """Run one queued job to ``done`` or ``failed`` (never raises: the outcome is on the job)."""
+    try:
+        _run(runtime, job_id)
+    finally:
+        job_leases.release(job_id)
+
+
+def _run(runtime, job_id: int) -> None:
     db = runtime.db
     with db.unit_of_work() as session:
         job = session.get(ReconciliationJob, job_id)

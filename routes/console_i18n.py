@@ -50,6 +50,19 @@ def translator(lang: str, console: str):
     return t
 
 
+def coded_text(t, code: str | None, params: dict | None, fallback: str) -> str:
+    """(pure) The catalogue's `alert_msg_<code>` filled in with `params`; `fallback` (the English text)
+    when the code has no text or the text names a value the params lack."""
+    key = f"alert_msg_{code}"
+    template = t(key) if code else key
+    if template == key:
+        return fallback
+    try:
+        return template.format(**(params or {}))
+    except (KeyError, IndexError, ValueError):
+        return fallback
+
+
 def pick_language(explicit: str | None, remembered: str | None, accept_languages) -> str:
     """?lang= wins, then the language chosen earlier, then Accept-Language; Chinese by default."""
     for choice in (explicit, remembered):

@@ -13,7 +13,8 @@ from datetime import date
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
 
-from reconciliation import jobs
+from kernel.clock import utcnow
+from reconciliation import job_leases, jobs
 from reconciliation.service import ReconciliationInputError
 from routes.console_auth import csrf_protect, current_staff
 from routes.console_i18n import translator
@@ -42,9 +43,11 @@ def _page(status: int = 200, **context):
     with _runtime().db.unit_of_work() as session:
         imports = jobs.recent_imports(session)
         recent = jobs.recent(session)
+        abandoned = job_leases.needing_attention(job_leases.attention_rows(session, utcnow()), utcnow(),
+                                                 job_leases.lease_of(_runtime().settings))
     form = {"source": "nontax_statement", "business_date": "", "kind": "payments", "platform": "nontax",
             "carrier": ""} | {k: v for k, v in request.form.items() if k != "csrf"} | context.pop("form", {})
-    return render_template("finance/reconcile.html", imports=imports, jobs=recent, form=form,
+    return render_template("finance/reconcile.html", imports=imports, jobs=recent, form=form, abandoned=abandoned,
                            sources=list(jobs.UPLOADS), user=current_staff().username,
                            max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"), **context), status
 
@@ -107,8 +110,9 @@ def job_page(job_id):
         job = jobs.get(session, job_id)
     if job is None:
         abort(404)
-    refresh = REFRESH_SECONDS if job["state"] in ("queued", "running") else None
-    return render_template("finance/job.html", job=job, refresh=refresh, user=current_staff().username)
+    lost = job_leases.abandoned(job, utcnow(), job_leases.lease_of(_runtime().settings))  # its process died
+    refresh = REFRESH_SECONDS if job["state"] in ("queued", "running") and not lost else None
+    return render_template("finance/job.html", job=job, refresh=refresh, lost=lost, user=current_staff().username)
 
 
 @blp.post("/jobs/<int:job_id>/rerun")

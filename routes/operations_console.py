@@ -159,7 +159,11 @@ def retry_job(job):
 @operator_only
 @shown
 def alerts():
-    return _page("alerts.html", alerts=board.alerts(_runtime(), _jobs(), utcnow(), coverage()))
+    """Every alert, its message in the page's language (by its code; the English text if it has none)."""
+    t = console_i18n.translator(console_i18n.current_language(), "operations")
+    found = [{**a, "text": console_i18n.coded_text(t, a.get("code"), a.get("params"), a["message"])}
+             for a in board.alerts(_runtime(), _jobs(), utcnow(), coverage())]
+    return _page("alerts.html", alerts=found)
 
 
 @blp.get("/audit")

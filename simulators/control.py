@@ -6,7 +6,7 @@ make them slow, answer HTTP 500, drop the connection, answer a fault, demand a W
 UsernameToken, or answer in GBK/GB18030 instead of UTF-8.
 
 POST /<system>/_control accepts any of:
-    mode             normal | slow | fail (HTTP 500) | drop (connection closed) | fault
+    mode             normal | slow | fail (HTTP 500) | drop (connection closed) | fault (the calls; the WSDL is served)
     delay_seconds    how long `slow` waits before answering (default 3)
     encoding         utf-8 | GBK | GB18030: the charset of answers
     declare_encoding true: the XML declaration names the charset; false: no declaration
@@ -199,7 +199,7 @@ class Misbehaviour:
             state.count_injected("fail")
             return self._send(start_response, ("500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain; charset=utf-8")],
                                                b"simulated failure\n"), encode=False)
-        elif mode == "fault":
+        elif mode == "fault" and not _describes(environ):  # a faulting service still publishes its WSDL
             state.count_injected("fault")
             return self._send(start_response, self.fault(state.fault_code, state.fault_string))
         if state.require_wsse and self.wsse_check and environ.get("REQUEST_METHOD") == "POST":
@@ -229,6 +229,13 @@ class Misbehaviour:
         except OSError:
             pass
         return True
+
+
+def _describes(environ) -> bool:
+    """A GET of the service's description (`?wsdl`, `?xsd=...`): a department whose calls answer faults
+    still serves it, so a worker reading its WSDL for the first time meets the fault on the call."""
+    query = environ.get("QUERY_STRING", "").lower()
+    return environ.get("REQUEST_METHOD") == "GET" and (query.startswith("wsdl") or query.startswith("xsd"))
 
 
 def recode(headers: list[tuple[str, str]], body: bytes, encoding: str, declare: bool, charset_header: bool):

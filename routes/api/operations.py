@@ -196,10 +196,14 @@ class RetrySchema(Schema):
 
 class AlertSchema(Schema):
     kind = fields.String(metadata={"description": "circuit_open | parking_lot | job_failed | calendar | "
-                                                  "supervision_warning | supervision_escalation | bus_unavailable"})
+                                                  "supervision_warning | supervision_escalation | bus_unavailable | "
+                                                  "reconciliation_job_abandoned"})
     severity = fields.String(metadata={"description": "critical | warning | info"})
     subject = fields.String()
-    message = fields.String()
+    code = fields.String(metadata={"description": "The message's machine-readable code (the consoles translate the "
+                                                  "message by it, with `params`), e.g. job_owner_lost"})
+    params = fields.Dict(keys=fields.String(), metadata={"description": "The values the message names"})
+    message = fields.String(metadata={"description": "The message in English"})
     since = BeijingTime(allow_none=True)
 
 

@@ -115,7 +115,8 @@ class ReconciliationJob(Base):
     """A day's reconciliation started from the finance console, run in the background.
 
     queued -> running -> done (with the run) | failed (with a code and a message); ``stage`` and
-    ``done``/``total`` are its progress. A re-run is a new job with the same parameters.
+    ``done``/``total`` are its progress. A re-run is a new job with the same parameters. A job whose
+    owner stopped beating (``heartbeat_at`` older than the lease) is failed ``owner_lost``.
     """
 
     __tablename__ = "reconciliation_jobs"
@@ -136,5 +137,8 @@ class ReconciliationJob(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The lease (reconciliation/job_leases.py): the process holding a queued or running job, its last heartbeat.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_reconciliation_jobs_created_at", "created_at"),)
+    __table_args__ = (Index("ix_reconciliation_jobs_created_at", "created_at"), Index("ix_reconciliation_jobs_state", "state"))

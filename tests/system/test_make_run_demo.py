@@ -23,7 +23,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from bootstrap.demo_seed import LATE_CASE
+from bootstrap.demo_seed import HELD_CASE, LATE_CASE, PARKED_FAULT
 from simulators.channels.signin import Browserless
 from tests.support.console_signin import console_sign_in
 from tests.support.keycloak_users import DEMO_PASSWORD, sign_in
@@ -228,6 +228,10 @@ def test_make_run_seeds_a_day_that_every_console_shows(make_run, settings):
                      timeout=30)
     assert parked.status_code == 200, parked.text
     assert parked.json()["messages"], "the demo's parked call is not in the parking lot"
+    held = [m for m in parked.json()["messages"] if m["case_id"] == HELD_CASE]
+    # The department's own SOAP fault, as an operator would see it (not a WSDL that could not be read).
+    assert held and held[0]["failure_code"] == "fault", parked.json()["messages"]
+    assert PARKED_FAULT[0] in held[0]["failure_reason"] and PARKED_FAULT[1] in held[0]["failure_reason"], held[0]
 
     # Idempotent: the seed again adds nothing.
     before = {t: make_run.count(f"SELECT count(*) FROM {t}") for t in ("payment_notices", "service_calls", "supervision_complaints")}

@@ -103,3 +103,24 @@ def test_hour_figures_on_the_embedded_database(tmp_path):
     assert figures["svc"] == {"calls": 21, "succeeded": 18, "errors": 2, "error_rate": 0.1, "p95_ms": 19}
     assert figures["idle"]["calls"] == 0 and figures["idle"]["p95_ms"] is None
     db.dispose()
+
+
+def test_every_alert_message_code_has_a_text_in_both_languages_filled_by_its_params():
+    """Gap 2: the console translates an alert's message by its code; the API's code and English text stay."""
+    import re
+    from pathlib import Path
+
+    from routes.console_i18n import catalogue, coded_text, translator
+
+    source = (Path(__file__).resolve().parents[2] / "operations" / "alerts.py").read_text()
+    source += (Path(__file__).resolve().parents[2] / "operations" / "board.py").read_text()
+    codes = set(re.findall(r'"code": "([a-z_]+)"', source)) | set(re.findall(r'code, text = "([a-z_]+)"', source))
+    codes |= {"circuit_open", "circuit_half_open"}  # f"circuit_{state}"
+    assert {"job_failed", "job_owner_lost", "job_lease_expired", "bus_unavailable", "deadline_passed"} <= codes
+    for lang in ("zh", "en"):
+        assert {f"alert_msg_{c}" for c in codes} <= set(catalogue(lang)["operations"]), lang
+    zh = translator("zh", "operations")
+    params = {"job": "reconcile.daily", "period": "2026-12-06", "attempts": 6, "outcome": "RuntimeError"}
+    assert coded_text(zh, "job_failed", params, "english") == "reconcile.daily（2026-12-06）经 6 次尝试后失败：RuntimeError"
+    assert coded_text(zh, "no_such_code", params, "english") == "english"
+    assert coded_text(zh, "job_failed", {}, "english") == "english"  # a text naming a missing value: the English one

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_every_area_adds_its_own_parts_once():
     table = process_table()
-    assert list(table.jobs) == ["payments.poll", "logistics.poll", "supervision.check", "reconcile.daily"]
+    assert list(table.jobs) == ["payments.poll", "logistics.poll", "supervision.check", "reconcile.daily",
+                                "reconciliation.reclaim"]
     assert set(table.workers) == {"connectors", "logistics"}
     assert {"dlq", "audit", "connectors", "payments", "logistics", "reconcile"} <= {c.name for c in table.commands}
     assert table.jobs["reconcile.daily"].daily_at.hour == 2
