@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from kernel.clock import utcnow
 from store.models.bus import ProcessedMessage
 
 T = TypeVar("T")
@@ -19,13 +21,16 @@ def handle_once(db, consumer: str, message_id: str, effect: Callable[..., T]) ->
 
     Returns (True, result) the first time, (False, None) for a duplicate.
     """
+    table, key = ProcessedMessage.__table__, str(message_id)
     try:
         with db.unit_of_work() as session:
-            if session.get(ProcessedMessage, (consumer, str(message_id))) is not None:
+            seen = session.execute(select(table.c.message_id).where(table.c.consumer == consumer,
+                                                                    table.c.message_id == key)).first()
+            if seen is not None:
                 return False, None
             result = effect(session)
-            session.add(ProcessedMessage(consumer=consumer, message_id=str(message_id)))
-            session.flush()
+            session.execute(insert(table).values(consumer=consumer, message_id=key, processed_at=utcnow()))
+            session.flush()  # the effect's own objects: a conflict there is also a duplicate's
             return True, result
     except IntegrityError:
         return False, None

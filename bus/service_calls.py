@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from sqlalchemy import insert
+
 from config.logging import mask_identifiers
 from store.models.bus import ServiceCall
 
 REQUEST_TYPE = "service.call"
 
 
-def record_accepted(session, envelope: dict, owner: str | None) -> ServiceCall:
-    """The gateway's record of a call it is about to publish (status `accepted`)."""
-    call = ServiceCall(message_id=envelope["message_id"], service=envelope["service"], operation=envelope["operation"],
-                       client=envelope["client"], user_masked=mask_identifiers(envelope.get("user") or "") or None,
-                       owner=owner, case_id=envelope.get("case_id"), status="accepted",
-                       created_at=datetime.now(timezone.utc))
-    session.add(call)
-    return call
+def record_accepted(session, envelope: dict, owner: str | None, **outcome) -> None:
+    """The gateway's record of a call it is about to publish (status `accepted`), in the caller's
+    transaction; `outcome` (status, error, ...) when a worker records a call it never saw recorded."""
+    session.execute(insert(ServiceCall.__table__).values(
+        message_id=envelope["message_id"], service=envelope["service"], operation=envelope["operation"],
+        client=envelope["client"], user_masked=mask_identifiers(envelope.get("user") or "") or None,
+        owner=owner, case_id=envelope.get("case_id"), status="accepted", created_at=datetime.now(timezone.utc),
+        **outcome))

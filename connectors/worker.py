@@ -2,10 +2,10 @@
 them through a connector.
 
 Flow 3 of DESIGN.md: gateway -> `govlink.commands` (routing key `<service>.<operation>`) ->
-`svc.<service>` -> this handler -> SOAP/REST -> reply to the caller. The call's outcome is kept
-in `service_calls` (the status an async caller polls) in the same transaction as the
-processed-message record, so a redelivered request does not call the department again: it is
-answered from the stored result.
+`svc.<service>` -> this handler -> SOAP/REST -> reply to the caller. The call's row in
+`service_calls` (the status an async caller polls) is also its idempotency record: the worker
+locks it while calling the department and settles it in the same transaction, so a redelivered
+request does not call the department again: it is answered from the stored result.
 """
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bus.consumer import ConsumerRunner, Delivery, RetryPolicy
 from bus.envelope import call_timeout
 from bus.errors import HandlerError
-from bus.idempotency import handle_once
 from bus.service_calls import REQUEST_TYPE, record_accepted
 from bus.topology import service_queue
 from config.logging import mask_identifiers
@@ -30,7 +29,7 @@ from store.models.bus import ServiceCall
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "connectors"
+CALLS = ServiceCall.__table__
 __all__ = ["REQUEST_TYPE", "ServiceCallHandler", "connector_runner", "connector_runners", "worker"]
 
 
@@ -61,20 +60,22 @@ class ServiceCallHandler:
         started = time.monotonic()
         try:
             try:  # the gateway recorded the call: one transaction; else record it first and lock it then
-                first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
-                                            lambda session: self._call(session, connector, delivery, grant))
+                result = self._once(connector, delivery, grant)
             except _NotRecorded:
                 self._ensure_recorded(env)
-                first, result = handle_once(self.runtime.db, CONSUMER, env["message_id"],
-                                            lambda session: self._call(session, connector, delivery, grant))
+                result = self._once(connector, delivery, grant)
         except Exception as exc:
             # After the effect's transaction rolled back (and released the row lock).
             if not getattr(exc, "transient", True) or delivery.retries >= self.max_retries:
                 self._record_failure(env, exc, started)
             raise
-        if not first:
-            result = self._stored_result(env["message_id"])
         return {"result": result}
+
+    def _once(self, connector, delivery: Delivery, grant):
+        """The call's `service_calls` row is its idempotency record: locked while the department is
+        called and settled in the same transaction, so a redelivered copy answers from it."""
+        with self.runtime.db.unit_of_work() as session:
+            return self._call(session, connector, delivery, grant)
 
     def _connector(self, service: str):
         try:
@@ -86,7 +87,7 @@ class ServiceCallHandler:
         """The call's row exists before any worker locks it (calls published without the gateway)."""
         try:
             with self.runtime.db.unit_of_work() as session:
-                if session.get(ServiceCall, env["message_id"]) is None:
+                if not _exists(session, env["message_id"]):
                     record_accepted(session, env, owner=env.get("user") or env["client"])
         except IntegrityError:
             pass  # a concurrent copy of the same message recorded it
@@ -107,8 +108,8 @@ class ServiceCallHandler:
         env = delivery.envelope
         # Copies of one message handled at the same moment queue up on this row lock; the ones
         # that come second find the call done and answer from the stored result.
-        call = session.execute(select(ServiceCall).where(ServiceCall.message_id == env["message_id"])
-                               .with_for_update()).scalar_one_or_none()
+        call = session.execute(select(CALLS.c.status, CALLS.c.result).where(CALLS.c.message_id == env["message_id"])
+                               .with_for_update()).first()
         if call is None:  # published without the gateway's record (rolled back: nothing was done)
             raise _NotRecorded()
         if call.status == "succeeded":
@@ -120,27 +121,24 @@ class ServiceCallHandler:
                                 timeout=call_timeout(env, connector.declaration.timeout_seconds))
         # A result about someone other than the caller is never kept nor answered.
         result = self.runtime.access.filter_result(grant, answer, env.get("principal"))
-        call.status = "succeeded"
-        call.result = json.dumps(result, ensure_ascii=False, default=str)
-        call.completed_at = _now()
-        call.duration_ms = int((time.monotonic() - started) * 1000)
+        session.execute(update(CALLS).where(CALLS.c.message_id == env["message_id"]).values(
+            status="succeeded", result=json.dumps(result, ensure_ascii=False, default=str), completed_at=_now(),
+            duration_ms=int((time.monotonic() - started) * 1000)))
         return result
 
     def _record_failure(self, env: dict, exc: Exception, started: float) -> None:
         error = {"code": getattr(exc, "code", "error"),
                  "message": mask_identifiers(getattr(exc, "message", None) or str(exc))[:500],
                  "details": getattr(exc, "details", {}) or {}}
+        outcome = {"status": "failed", "error": json.dumps(error, ensure_ascii=False, default=str),
+                   "completed_at": _now(), "duration_ms": int((time.monotonic() - started) * 1000)}
         with self.runtime.db.unit_of_work() as session:
-            call = session.get(ServiceCall, env["message_id"]) or record_accepted(session, env, env.get("user") or env["client"])
-            call.status = "failed"
-            call.error = json.dumps(error, ensure_ascii=False, default=str)
-            call.completed_at = _now()
-            call.duration_ms = int((time.monotonic() - started) * 1000)
+            if not session.execute(update(CALLS).where(CALLS.c.message_id == env["message_id"]).values(**outcome)).rowcount:
+                record_accepted(session, env, env.get("user") or env["client"], **outcome)
 
-    def _stored_result(self, message_id: str):
-        with self.runtime.db.unit_of_work() as session:
-            call = session.get(ServiceCall, message_id)
-            return json.loads(call.result) if call is not None and call.result else None
+
+def _exists(session, message_id: str) -> bool:
+    return session.execute(select(CALLS.c.message_id).where(CALLS.c.message_id == message_id)).first() is not None
 
 
 def connector_runners(runtime, services: list[str] | None = None) -> list[ConsumerRunner]:

@@ -93,6 +93,18 @@ def postage_books_leg(status: str | None) -> bool:
     return status in BOOKABLE_POSTAGE
 
 
+PAYMENT_CHECK_MAX = timedelta(days=1)
+
+
+def next_payment_check(created_at: datetime, now: datetime, retry: timedelta, status: str | None) -> datetime:
+    """When the poll asks again after the postage notice of a leg awaiting payment: after `retry` when the
+    notice is paid (its booking is retried), else after a quarter of the leg's age, between `retry` and a
+    day (a leg unpaid for a week costs one look a day, not one a round)."""
+    if postage_books_leg(status):
+        return now + retry
+    return now + min(max((now - created_at) / 4, retry), max(retry, PAYMENT_CHECK_MAX))
+
+
 def booking_retry(exc: CarrierError) -> bool:
     """True: try the booking again later (the carrier did not answer); False: the booking failed."""
     return exc.retryable

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -87,7 +88,8 @@ class LegOrders:
                     state="awaiting_payment", tracking_status=None, signed_by_other=False,
                     sender=address_dict(sender), recipient=address_dict(recipient), weight_g=weight,
                     postage_fen=postage, pickup_code_hash=code_hash, pickup_attempts=0, created_by=actor,
-                    created_at=now, updated_at=now)
+                    created_at=now, updated_at=now,
+                    payment_check_at=now + timedelta(seconds=self.profiles.booking_retry_seconds))
                 session.add(leg)
                 session.flush()
         except IntegrityError:

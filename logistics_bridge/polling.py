@@ -1,8 +1,10 @@
 """The logistics poll: what pushes and events missed, bounded by the work that is due, not by the history.
 
 Each round takes at most `limit` legs of each kind, selected by indexed columns of the legs alone:
-- legs awaiting payment for a while: their notice states are asked of the payment side in one call
-  (`Payments.notice_states`), and the paid ones are booked;
+- legs awaiting payment whose `payment_check_at` is due: their notice states are asked of the payment side
+  in one call (`Payments.notice_states`), the paid ones are booked and each is given its next check
+  (`domain.next_payment_check`: a leg never paid is asked after less and less often, so it neither costs
+  every round nor keeps a paid leg out of the round's limit);
 - cancelled legs whose postage is due to be looked at again (`postage_check_at`): closed, refunded or
   watched a while longer (`Cancelling.settle_postage`), their notice states asked in one call;
 - booked waybills of Kuaidi100-tracked carriers not subscribed yet;
@@ -15,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from bus.errors import HandlerError
@@ -57,20 +59,24 @@ class Polling:
         self.intake = intake
 
     def poll(self, *, older_than_seconds: float | None = None, limit: int = 200) -> PollReport:
-        """One round. `older_than_seconds` replaces the configured waits (0: everything pending now, also the
-        postage of every cancelled leg not settled yet)."""
+        """One round. `older_than_seconds` replaces the configured waits and schedules (0: everything pending now,
+        also the postage of every cancelled leg not settled yet)."""
         report = PollReport()
         now = utcnow()
         quiet = timedelta(seconds=self.profiles.poll_after_seconds if older_than_seconds is None
                           else older_than_seconds)
-        booking = timedelta(seconds=self.profiles.booking_retry_seconds if older_than_seconds is None
-                            else older_than_seconds)
+        retry = timedelta(seconds=self.profiles.booking_retry_seconds)
+        booking = retry if older_than_seconds is None else timedelta(seconds=older_than_seconds)
         due = ShipmentLeg.postage_check_at.is_not(None) if older_than_seconds is not None \
             else ShipmentLeg.postage_check_at <= now
+        # the override (an operator's `govlink logistics poll --older-than`) looks past the schedule
+        asked = ShipmentLeg.created_at <= now - booking if older_than_seconds is not None \
+            else ShipmentLeg.payment_check_at <= now
         with self.db.unit_of_work() as session:
-            unbooked = list(session.execute(select(ShipmentLeg.id, ShipmentLeg.payment_notice_id).where(
-                ShipmentLeg.state == "awaiting_payment", ShipmentLeg.payment_notice_id.is_not(None),
-                ShipmentLeg.updated_at <= now - booking).order_by(ShipmentLeg.updated_at).limit(limit)))
+            unbooked = list(session.execute(select(
+                ShipmentLeg.id, ShipmentLeg.payment_notice_id, ShipmentLeg.created_at).where(
+                ShipmentLeg.state == "awaiting_payment", asked, ShipmentLeg.payment_notice_id.is_not(None))
+                .order_by(ShipmentLeg.payment_check_at).limit(limit)))
             unsettled = list(session.execute(select(ShipmentLeg.id, ShipmentLeg.payment_notice_id).where(
                 ShipmentLeg.state == "cancelled", due).order_by(ShipmentLeg.postage_check_at).limit(limit)))
             unsubscribed = self.subscriptions.unsubscribed_legs(session, now - booking, limit)
@@ -80,8 +86,10 @@ class Polling:
                 or_(ShipmentLeg.last_event_at.is_(None), ShipmentLeg.last_event_at <= now - quiet),
                 or_(ShipmentLeg.last_polled_at.is_(None), ShipmentLeg.last_polled_at <= now - quiet))
                 .order_by(ShipmentLeg.last_polled_at.nulls_first()).limit(limit)))
-        paid = self._notice_states(report, [notice_id for _leg, notice_id in unbooked], "booking") or {}
-        for leg_id, notice_id in unbooked:
+        paid = self._notice_states(report, [notice_id for _leg, notice_id, _at in unbooked], "booking")
+        if paid is not None and unbooked:
+            self._next_payment_checks(unbooked, paid, now, retry)
+        for leg_id, notice_id, _at in unbooked if paid is not None else ():
             if domain.postage_books_leg(paid.get(notice_id)):
                 self._guard(report, lambda leg_id=leg_id: self._book(report, leg_id), f"leg {leg_id} booking")
         states = self._notice_states(report, [notice_id for _leg, notice_id in unsettled if notice_id], "postage")
@@ -105,6 +113,15 @@ class Polling:
         except PaymentError as exc:
             report.errors.append(f"{label}: notice states: {exc.code}: {exc.message}"[:200])
             return None
+
+    def _next_payment_checks(self, unbooked: list, states: dict[str, str], now, retry: timedelta) -> None:
+        """Each leg asked after gets its next check, in one statement (before any is booked)."""
+        legs = ShipmentLeg.__table__
+        with self.db.unit_of_work() as session:
+            session.execute(update(legs).where(legs.c.id == bindparam("leg")).values(
+                payment_check_at=bindparam("at")), [
+                {"leg": leg_id, "at": domain.next_payment_check(created_at, now, retry, states.get(notice_id))}
+                for leg_id, notice_id, created_at in unbooked])
 
     def _book(self, report: PollReport, leg_id: str) -> None:
         if self.booking.book(leg_id).state == "booked":

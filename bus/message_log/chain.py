@@ -14,11 +14,11 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, update
 
 from bus.envelope import encode
 from config.logging import mask_identifiers
-from store.models.bus import MessageLogHead, MessageLogRecord
+from store.models.bus import MessageLogHead, MessageLogRecord, MessageLogSpool
 
 GENESIS = "0" * 64
 DIRECTIONS = ("in", "out", "dead", "audit")  # audit: an operator's action (record_operator_action)
@@ -50,26 +50,38 @@ def _row(seq: int, envelope: dict, direction: str, logged_at: datetime) -> dict:
 
 
 def append(session, entries: list[tuple[dict, str]]) -> int:
-    """Append (envelope, direction) pairs in one transaction (the caller commits); return the last seq."""
+    """Append (envelope, direction) pairs in one transaction (the caller commits); return the last seq.
+
+    Core statements, not the ORM's unit of work: every department call writes here from two processes,
+    and the ORM's per-object bookkeeping was most of the writer's CPU."""
     # Write the head first: from here on this transaction holds the write lock (a row lock on
-    # PostgreSQL, the database lock on SQLite, where SELECT ... FOR UPDATE does not exist and a
-    # plain read would let two writers take the same seq).
-    touched = session.execute(update(MessageLogHead).where(MessageLogHead.id == 1)
-                              .values(last_seq=MessageLogHead.last_seq)).rowcount
-    if not touched:
-        session.add(MessageLogHead(id=1, last_seq=0, last_hash=GENESIS))  # two first writers: one gets IntegrityError
-        session.flush()
-    head = session.execute(select(MessageLogHead).where(MessageLogHead.id == 1).with_for_update()
-                           .execution_options(populate_existing=True)).scalar_one()
-    seq, prev = head.last_seq, head.last_hash
+    # PostgreSQL, the database lock on SQLite). RETURNING gives the head as it is after any writer
+    # this one waited for (PostgreSQL re-reads the row it updates once the lock is free).
+    heads = MessageLogHead.__table__
+    head = session.execute(update(heads).where(heads.c.id == 1).values(last_seq=heads.c.last_seq)
+                           .returning(heads.c.last_seq, heads.c.last_hash)).first()
+    if head is None:  # the very first record: two first writers, one gets IntegrityError
+        session.execute(insert(heads).values(id=1, last_seq=0, last_hash=GENESIS))
+        head = (0, GENESIS)
+    seq, prev = head
     now = datetime.now(timezone.utc)
+    rows = []
     for envelope, direction in entries:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}")
         seq += 1
         row = _row(seq, envelope, direction, now)
         digest = record_hash(prev, row)
-        session.add(MessageLogRecord(**{**row, "logged_at": now}, prev_hash=prev, record_hash=digest))
+        rows.append({**row, "logged_at": now, "prev_hash": prev, "record_hash": digest})
         prev = digest
-    head.last_seq, head.last_hash = seq, prev
+    if rows:
+        session.execute(insert(MessageLogRecord.__table__), rows)
+    session.execute(update(heads).where(heads.c.id == 1).values(last_seq=seq, last_hash=prev))
     return seq
+
+
+def save_offset(session, name: str, offset: int) -> None:
+    """How far the spool `name` is in the chain, in the caller's transaction (an update, else an insert)."""
+    spools, now = MessageLogSpool.__table__, datetime.now(timezone.utc)
+    if not session.execute(update(spools).where(spools.c.name == name).values(offset=offset, updated_at=now)).rowcount:
+        session.execute(insert(spools).values(name=name, offset=offset, updated_at=now))

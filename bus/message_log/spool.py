@@ -28,12 +28,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bus.envelope import encode
 from bus.errors import BusError
-from bus.message_log.chain import DIRECTIONS, append
+from bus.message_log.chain import DIRECTIONS, append, save_offset
 from bus.message_log.metrics import BACKLOG, OVERFLOW, REJECTED, REPLAYED, SLOWED, UNRECORDED, WRITE_FAILURES
 from bus.message_log.segments import CLAIMING_SUFFIX, SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, spool_folder
 from store.models.bus import MessageLogSpool
 
 log = logging.getLogger(__name__)
+
 
 
 
@@ -289,7 +290,7 @@ class MessageLog:
             with self.db.unit_of_work() as session:
                 if entries:
                     append(session, entries)
-                session.merge(MessageLogSpool(name=segment.name, offset=end, updated_at=datetime.now(timezone.utc)))
+                save_offset(session, segment.name, end)
         except Exception as exc:
             if _transient(exc):
                 raise
@@ -300,7 +301,7 @@ class MessageLog:
             self._reject(segment, lines, exc)
             entries = []
             with self.db.unit_of_work() as session:
-                session.merge(MessageLogSpool(name=segment.name, offset=end, updated_at=datetime.now(timezone.utc)))
+                save_offset(session, segment.name, end)
         else:
             if bad:
                 self._reject(segment, bad, None)

@@ -145,7 +145,7 @@ def me_body(p) -> dict:
 
 # ---------------------------------------------------------------- registration and levels
 @blp.post("/identity/registrations")
-@blp.arguments(RegistrationSchema)
+@blp.arguments(RegistrationSchema())
 @blp.response(201, RegisteredSchema)
 @blp.alt_response(409, response="CONFLICT", description="already_registered: the account is verified (or the registry "
                                                           "did not confirm the name); `details.reclaim` says how")
@@ -182,7 +182,7 @@ def verify_with_registry():
 
 
 @blp.post("/identity/verifications/in-person")
-@blp.arguments(InPersonSchema)
+@blp.arguments(InPersonSchema())
 @blp.response(200, VerificationSchema)
 @blp.alt_response(404, response="NOT_FOUND", description="unknown_person: no account with this resident ID number")
 @blp.doc(security=BEARER)
@@ -211,7 +211,7 @@ def my_enterprises():
 
 
 @blp.post("/identity/enterprises")
-@blp.arguments(EnterpriseRegistrationSchema)
+@blp.arguments(EnterpriseRegistrationSchema())
 @blp.response(201, EnterpriseRegisteredSchema)
 @blp.alt_response(409, response="CONFLICT", description="the enterprise is already registered")
 @blp.alt_response(504, response="GATEWAY_TIMEOUT", description="registry_unavailable: the registry did not answer in time")
@@ -224,7 +224,7 @@ def register_enterprise(body):
 
 
 @blp.post("/identity/enterprises/<string:uscc>/members")
-@blp.arguments(MemberSchema)
+@blp.arguments(MemberSchema())
 @blp.response(201, Schema.from_dict({"uscc": fields.String(), "member": fields.String()})())
 @blp.doc(security=BEARER)
 @require_token(level=2)
@@ -245,7 +245,7 @@ def ciba_requests():
 
 
 @blp.post("/identity/ciba/requests/<string:request_id>")
-@blp.arguments(CibaDecisionSchema)
+@blp.arguments(CibaDecisionSchema())
 @blp.response(200, CibaRequestSchema)
 @blp.doc(security=BEARER)
 @require_token(client=("mobile-app", "Sign-in requests are approved in the mobile app."))

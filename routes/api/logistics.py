@@ -210,7 +210,7 @@ def _readable_leg(leg_id: str):
 
 
 @blp.post("/quote")
-@blp.arguments(QuoteRequestSchema)
+@blp.arguments(QuoteRequestSchema())
 @blp.response(200, QuoteSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token()
@@ -221,7 +221,7 @@ def quote(data):
 
 
 @blp.post("/legs")
-@blp.arguments(LegCreateSchema)
+@blp.arguments(LegCreateSchema())
 @blp.response(201, LegSchema)
 @blp.alt_response(404, response="NOT_FOUND", description="case_not_found: the case_id is someone else's")
 @blp.alt_response(409, description="leg_exists: the case already has a live leg of this kind")
@@ -249,7 +249,7 @@ def create_leg(data):
 
 
 @blp.get("/legs")
-@blp.arguments(ListArgsSchema, location="query")
+@blp.arguments(ListArgsSchema(), location="query")
 @blp.response(200, LegListSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token()
@@ -272,7 +272,7 @@ def get_leg(leg_id):
 
 
 @blp.post("/legs/<leg_id>/cancel")
-@blp.arguments(CancelSchema)
+@blp.arguments(CancelSchema())
 @blp.response(200, LegSchema)
 @blp.alt_response(409, description="already_picked_up / carrier_cancel_refused")
 @blp.doc(security=[{"bearer": []}])
@@ -287,7 +287,7 @@ def cancel_leg(data, leg_id):
 
 
 @blp.post("/legs/<leg_id>/pickup")
-@blp.arguments(PickupSchema)
+@blp.arguments(PickupSchema())
 @blp.response(200, PickupResultSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token(roles=tuple(STAFF_ROLES))
@@ -298,7 +298,7 @@ def verify_pickup(data, leg_id):
 
 
 @blp.post("/bills")
-@blp.arguments(BillImportSchema)
+@blp.arguments(BillImportSchema())
 @blp.response(201, BillSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token(roles=BILL_ROLES)

@@ -243,7 +243,7 @@ def _endpoint(method, rule, *, args=None, location="json", response=None, status
         if response is not None:
             view = blp.response(status, response)(view)
         if args is not None:
-            view = blp.arguments(args, location=location)(view)
+            view = blp.arguments(args(), location=location)(view)  # one schema, not one per request
         return blp.route(rule, methods=[method])(view)
 
     return decorator

@@ -197,7 +197,7 @@ def _readable_notice(notice_id: str):
 
 
 @blp.post("")
-@blp.arguments(NoticeCreateSchema)
+@blp.arguments(NoticeCreateSchema())
 @blp.response(201, NoticeSchema)
 @blp.alt_response(403, response="FORBIDDEN", description="not_self_service: a citizen sent a price, name, agency or "
                   "an item outside config/fees.yaml; forbidden: a payer other than the caller")
@@ -238,7 +238,7 @@ def create_notice(data):
 
 
 @blp.get("")
-@blp.arguments(ListArgsSchema, location="query")
+@blp.arguments(ListArgsSchema(), location="query")
 @blp.response(200, NoticeListSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token()
@@ -258,7 +258,7 @@ def get_notice(notice_id):
 
 
 @blp.post("/<notice_id>/refunds")
-@blp.arguments(RefundRequestSchema)
+@blp.arguments(RefundRequestSchema())
 @blp.response(201, RefundResultSchema)
 @blp.alt_response(200, schema=RefundResultSchema, description="a retry with the same refund_request_id (replayed)")
 @blp.alt_response(202, schema=RefundResultSchema, description="the platform has not finished the refund yet")
@@ -280,7 +280,7 @@ def refund_notice(data, notice_id):
 
 
 @blp.post("/<notice_id>/close")
-@blp.arguments(CloseRequestSchema)
+@blp.arguments(CloseRequestSchema())
 @blp.response(200, NoticeSchema)
 @blp.alt_response(409, response="CONFLICT", description="notice_paid: the notice is paid; refund it instead")
 @blp.alt_response(502, response="BAD_GATEWAY", description="close_refused: the platform did not withdraw the notice")

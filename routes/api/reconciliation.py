@@ -158,7 +158,7 @@ def _db():
 
 
 @blp.post("/runs")
-@blp.arguments(RunStartSchema)
+@blp.arguments(RunStartSchema())
 @blp.response(201, RunSchema)
 @blp.alt_response(422, description="statement_missing / statement_date_mismatch / statement_invalid")
 @blp.alt_response(503, description="database_unavailable: the ledger's database is not reachable (Retry-After)")
@@ -184,7 +184,7 @@ def start_run(data):
 
 
 @blp.get("/runs")
-@blp.arguments(RunListArgs, location="query")
+@blp.arguments(RunListArgs(), location="query")
 @blp.response(200, RunListSchema)
 @blp.doc(security=SECURITY)
 @require_token(roles=FINANCE)
@@ -211,7 +211,7 @@ def get_run(run_id):
 
 
 @blp.get("/discrepancies")
-@blp.arguments(DiscrepancyListArgs, location="query")
+@blp.arguments(DiscrepancyListArgs(), location="query")
 @blp.response(200, DiscrepancyListSchema)
 @blp.doc(security=SECURITY)
 @require_token(roles=FINANCE)
@@ -257,7 +257,7 @@ def _step(discrepancy_id: int, action, **kwargs):
 
 
 @blp.post("/discrepancies/<int:discrepancy_id>/confirm")
-@blp.arguments(NoteSchema)
+@blp.arguments(NoteSchema())
 @blp.response(200, DiscrepancySchema)
 @blp.alt_response(409, description="wrong_status")
 @blp.doc(security=SECURITY)
@@ -268,7 +268,7 @@ def confirm(data, discrepancy_id):
 
 
 @blp.post("/discrepancies/<int:discrepancy_id>/resolve")
-@blp.arguments(ResolveSchema)
+@blp.arguments(ResolveSchema())
 @blp.response(200, DiscrepancySchema)
 @blp.alt_response(409, description="wrong_status")
 @blp.doc(security=SECURITY)
@@ -279,7 +279,7 @@ def resolve(data, discrepancy_id):
 
 
 @blp.post("/discrepancies/<int:discrepancy_id>/approve")
-@blp.arguments(NoteSchema)
+@blp.arguments(NoteSchema())
 @blp.response(200, DiscrepancySchema)
 @blp.alt_response(403, description="four_eyes: the resolver cannot approve their own resolution")
 @blp.alt_response(409, description="wrong_status")
@@ -291,7 +291,7 @@ def approve(data, discrepancy_id):
 
 
 @blp.post("/discrepancies/<int:discrepancy_id>/reject")
-@blp.arguments(RejectSchema)
+@blp.arguments(RejectSchema())
 @blp.response(200, DiscrepancySchema)
 @blp.alt_response(403, description="four_eyes: the resolver cannot review their own resolution")
 @blp.doc(security=SECURITY)
@@ -309,7 +309,7 @@ def _download(data: bytes, fmt: str, name: str) -> Response:
 
 
 @blp.get("/runs/<int:run_id>/export")
-@blp.arguments(ExportArgs, location="query")
+@blp.arguments(ExportArgs(), location="query")
 @blp.response(200, description="CSV (UTF-8 with BOM) or XLSX")
 @blp.doc(security=SECURITY)
 @require_token(roles=FINANCE)
@@ -321,7 +321,7 @@ def export_run(args, run_id):
 
 
 @blp.get("/discrepancies/export")
-@blp.arguments(ExportArgs, location="query")
+@blp.arguments(ExportArgs(), location="query")
 @blp.response(200, description="CSV (UTF-8 with BOM) or XLSX")
 @blp.doc(security=SECURITY)
 @require_token(roles=FINANCE)

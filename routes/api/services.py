@@ -96,7 +96,7 @@ def catalogue():
 
 
 @blp.post("/<string:service>/<string:operation>")
-@blp.arguments(CallRequestSchema)
+@blp.arguments(CallRequestSchema())
 @blp.response(200, CallResultSchema)
 @blp.alt_response(202, schema=CallResultSchema, description="Accepted (Prefer: respond-async); poll status_url")
 @error_responses

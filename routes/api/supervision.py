@@ -212,7 +212,7 @@ def case_timeline_view(case_id):
 
 
 @blp.post("/cases/<string:case_id>/satisfaction")
-@blp.arguments(RatingSchema)
+@blp.arguments(RatingSchema())
 @blp.response(201, RatingSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token()
@@ -227,7 +227,7 @@ def rate_case(body, case_id):
 
 
 @blp.post("/cases/<string:case_id>/complaints")
-@blp.arguments(ComplaintCreateSchema)
+@blp.arguments(ComplaintCreateSchema())
 @blp.response(201, ComplaintSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token()
@@ -240,7 +240,7 @@ def file_complaint(body, case_id):
 
 
 @blp.get("/complaints")
-@blp.arguments(ComplaintArgsSchema, location="query")
+@blp.arguments(ComplaintArgsSchema(), location="query")
 @blp.response(200, ComplaintListSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token()
@@ -276,7 +276,7 @@ def _act(complaint_id: str, action: str, **kwargs) -> Complaint:
 
 
 @blp.post("/complaints/<string:complaint_id>/assign")
-@blp.arguments(AssignSchema)
+@blp.arguments(AssignSchema())
 @blp.response(200, ComplaintSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token(roles=(SUPERVISOR_ROLE,))
@@ -286,7 +286,7 @@ def assign_complaint(body, complaint_id):
 
 
 @blp.post("/complaints/<string:complaint_id>/reply")
-@blp.arguments(ReplySchema)
+@blp.arguments(ReplySchema())
 @blp.response(200, ComplaintSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token(roles=(SUPERVISOR_ROLE,))
@@ -325,7 +325,7 @@ def period(args) -> tuple[datetime, datetime]:
 
 
 @blp.get("/statistics")
-@blp.arguments(StatisticsArgsSchema, location="query")
+@blp.arguments(StatisticsArgsSchema(), location="query")
 @blp.response(200, StatisticsSchema)
 @blp.doc(security=[{"bearer": []}])
 @require_token(roles=(SUPERVISOR_ROLE,))

@@ -9,7 +9,7 @@ times aware UTC. Addresses are kept whole (the carrier needs them); logs show ph
 from datetime import datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel.clock import utcnow
@@ -66,6 +66,8 @@ class ShipmentLeg(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last news from the carrier
     last_polled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # a leg awaiting payment has its notice asked after again then (sooner while young, daily when old)
+    payment_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # a cancelled leg's postage is looked at again then (closed, refunded); None: settled, or not cancelled
     postage_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # when the watch of its closed postage notice for a late payment ended unpaid (logged once, counted once)
@@ -78,6 +80,8 @@ class ShipmentLeg(Base):
         Index("ix_shipment_legs_shipment_id", "shipment_id"),
         Index("ix_shipment_legs_state", "state"),
         Index("ix_shipment_legs_postage_check_at", "postage_check_at"),
+        Index("ix_shipment_legs_payment_check_at", "payment_check_at",
+              postgresql_where=text("state = 'awaiting_payment'"), sqlite_where=text("state = 'awaiting_payment'")),
     )
 
 

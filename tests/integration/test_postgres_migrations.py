@@ -5,6 +5,7 @@ from sqlalchemy.engine import make_url
 
 from store import migrate
 from store.db import Database
+from tests.support.scratch_db import drop_scratch_database
 
 
 @pytest.fixture()
@@ -19,8 +20,7 @@ def scratch_db(settings, unique):
     database = Database(url.set(database=name).render_as_string(hide_password=False))
     yield database
     database.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    drop_scratch_database(admin, name)
     admin.dispose()
 
 

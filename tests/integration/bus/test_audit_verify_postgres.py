@@ -12,6 +12,7 @@ from bus.message_log.verify import verify
 from store import migrate
 from store.db import Database
 from store.models.bus import MessageLogHead, MessageLogRecord
+from tests.support.scratch_db import drop_scratch_database
 
 AWKWARD = ["合肥市 \"引号\" \\ 反斜杠", "tab\there\nnew\rline\x01\x1f\x7f", "\u2028\u2029 é ü 𠀋", "'; DROP TABLE x; --", ""]
 
@@ -43,8 +44,7 @@ def log_db(settings, unique):
     _rehash_from(database, 1)
     yield database
     database.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    drop_scratch_database(admin, name)
     admin.dispose()
 
 

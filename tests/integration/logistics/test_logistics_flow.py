@@ -461,3 +461,38 @@ def test_a_closed_postage_watched_past_its_window_is_given_up_loudly_once(ship, 
         assert session.get(ShipmentLeg, leg["id"]).postage_watch_abandoned_at == abandoned_at
     said = [r for r in caplog.records if "gave up watching the closed postage" in r.getMessage()]
     assert _abandoned_watches() - counted == len(said)  # other legs of the shared database: each once too
+
+
+def test_legs_never_paid_do_not_hold_the_poll_at_its_limit(ship, citizen, db, monkeypatch):
+    """Issue 18: the poll took the oldest legs awaiting payment on every round, so once more legs than its
+    limit were never paid, the others (a paid leg whose event was missed) were never reached. Each leg
+    asked after now gets its next check later (sooner while young, at most daily)."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from kernel.clock import utcnow
+    from store.models.logistics import ShipmentLeg
+
+    _resident_id, token = citizen
+    spy = _NoticeStateSpy(ship.service.payments)
+    monkeypatch.setattr(ship.service.polling, "payments", spy)
+    legs = [ship.create_leg(token, carrier="sf", case_id=f"CASE-UNPAID-{uuid.uuid4().hex[:8]}").get_json()
+            for _ in range(3)]
+    long_ago = datetime(2000, 1, 1, tzinfo=timezone.utc)  # due before anything else in the shared database
+    with db.unit_of_work() as session:
+        session.execute(update(ShipmentLeg).where(ShipmentLeg.payment_check_at <= long_ago + timedelta(days=1))
+                        .values(payment_check_at=utcnow() + timedelta(days=1)))  # an interrupted run's legs
+        for n, leg in enumerate(legs):
+            row = session.get(ShipmentLeg, leg["id"])
+            row.created_at, row.payment_check_at = long_ago, long_ago + timedelta(seconds=n)
+    notices = [leg["postage"]["notice_id"] for leg in legs]
+    ship.service.poll(limit=2)
+    assert spy.asked == notices[:2]
+    with db.unit_of_work() as session:  # unpaid for decades: asked after again in a day
+        later = [session.get(ShipmentLeg, leg["id"]).payment_check_at for leg in legs[:2]]
+    assert all(at > utcnow() + timedelta(hours=23) for at in later), later
+    spy.asked.clear()
+    ship.service.poll(limit=2)
+    assert spy.asked[0] == notices[2]  # the third is reached, not the first two again
+    assert notices[0] not in spy.asked and notices[1] not in spy.asked
