@@ -27,9 +27,10 @@ import json
 import os
 import random
 import json.encoder
+import multiprocessing
 import resource
 import time
-from collections import Counter
+from collections import Counter, deque
 from datetime import date, datetime, timedelta, timezone
 from hashlib import sha256
 
@@ -88,7 +89,9 @@ CLIENT = "GOV/11340100002987128A/case-system"
 ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # = bus.envelope.encode, as text
 STR = json.encoder.encode_basestring  # a JSON string as json.dumps(ensure_ascii=False) writes it
 EIGHT = timedelta(hours=8)  # Beijing (no daylight saving): the Beijing day of a UTC time is (t + 8 h).date()
-SELF_CHECK = 2000  # the first records' hashes are also computed by chain.record_hash (must be equal)
+SELF_CHECK = 20  # each chunk's first records are also encoded and hashed by bus' own functions (must be equal)
+CHUNK_CASES = 2000
+WORKERS = 2  # processes generating chunks (the main one chains the log and feeds COPY)
 
 
 def _json(value) -> str:
@@ -100,9 +103,12 @@ def _t(value) -> str:
 
 
 class City:
-    def __init__(self, scale: float, seed: int, today: date):
-        self.rng = random.Random(seed)
-        self.uuid_rng = random.Random(seed + 1)
+    """The month's plan (`chunks`), and the generator of one chunk of it (`first_n`: its first case)."""
+
+    def __init__(self, scale: float, seed: int, today: date, first_n: int | None = None):
+        self.seed, self.scale = seed, scale
+        self.rng = random.Random(seed if first_n is None else f"{seed}:{first_n}")
+        self.uuid_rng = random.Random(seed + 1 if first_n is None else f"{seed}:{first_n}:uuid")
         self.cases = max(1, round(1_000_000 * scale))
         self.discrepancies = max(1, round(100_000 * min(1.0, scale * 10)))  # the issue's 100,000 from 1/10 on
         self.today = today
@@ -115,7 +121,7 @@ class City:
                 slots.append(datetime(day.year, day.month, day.day, h, tzinfo=BEIJING).astimezone(UTC))
                 weights.append(WEEKDAY[day.weekday()] * HOURS[h])
         self.slots, self.cum = slots, list(_accumulate(weights))
-        self.seq, self.prev = 0, GENESIS
+        self.records: list[str] = []  # per log record: its canonical JSON before and after its seq, its line
         self.days: dict[tuple, list] = {}  # (day, step, service, system) -> [finished, overdue, failed, Counter]
         self.ratings: Counter = Counter()
         self.rating_sums: Counter = Counter()
@@ -127,18 +133,31 @@ class City:
         h = "%032x" % ((self.uuid_rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET)
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def starts(self):
-        """Every case's submission time, in order (daily and weekly rhythm), one hour's cases at a time."""
+    def chunks(self, size: int = CHUNK_CASES) -> list[tuple[int, list[tuple[int, int]]]]:
+        """The month in chunks of about `size` cases, in time order: (first case's number, [(hour slot,
+        cases in it)]), the cases spread over the hours with the daily and weekly rhythm."""
         rng, per_slot = self.rng, Counter()
         for done in range(0, self.cases, 100_000):
             per_slot.update(rng.choices(range(len(self.slots)), cum_weights=self.cum, k=min(100_000, self.cases - done)))
-        for i, slot in enumerate(self.slots):
-            for second in sorted(rng.random() * 3600 for _ in range(per_slot[i])):
-                yield slot + timedelta(seconds=second)
+        chunks, first, slots, size_now = [], 0, [], 0
+        for i in range(len(self.slots)):
+            if per_slot[i]:
+                slots.append((i, per_slot[i]))
+                size_now += per_slot[i]
+            if size_now >= size or (i == len(self.slots) - 1 and slots):
+                chunks.append((first, slots))
+                first, slots, size_now = first + size_now, [], 0
+        return chunks
 
-    def emit(self, out: Streams, type_: str, at: datetime, case_id: str, direction: str, *, service=None,
+    def starts(self, slots: list[tuple[int, int]]):
+        """Each case's submission time in these hour slots, in order."""
+        for i, count in slots:
+            for second in sorted(self.rng.random() * 3600 for _ in range(count)):
+                yield self.slots[i] + timedelta(seconds=second)
+
+    def emit(self, out: Lines, type_: str, at: datetime, case_id: str, direction: str, *, service=None,
              operation=None, correlation_id=None, causation_id=None, payload=None, client=CLIENT) -> str:
-        """Log one envelope (chained as bus.message_log.chain.append does); return its message id."""
+        """Log one envelope (its chain's hash is computed in `Chain`); return its message id."""
         mid = self.uid()
         correlation_id = correlation_id or mid
         iso = at.isoformat()
@@ -151,27 +170,24 @@ class City:
         masked = self.masked.get(client)
         if masked is None:
             masked = self.masked[client] = mask_identifiers(client) or None
-        self.seq += 1
-        seq = self.seq
-        # chain.record_hash's canonical JSON (keys sorted, no user), written out instead of dumped.
-        canonical = (f'{{"body":{STR(body)},"case_id":{_json(case_id)},"client":{_json(masked)},'
-                     f'"correlation_id":{_json(correlation_id)},"direction":"{direction}","logged_at":"{iso}",'
-                     f'"message_id":"{mid}","seq":{seq},"service":{_json(service)},"type":{STR(type_)},'
-                     f'"user_masked":null}}')
-        digest = sha256((self.prev + "\n" + canonical).encode()).hexdigest()
-        if seq <= SELF_CHECK:
+        # chain.record_hash's canonical JSON (keys sorted, no user), written out instead of dumped, in two
+        # pieces around the record's seq; and its line in message_log without seq and hashes.
+        before = (f'{{"body":{STR(body)},"case_id":{_json(case_id)},"client":{_json(masked)},'
+                  f'"correlation_id":{_json(correlation_id)},"direction":"{direction}","logged_at":"{iso}",'
+                  f'"message_id":"{mid}","seq":')
+        after = f',"service":{_json(service)},"type":{STR(type_)},"user_masked":null}}'
+        self.records += (before, after, f"{mid}\t{direction}\t{type_}\t{service or N}\t{masked or N}\t{N}\t"
+                                        f"{correlation_id}\t{case_id}\t{iso}\t{esc(body)}")
+        if len(self.records) <= 3 * SELF_CHECK:
             envelope = {"message_id": mid, "correlation_id": correlation_id, "causation_id": causation_id,
                         "type": type_, "client": client, "service": service, "operation": operation, "user": None,
                         "case_id": case_id, "issued_at": iso, "request_hash": None, "payload": json.loads(payload)}
-            assert body == encode(envelope).decode(), f"record {seq}: the body differs from bus.envelope.encode"
-            expected = record_hash(self.prev, _row(seq, envelope, direction, at))
-            assert digest == expected, f"record {seq}: the fast hash differs from chain.record_hash"
-        out.add("message_log", f"{seq}\t{mid}\t{direction}\t{type_}\t{service or N}\t{masked or N}\t{N}\t"
-                               f"{correlation_id}\t{case_id}\t{iso}\t{esc(body)}\t{self.prev}\t{digest}\n")
-        self.prev = digest
+            assert body == encode(envelope).decode(), "the body differs from bus.envelope.encode"
+            assert Chain().link(before, after) == record_hash(GENESIS, _row(1, envelope, direction, at)), \
+                "the fast hash differs from chain.record_hash"
         return mid
 
-    def step(self, out: Streams, case_id, name, service, system, thread, start_mid, start_type, started, limit,
+    def step(self, out: Lines, case_id, name, service, system, thread, start_mid, start_type, started, limit,
              escalate, end: tuple | None, groups: list) -> None:
         """end: (message id, type, ended_at, outcome) or None (still open)."""
         due, esc_at = started + limit, started + max(limit, escalate)
@@ -201,7 +217,7 @@ class City:
             row[2] += outcome == "failed"
             row[3][duration if duration < EXACT_BELOW_MS else bucket(duration)] += 1
 
-    def case(self, out: Streams, n: int, at: datetime) -> None:
+    def case(self, out: Lines, n: int, at: datetime) -> None:
         rng = self.rng
         case_id = f"CITY-{(at + EIGHT):%Y%m%d}-{n:07d}"
         groups: list = []
@@ -309,6 +325,52 @@ class City:
                                               f"{status}\t{N}\t{N}\t{N}\t{N}\t{N}\t[]\t{a}\t{a}\n")
 
 
+class Lines:
+    """A chunk's rows, as COPY text lines per table (the message log's are kept by `City.emit`)."""
+
+    def __init__(self):
+        self.tables: dict[str, list[str]] = {table: [] for table in TABLES if table != "message_log"}
+
+    def add(self, table: str, line: str) -> None:
+        self.tables[table].append(line)
+
+
+class Chain:
+    """The message log's hash chain, record after record (what bus.message_log.chain.append computes)."""
+
+    def __init__(self):
+        self.seq, self.prev = 0, GENESIS
+
+    def link(self, before: str, after: str) -> str:
+        self.seq += 1
+        self.prev = sha256(f"{self.prev}\n{before}{self.seq}{after}".encode()).hexdigest()
+        return self.prev
+
+    def lines(self, records: list[str]) -> str:
+        """The COPY text of a chunk's records (City.records: before, after, line), chained on."""
+        out = []
+        for i in range(0, len(records), 3):
+            prev = self.prev
+            digest = self.link(records[i], records[i + 1])
+            out.append(f"{self.seq}\t{records[i + 2]}\t{prev}\t{digest}\n")
+        return "".join(out)
+
+
+_CITY: City | None = None  # the plan, shared with the worker processes (forked)
+
+
+def run_chunk(job: tuple[int, list[tuple[int, int]]]) -> dict:
+    """Generate one chunk of the month in a worker process: its rows, records and rollup counts."""
+    first_n, slots = job
+    city = City(_CITY.scale, _CITY.seed, _CITY.today, first_n)
+    out = Lines()
+    for n, at in enumerate(city.starts(slots), first_n):
+        city.case(out, n, at)
+    return {"tables": {table: ("".join(lines), len(lines)) for table, lines in out.tables.items()},
+            "records": "\x00".join(city.records), "days": city.days, "ratings": city.ratings,
+            "rating_sums": city.rating_sums, "steps": city.steps}
+
+
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID_SET = (0x4000 << 64) | (0x8000 << 48)
 MINUTE, THIRTY_S, FIVE_MIN, ONE_DAY = timedelta(minutes=1), timedelta(seconds=30), timedelta(minutes=5), timedelta(days=1)
@@ -321,6 +383,27 @@ def _accumulate(values):
     for v in values:
         total += v
         yield total
+
+
+def _bounded(pool, jobs, ahead: int = 2 * WORKERS):
+    """pool.imap(run_chunk, jobs) with at most `ahead` chunks in flight: finished chunks wait in memory
+    only while the COPY streams catch up, never the whole month."""
+    pending: deque = deque()
+    for job in jobs:
+        pending.append(pool.apply_async(run_chunk, (job,)))
+        if len(pending) >= ahead:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+def merge_days(into: dict, days: dict) -> None:
+    for key, (finished, overdue, failed, histogram) in days.items():
+        row = into.setdefault(key, [0, 0, 0, Counter()])
+        row[0] += finished
+        row[1] += overdue
+        row[2] += failed
+        row[3].update(histogram)
 
 
 def rollup_rows(city: City):
@@ -379,12 +462,23 @@ def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE) -> di
     # once (bench/city_load.py), on two connections at once: the message log's, and the rest.
     with psycopg.connect(database_url, autocommit=True) as conn:
         statements = loosen(conn, list(TABLES))
+    global _CITY
+    _CITY, chain, steps = city, Chain(), 0
     out = Streams(database_url, TABLES)
     try:
-        for n, at in enumerate(city.starts()):
-            city.case(out, n, at)
+        with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+            for part in _bounded(pool, city.chunks()):
+                for table, (text, count) in part["tables"].items():
+                    out.write(table, text, count)
+                records = part["records"].split("\x00") if part["records"] else []
+                out.write("message_log", chain.lines(records), len(records) // 3)
+                merge_days(city.days, part["days"])
+                city.ratings.update(part["ratings"])
+                city.rating_sums.update(part["rating_sums"])
+                steps += part["steps"]
     finally:
         out.close()
+    city.steps, city.seq, city.prev = steps, chain.seq, chain.prev
     loaded = time.monotonic()
     tighten(database_url, statements, [{"message_log"}, set(TABLES) - {"message_log"}])
     indexed = time.monotonic()

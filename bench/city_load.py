@@ -67,6 +67,13 @@ class Streams:
         if len(buffer) >= CHUNK_LINES:
             self._flush(table)
 
+    def write(self, table: str, text: str, count: int) -> None:
+        """Many lines at once."""
+        self._flush(table)
+        if text:
+            self.counts[table] += count
+            self._queues[table].put(text.encode())
+
     def _flush(self, table: str) -> None:
         if self.error is not None:
             raise RuntimeError(f"COPY failed: {self.error}") from self.error
