@@ -16,8 +16,15 @@ finance lists; already at --scale 0.1, scaled down below it). The supervision ro
 Seeded (`--seed`, default 18): the same seed and scale give the same data, except the month's
 dates, which end yesterday (Beijing). The database (`--database`, default BENCH_CITY_DATABASE, else
 govlink_city, or govlink_city_NAME when GOVLINK_DATABASE_URL names govlink_test_NAME, on its server) is dropped, created and migrated with Alembic first, so the schema
-is the real one; rows go in with COPY, in the models' shape. Prints `RESULT city generated
-cases=... steps=... log=... seconds=...` and the database's size.
+is the real one; rows go in with COPY, in the models' shape (bench/city_load.py: keys and indexes
+dropped first and rebuilt after the load, COPY FREEZE, no VACUUM). Two worker processes generate
+the month in chunks of about 2,000 cases (each chunk seeded from the seed and its first case, so
+the data does not depend on the number of workers); the main process chains the log records
+(sha256 over chain.record_hash's canonical JSON, written out; each chunk's first records are
+checked against bus.envelope.encode and chain.record_hash themselves) and feeds the COPY streams;
+at most four chunks are in flight, so memory does not grow with the scale. Prints `RESULT city
+generated cases=... steps=... log=... seconds=...` with the database's size, the seconds of the
+load and of the index builds, and the main process's peak memory.
 """
 from __future__ import annotations
 
