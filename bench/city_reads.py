@@ -52,8 +52,7 @@ def ensure_city(scale: float, seed: int) -> str:
         found = None
     if found != marker:
         r = city.generate(city.DEFAULT_URL, scale, seed)
-        print(f"RESULT city generated cases={r['cases']} steps={r['steps']} log={r['log']} seconds={r['seconds']:.1f} "
-              f"size_mib={r['size_mib']:.0f} scale={scale:g}")
+        print(city.result_line(r, scale))
     else:  # made before a newer migration: bring its schema (and indexes) up to date
         from store import migrate
         from store.db import Database
