@@ -16,11 +16,15 @@ from store.models.bus import ServiceCall
 REQUEST_TYPE = "service.call"
 
 
+_INSERT = insert(ServiceCall.__table__)  # built once; each call only binds its values
+
+
 def record_accepted(session, envelope: dict, owner: str | None, **outcome) -> None:
     """The gateway's record of a call it is about to publish (status `accepted`), in the caller's
-    transaction; `outcome` (status, error, ...) when a worker records a call it never saw recorded."""
-    session.execute(insert(ServiceCall.__table__).values(
-        message_id=envelope["message_id"], service=envelope["service"], operation=envelope["operation"],
-        client=envelope["client"], user_masked=mask_identifiers(envelope.get("user") or "") or None,
-        owner=owner, case_id=envelope.get("case_id"), status="accepted", created_at=datetime.now(timezone.utc),
-        **outcome))
+    transaction (an ORM session or a Core connection); `outcome` (status, error, ...) when a worker
+    records a call it never saw recorded."""
+    session.execute(_INSERT, {
+        "message_id": envelope["message_id"], "service": envelope["service"], "operation": envelope["operation"],
+        "client": envelope["client"], "user_masked": mask_identifiers(envelope.get("user") or "") or None,
+        "owner": owner, "case_id": envelope.get("case_id"), "status": "accepted",
+        "created_at": datetime.now(timezone.utc), **outcome})

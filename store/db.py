@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import url_per_host
@@ -97,6 +97,13 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A Core connection in a transaction that commits or rolls back: for hot paths that run Core
+        statements only and need none of a session's bookkeeping (the connector worker's call)."""
+        with self.engine.begin() as conn:
+            yield conn
 
     @property
     def backend(self) -> str:

@@ -26,6 +26,7 @@ from bus.topology import EVENTS
 from kernel.clock import utcnow
 from store.models.reconciliation import ReconciliationJob
 from tests.integration.bus.test_worker_signals import Scrape, _free_port, _until
+from tests.support.scratch_db import drop_scratch_database
 
 pytestmark = pytest.mark.integration
 GOVLINK = str(Path(sys.executable).with_name("govlink"))
@@ -104,8 +105,7 @@ def own_database(settings):
     migrate.upgrade(database)
     yield database, database_url
     database.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    drop_scratch_database(admin, name)
     admin.dispose()
 
 
