@@ -23,3 +23,15 @@ def delete_queues(settings, names: Iterable[str]) -> None:
             channel.queue_delete(name)
     finally:
         conn.close()
+
+
+def queue_depth(settings, name: str) -> int:
+    """Messages ready on queue `name` now (0 when the queue is not there)."""
+    conn = pika.BlockingConnection(connection_parameters(settings.amqp_url))
+    try:
+        return conn.channel().queue_declare(name, passive=True).method.message_count
+    except pika.exceptions.ChannelClosedByBroker:  # 404: no such queue
+        return 0
+    finally:
+        if conn.is_open:
+            conn.close()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from bus.topology import EVENTS
 from kernel.clock import utcnow
 from store.models.reconciliation import ReconciliationJob
 from tests.integration.bus.test_worker_signals import Scrape, _free_port, _until
+from tests.support.queues import queue_depth
 from tests.support.scratch_db import drop_scratch_database
 
 pytestmark = pytest.mark.integration
@@ -54,6 +56,18 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _settled(read, seconds: float = 2.0) -> float:
+    """A counter's value once it stopped moving for `seconds` (at most 30 s of trying)."""
+    deadline, value = time.monotonic() + 30, read()
+    while time.monotonic() < deadline:
+        time.sleep(seconds)
+        again = read()
+        if again == value:
+            return value
+        value = again
+    return value
+
+
 def _env(settings, **more) -> dict:
     env = dict(os.environ, GOVLINK_DATABASE_URL=settings.database_url, GOVLINK_AMQP_URL=settings.amqp_url,
                GOVLINK_LOG_JSON="false")
@@ -73,7 +87,10 @@ def test_the_logistics_workers_metrics_show_its_queue_and_the_events_it_handled(
         assert _until(lambda: _healthy(url)), log.read_text(errors="replace")[-3000:]
         assert requests.get(f"{url}/metrics", timeout=5).status_code == 401  # the scrape token is needed
         assert _until(lambda: scrape.sample("govlink_consumer_connected", queue="evt.logistics") == 1.0, 20)
-        before = scrape.sample("govlink_consumer_messages_total", queue="evt.logistics", outcome="handled") or 0.0
+        # Events earlier tests left on the shared queue are handled first: count from when it is drained.
+        handled = lambda: scrape.sample("govlink_consumer_messages_total", queue="evt.logistics", outcome="handled") or 0.0  # noqa: E731
+        assert _until(lambda: queue_depth(settings, "evt.logistics") == 0, 60)
+        before = _settled(handled)
         # A payment.paid of a notice that is no leg's postage: the worker reads it, books nothing, settles it.
         envelope = new_envelope("payment.paid", {"notice_id": f"not-postage-{uuid.uuid4().hex[:8]}"}, client="govlink/payment-bridge")
         runtime.publisher.publish(EVENTS, "payment.paid", encode(envelope), message_id=envelope["message_id"],
