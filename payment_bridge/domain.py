@@ -10,7 +10,7 @@ exported to other areas through `payment_bridge.api`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from payment_bridge.errors import NoticeClosed, NoticePaid, PaymentError, Refused
@@ -169,3 +169,37 @@ def decide_poll(notice, result, now: datetime) -> PollAction:
     if notice.status == State.REGISTERED and (result.state == State.EXPIRED or notice.due_at <= now):
         return PollAction.EXPIRE if result.state == State.EXPIRED else PollAction.CLOSE_AND_EXPIRE
     return PollAction.TOUCH
+
+
+# ================================================================== e-receipts
+RECEIPT_DAYS = 30  # a paid notice's missing e-receipt is searched this long after the notice last changed
+RECEIPT_PLATFORMS = frozenset({"nontax"})  # platforms that issue fiscal e-receipts (财政电子票据)
+RECEIPT_CHECK_MAX = timedelta(days=1)
+
+
+def searches_receipt(platform: str, status: str) -> bool:
+    """True: a notice of `platform` now in `status` has an e-receipt the poller looks for."""
+    return platform in RECEIPT_PLATFORMS and status in PAID_STATES
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    search: bool  # ask the platform for the e-receipt now
+    next_at: datetime | None  # when the poller looks again (None: never; the search is over)
+    give_up: bool  # the window passed without it: say so, once
+
+
+def receipt_check(has_receipt: bool, changed_at: datetime, now: datetime, retry: timedelta) -> ReceiptCheck:
+    """What the poller does with a paid notice whose e-receipt check is due.
+
+    Found: the search is over. Within RECEIPT_DAYS of the notice's last change: ask now, and again after a
+    quarter of that age, between `retry` and a day (a notice whose e-receipt never comes costs some 60 looks
+    in its window, not one a round), and at the latest when the window closes. After it: give up.
+    """
+    if has_receipt:
+        return ReceiptCheck(search=False, next_at=None, give_up=False)
+    closes = changed_at + timedelta(days=RECEIPT_DAYS)
+    if now >= closes:
+        return ReceiptCheck(search=False, next_at=None, give_up=True)
+    wait = min(max((now - changed_at) / 4, retry), max(retry, RECEIPT_CHECK_MAX))
+    return ReceiptCheck(search=True, next_at=min(now + wait, closes), give_up=False)

@@ -17,6 +17,7 @@ from bus.outbox import Outbox
 from kernel.clock import utcnow
 from kernel.identifiers import mask
 from payment_bridge import states
+from payment_bridge.domain import searches_receipt
 from payment_bridge.errors import Refused
 from payment_bridge.states import Event
 from store.models.payment import PaymentNotice, PaymentNoticeEvent
@@ -52,6 +53,10 @@ class NoticeLedger:
         now = utcnow()
         notice.status = str(target)
         notice.updated_at = now
+        if searches_receipt(notice.platform, target):  # a new window to find its e-receipt in (the poller's)
+            notice.receipt_check_at, notice.receipt_search_abandoned_at = now, None
+        else:
+            notice.receipt_check_at = None
         seq = (session.execute(select(func.max(PaymentNoticeEvent.seq))
                                .where(PaymentNoticeEvent.notice_id == notice.id)).scalar() or 0) + 1
         payload = {

@@ -3,11 +3,14 @@
 Unregistered notices, payments whose confirmation never came, overdue notices, pending refunds, missing
 e-receipts, unpublished events. What to do with each platform answer is `domain.decide_poll`.
 
-A missing e-receipt is searched for RECEIPT_DAYS after the notice last changed. Then the search is given up
-loudly, once per notice: `receipt_search_abandoned_at` is set (an UPDATE guarded by IS NULL, so two pollers
-cannot both take it), an ERROR line names the notice (payment code masked) and
-`govlink_payments_receipt_search_abandoned_total` counts it. The notices given up on are those that left the
-window in the last RECEIPT_DAYS (a range of ix_payment_notices_platform_updated_at, like the search itself).
+A paid non-tax notice's e-receipt is looked for when its `receipt_check_at` is due (set as the notice is
+paid, see `NoticeLedger.transition`); `domain.receipt_check` says what to do: nothing (found), ask the
+platform and look again later, or, RECEIPT_DAYS after the notice last changed, give the search up loudly,
+once per notice: `receipt_search_abandoned_at` is set, an ERROR line names the notice (payment code masked)
+and `govlink_payments_receipt_search_abandoned_total` counts it. A tick reads only the due checks (a partial
+index), never the month of paid notices behind them (issue 18); the due rows are taken with SKIP LOCKED and
+moved on in the same transaction, so two pollers do not take the same, and a poller that was down finds every
+check it missed still due.
 """
 from __future__ import annotations
 
@@ -16,17 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from kernel.clock import utcnow
 from kernel.identifiers import mask
-from payment_bridge.domain import APPLIED, PAID_STATES, PollAction, decide_poll
+from payment_bridge.domain import APPLIED, RECEIPT_DAYS, PollAction, decide_poll, receipt_check
 from payment_bridge.errors import IllegalTransition, NoticeClosed, PaymentError
 from payment_bridge.states import Event, State
 from store.models.payment import PaymentNotice, PaymentReceipt, PaymentRefund
-
-RECEIPT_DAYS = 30  # the poller fetches missing e-receipts of notices changed this recently (as it polls payments)
 
 log = logging.getLogger("govlink.payments")
 RECEIPTS_ABANDONED = Counter("govlink_payments_receipt_search_abandoned_total",
@@ -82,13 +83,6 @@ class Poller:
                 PaymentNotice.due_at > now - timedelta(days=30)).order_by(PaymentNotice.updated_at).limit(limit)).scalars())
             refunds = list(session.execute(select(PaymentRefund.id).where(
                 PaymentRefund.status == "pending", PaymentRefund.created_at < settle).limit(limit)).scalars())
-            # Receipts missed in the last RECEIPT_DAYS (a range of ix_payment_notices_platform_updated_at):
-            # the tick reads the recent notices, never every paid notice in the history (issue 18).
-            no_receipt = list(session.execute(select(PaymentNotice.id).outerjoin(
-                PaymentReceipt, PaymentReceipt.notice_id == PaymentNotice.id).where(
-                PaymentNotice.status.in_(sorted(PAID_STATES)), PaymentNotice.platform == "nontax",
-                PaymentNotice.updated_at > now - timedelta(days=RECEIPT_DAYS),
-                PaymentReceipt.notice_id.is_(None)).limit(limit)).scalars())
         for notice_id in created:
             _guard(report, lambda: self.create.register(notice_id).status == State.REGISTERED
                    and report.count("registered"))
@@ -99,33 +93,34 @@ class Poller:
                 self.ledger.touch(notice.id)
         for refund_id in refunds:
             _guard(report, lambda: (report.count("refunds_retried"), self.refunds.send(refund_id)))
-        for notice_id in no_receipt:
+        for notice_id in self._due_receipts(now, limit, report):  # a receipt stored ends its checks (`reads`)
             _guard(report, lambda: self.reads.receipt(notice_id) is not None and report.count("receipts"))
-        report.receipts_abandoned = self._give_up_receipts(now, limit)
         report.republished = self.ledger.relay()
         return report
 
-    def _give_up_receipts(self, now: datetime, limit: int) -> int:
-        """Mark the paid notices whose e-receipt search window has just passed, and say so once for each."""
-        edge = now - timedelta(days=RECEIPT_DAYS)
-        left = select(PaymentNotice.id).outerjoin(PaymentReceipt, PaymentReceipt.notice_id == PaymentNotice.id).where(
-            PaymentNotice.status.in_(sorted(PAID_STATES)), PaymentNotice.platform == "nontax",
-            PaymentNotice.updated_at <= edge, PaymentNotice.updated_at > edge - timedelta(days=RECEIPT_DAYS),
-            PaymentNotice.receipt_search_abandoned_at.is_(None), PaymentReceipt.notice_id.is_(None)).limit(limit)
+    def _due_receipts(self, now: datetime, limit: int, report: PollReport) -> list[str]:
+        """Take the due e-receipt checks, move each on (`domain.receipt_check`) and give up those past their
+        window, in one transaction; return the notices to ask the platform about."""
+        retry = timedelta(seconds=self.profiles.poll_after_seconds)
+        has_receipt = exists().where(PaymentReceipt.notice_id == PaymentNotice.id)
         with self.db.unit_of_work() as session:
-            given_up = session.execute(
-                update(PaymentNotice).where(PaymentNotice.id.in_(left.scalar_subquery()),
-                                            PaymentNotice.receipt_search_abandoned_at.is_(None))
-                .values(receipt_search_abandoned_at=now)
-                .returning(PaymentNotice.id, PaymentNotice.payment_code, PaymentNotice.updated_at)
-                .execution_options(synchronize_session=False)).all()
-        for notice_id, payment_code, changed in given_up:
-            log.error("payments poll gave up searching the e-receipt of paid notice %s (payment code %s): none found "
-                      "in the %d days after its last change at %s; fetch it from the platform by hand "
-                      "(receipt_search_abandoned_at is set)", notice_id, mask(payment_code), RECEIPT_DAYS,
-                      changed.isoformat())
-            RECEIPTS_ABANDONED.inc()
-        return len(given_up)
+            due = session.execute(select(PaymentNotice.id, PaymentNotice.updated_at, PaymentNotice.payment_code,
+                                         has_receipt).where(PaymentNotice.receipt_check_at <= now)
+                                  .order_by(PaymentNotice.receipt_check_at).limit(limit)
+                                  .with_for_update(of=PaymentNotice, skip_locked=True)).all()
+            checks = [(row, receipt_check(row[3], row[1], now, retry)) for row in due]
+            if checks:
+                session.execute(_CHECK_MOVED, [{"nid": row[0], "at": check.next_at, "given_up": now if check.give_up
+                                                else None} for row, check in checks])
+        for (notice_id, changed, payment_code, _), check in checks:
+            if check.give_up:
+                log.error("payments poll gave up searching the e-receipt of paid notice %s (payment code %s): none "
+                          "found in the %d days after its last change at %s; fetch it from the platform by hand "
+                          "(receipt_search_abandoned_at is set)", notice_id, mask(payment_code), RECEIPT_DAYS,
+                          changed.isoformat())
+                RECEIPTS_ABANDONED.inc()
+                report.receipts_abandoned += 1
+        return [row[0] for row, check in checks if check.search]
 
     def _poll_one(self, notice: PaymentNotice, now: datetime, report: PollReport) -> None:
         platform = self.platforms[notice.platform]
@@ -147,6 +142,12 @@ class Poller:
             report.expired += 1
         else:
             self.ledger.touch(notice.id)
+
+
+_NOTICES = PaymentNotice.__table__
+# Built once; an executemany over a tick's due checks (at most its limit).
+_CHECK_MOVED = (update(_NOTICES).where(_NOTICES.c.id == bindparam("nid"))
+                .values(receipt_check_at=bindparam("at"), receipt_search_abandoned_at=bindparam("given_up")))
 
 
 def _guard(report: PollReport, action) -> bool:

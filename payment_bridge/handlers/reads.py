@@ -1,7 +1,7 @@
 """Reading notices: one notice, its history and refunds, a payer's notices, states by id, the e-receipt."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from kernel.clock import utcnow
@@ -78,6 +78,9 @@ class Reads:
                 session.add(PaymentReceipt(notice_id=notice_id, ebill_code=info.ebill_code, ebill_no=info.ebill_no,
                                            check_code=info.check_code, issue_date=info.issue_date,
                                            download_url=info.download_url, fetched_at=utcnow()))
+                # Found: the poller's checks for it end (`handlers.poll`).
+                session.execute(update(PaymentNotice).where(PaymentNotice.id == notice_id)
+                                .values(receipt_check_at=None).execution_options(synchronize_session=False))
         except IntegrityError:
             pass  # fetched concurrently
         with self.db.unit_of_work() as session:

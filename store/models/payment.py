@@ -7,7 +7,7 @@ transaction (the event doubles as the outbox row of the bus message that announc
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel.clock import utcnow
@@ -42,6 +42,9 @@ class PaymentNotice(Base):
     created_by: Mapped[str] = mapped_column(String(200))  # token subject or client of the creator
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # when the poller next looks for its e-receipt (set as a non-tax notice is paid or moves on while paid);
+    # None: nothing to look for. Only these rows are in ix_payment_notices_receipt_check_at.
+    receipt_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # when the poller stopped searching its missing e-receipt (logged once, counted once); None: searched or found
     receipt_search_abandoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency (refunds, SQLite)
@@ -51,7 +54,8 @@ class PaymentNotice(Base):
         Index("ix_payment_notices_payer_key", "payer_key"),
         Index("ix_payment_notices_status", "status"),
         Index("ix_payment_notices_case_id", "case_id"),
-        Index("ix_payment_notices_platform_updated_at", "platform", "updated_at"),  # the poller's missing receipts
+        Index("ix_payment_notices_receipt_check_at", "receipt_check_at",  # the poller's due e-receipt checks
+              postgresql_where=text("receipt_check_at IS NOT NULL"), sqlite_where=text("receipt_check_at IS NOT NULL")),
     )
 
 

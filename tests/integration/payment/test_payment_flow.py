@@ -387,3 +387,50 @@ def test_an_e_receipt_never_found_in_its_window_is_given_up_loudly_once(pay_stac
         assert session.get(PaymentReceipt, notice["id"]) is None  # not searched any more
     said = [r for r in caplog.records if "gave up searching the e-receipt" in r.getMessage()]
     assert _abandoned_receipts() - counted == len(said)  # other notices of the shared database: each once too
+
+
+def _receipt_checks(db, notices: list[dict]) -> list:
+    from store.models.payment import PaymentNotice
+
+    with db.unit_of_work() as session:
+        return [session.get(PaymentNotice, n["id"]).receipt_check_at for n in notices]
+
+
+def test_due_e_receipt_checks_are_taken_a_tick_at_a_time_and_moved_on(pay_stack, agency_token, db):
+    """City scale (issue 18): a paid notice's e-receipt check is set as it is paid; a tick takes only the due
+    checks, oldest first, up to its limit, and moves each on, so an e-receipt not issued yet is asked for again
+    later, not every tick, and the next tick reaches the checks the last one left. The old poll read a month of
+    paid notices every tick."""
+    from kernel.clock import utcnow
+    from store.models.payment import PaymentNotice, PaymentReceipt
+
+    notices = [pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json() for _ in range(3)]
+    for notice in notices:
+        pay_stack.pay(notice)
+        assert pay_stack.wait_status(agency_token, notice["id"], "paid")["status"] == "paid"
+    now = utcnow()
+    with db.unit_of_work() as session:
+        for i, notice in enumerate(notices):
+            assert session.get(PaymentReceipt, notice["id"]) is None
+            row = session.get(PaymentNotice, notice["id"])
+            assert row.receipt_check_at is not None and row.receipt_check_at <= now  # set as it was paid
+            # Paid two days ago, checks due before any other test's: the oldest due are taken first.
+            row.updated_at = now - timedelta(days=2)
+            row.receipt_check_at = now - timedelta(days=2) + timedelta(seconds=i)
+            # A code the platform has no payment for: it answers that no e-receipt was issued (yet).
+            row.payment_code = notice["payment_code"][:-10] + f"9{uuid.uuid4().int % 10**9:09d}"
+    pay_stack.service.poll(now=now, limit=2)
+    first = _receipt_checks(db, notices)
+    assert first[0] > now and first[1] > now and first[2] <= now, first
+    pay_stack.service.poll(now=now, limit=2)
+    second = _receipt_checks(db, notices)
+    assert second[:2] == first[:2] and second[2] > now, second  # the third reached, the first two not again
+    with db.unit_of_work() as session:  # the platform issues them
+        for notice in notices:
+            session.get(PaymentNotice, notice["id"]).payment_code = notice["payment_code"]
+    report = pay_stack.service.poll(now=max(second) + timedelta(seconds=1))
+    assert report.receipts >= 3
+    with db.unit_of_work() as session:
+        for notice in notices:
+            assert session.get(PaymentReceipt, notice["id"]) is not None
+            assert session.get(PaymentNotice, notice["id"]).receipt_check_at is None  # found: no more checks
