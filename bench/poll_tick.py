@@ -4,7 +4,8 @@
 
 Two databases of their own (`<city database>_poll_small` and `_poll_city`, dropped, created and
 migrated) hold 1,000 and 1,000,000 historic payment notices (paid on the non-tax platform, with
-their e-receipts, events published) and 300 and 300,000 delivery legs (delivered, events
+their e-receipts, events published), a tenth as many expired in the last 30 days (their platform checks
+ahead, within a day), and 300 and 300,000 delivery legs (delivered, events
 published), written by SQL in the models' shape. Nothing is due in either. The real services
 (`runtime.payments`, `runtime.logistics`) run their
 `poll()` 20 times on each; the p50 of the two ticks together is printed as
@@ -35,6 +36,17 @@ FILL = [
         '3401' || lpad(g::text, 16, '0'), 'nontax', 'GOV/case-system', now() - interval '50 days' - g * interval '1 second',
         now() - interval '45 days' - g * interval '1 second', 3
        FROM generate_series(1, %(n)s) g""",
+    # A tenth as many expired in the last 30 days (a payment may still reach them): each asked after when its
+    # platform_check_at comes, within a day; none due now.
+    """INSERT INTO payment_notices (id, agency_code, agency_name, adm_div_code, payer_key, payer_kind, payer_name, items,
+        total_fen, paid_fen, refunded_fen, case_id, due_at, status, payment_code, platform, created_by, created_at,
+        updated_at, platform_check_at, version)
+       SELECT 'x-' || lpad(g::text, 34, '0'), '34010001', '合肥市某执收单位', '340100', 'KEY' || g %% 1000, 'resident', '王**',
+        '[]', 5000, 0, 0, 'HIST-X' || g, now() - (g %% 2500000) * interval '1 second', 'expired',
+        '3402' || lpad(g::text, 16, '0'), 'nontax', 'GOV/case-system',
+        now() - interval '9 days' - (g %% 2500000) * interval '1 second',
+        now() - (g %% 2500000) * interval '1 second', now() + interval '1 minute' + (g %% 86000) * interval '1 second', 2
+       FROM generate_series(1, %(n)s / 10) g""",
     """INSERT INTO payment_receipts (notice_id, ebill_code, ebill_no, check_code, issue_date, download_url, fetched_at)
        SELECT 'n-' || lpad(g::text, 34, '0'), '34010100', lpad(g::text, 10, '0'), 'abc123', current_date - 45,
         'https://nontax.example/r/' || g, now() - interval '45 days' FROM generate_series(1, %(n)s) g""",

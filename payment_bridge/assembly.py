@@ -7,7 +7,7 @@ the statement import).
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from payment_bridge.handlers.close import CloseNotice
 from payment_bridge.handlers.confirm import ConfirmPayment
@@ -35,7 +35,7 @@ class PaymentBridge:
     def __init__(self, db, profiles, platforms: dict, *, publisher=None, message_log=None):
         self.profiles = profiles
         self.platforms = platforms
-        self.ledger = NoticeLedger(db, publisher, message_log)
+        self.ledger = NoticeLedger(db, publisher, message_log, settle=timedelta(seconds=profiles.poll_after_seconds))
         self.reads = Reads(db, platforms)
         self.refunds = Refunds(db, platforms, self.ledger)
         self.confirming = ConfirmPayment(db, platforms, self.ledger, self.refunds)

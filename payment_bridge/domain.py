@@ -171,6 +171,33 @@ def decide_poll(notice, result, now: datetime) -> PollAction:
     return PollAction.TOUCH
 
 
+# ================================================================== the platform asked after waiting notices
+# Unpaid notices a payment may still reach without a confirmation we saw: registered ones, expired ones (a
+# payment made as it expired) and cancelled ones on a platform that could not withdraw them.
+ASKED_STATES = frozenset({State.REGISTERED, State.EXPIRED, State.CANCELLED})
+ASK_DAYS = 30  # ... until this long after their due date
+ASK_MAX = {State.REGISTERED: timedelta(hours=1)}  # a payable notice is asked after at least hourly
+ASK_MAX_DEFAULT = timedelta(days=1)
+
+
+def asks_platform(status: str) -> bool:
+    """True: a notice entering `status` is asked after by the poller (`platform_check_at` is set)."""
+    return status in ASKED_STATES
+
+
+def next_platform_check(status: str, withdrawn: bool, due_at: datetime, changed_at: datetime, now: datetime,
+                        retry: timedelta) -> datetime | None:
+    """When the poller asks the platform about a waiting notice again, having asked it `now` (None: it does
+    not ask now, nor later). After a quarter of the time since the notice last changed, between `retry` and
+    an hour while it is payable (a day once expired or cancelled), until ASK_DAYS after its due date.
+    `withdrawn`: the notice's platform withdraws cancelled notices (nothing to ask)."""
+    closes = due_at + timedelta(days=ASK_DAYS)
+    if not asks_platform(status) or (status == State.CANCELLED and withdrawn) or now >= closes:
+        return None
+    wait = min(max((now - changed_at) / 4, retry), max(retry, ASK_MAX.get(status, ASK_MAX_DEFAULT)))
+    return min(now + wait, closes)
+
+
 # ================================================================== e-receipts
 RECEIPT_DAYS = 30  # a paid notice's missing e-receipt is searched this long after the notice last changed
 RECEIPT_PLATFORMS = frozenset({"nontax"})  # platforms that issue fiscal e-receipts (财政电子票据)

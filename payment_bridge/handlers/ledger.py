@@ -10,6 +10,8 @@ refundable check.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from bus.envelope import encode, new_envelope
@@ -17,7 +19,7 @@ from bus.outbox import Outbox
 from kernel.clock import utcnow
 from kernel.identifiers import mask
 from payment_bridge import states
-from payment_bridge.domain import searches_receipt
+from payment_bridge.domain import asks_platform, searches_receipt
 from payment_bridge.errors import Refused
 from payment_bridge.states import Event
 from store.models.payment import PaymentNotice, PaymentNoticeEvent
@@ -28,8 +30,10 @@ CLIENT = "govlink/payment-bridge"
 class NoticeLedger:
     """Locks, moves and publishes notices; the handlers share one."""
 
-    def __init__(self, db, publisher=None, message_log=None, publish_timeout: float = 10.0):
+    def __init__(self, db, publisher=None, message_log=None, publish_timeout: float = 10.0,
+                 settle: timedelta = timedelta(seconds=60)):
         self.db = db
+        self.settle = settle  # how long a callback is waited for before the poller asks (poll_after_seconds)
         self.outbox = Outbox(db, PaymentNoticeEvent, publisher, message_log, publish_timeout)
 
     @staticmethod
@@ -53,7 +57,10 @@ class NoticeLedger:
         now = utcnow()
         notice.status = str(target)
         notice.updated_at = now
-        if searches_receipt(notice.platform, target):  # a new window to find its e-receipt in (the poller's)
+        # The poller's checks (`handlers.poll`): the platform asked after a waiting notice once it settled,
+        # an e-receipt looked for at once.
+        notice.platform_check_at = now + self.settle if asks_platform(target) else None
+        if searches_receipt(notice.platform, target):  # a new window to find its e-receipt in
             notice.receipt_check_at, notice.receipt_search_abandoned_at = now, None
         else:
             notice.receipt_check_at = None
@@ -92,9 +99,3 @@ class NoticeLedger:
     def relay(self, *, older_than_seconds: float = 5.0, limit: int = 500) -> int:
         """Publish events whose earlier publication was not confirmed (receivers dedupe on message_id)."""
         return self.outbox.relay(older_than_seconds=older_than_seconds, limit=limit)
-
-    def touch(self, notice_id: str) -> None:
-        """Note that we asked the platform (so the next poll starts with notices asked about longest ago)."""
-        with self.db.unit_of_work() as session:
-            notice = session.get(PaymentNotice, notice_id)
-            notice.updated_at = utcnow()

@@ -3,6 +3,11 @@
 Unregistered notices, payments whose confirmation never came, overdue notices, pending refunds, missing
 e-receipts, unpublished events. What to do with each platform answer is `domain.decide_poll`.
 
+A notice a payment may reach unseen (registered, expired, cancelled where the platform could not withdraw it)
+is asked after when its `platform_check_at` is due (set by `NoticeLedger.transition` once a callback had time
+to come); `domain.next_platform_check` moves it on: sooner while the notice is young, at most hourly while it
+is payable, until 30 days after its due date.
+
 A paid non-tax notice's e-receipt is looked for when its `receipt_check_at` is due (set as the notice is
 paid, see `NoticeLedger.transition`); `domain.receipt_check` says what to do: nothing (found), ask the
 platform and look again later, or, RECEIPT_DAYS after the notice last changed, give the search up loudly,
@@ -19,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from kernel.clock import utcnow
 from kernel.identifiers import mask
-from payment_bridge.domain import APPLIED, RECEIPT_DAYS, PollAction, decide_poll, receipt_check
+from payment_bridge.domain import APPLIED, RECEIPT_DAYS, PollAction, decide_poll, next_platform_check, receipt_check
 from payment_bridge.errors import IllegalTransition, NoticeClosed, PaymentError
 from payment_bridge.states import Event, State
 from store.models.payment import PaymentNotice, PaymentReceipt, PaymentRefund
@@ -74,29 +79,34 @@ class Poller:
         with self.db.unit_of_work() as session:
             created = list(session.execute(select(PaymentNotice.id).where(PaymentNotice.status == State.CREATED)
                                            .limit(limit)).scalars())
-            # Closed notices too, where the platform could not withdraw them: they stay payable there.
-            waiting = list(session.execute(select(PaymentNotice).where(
-                or_(PaymentNotice.status.in_([State.REGISTERED, State.EXPIRED]),
-                    and_(PaymentNotice.status == State.CANCELLED,
-                         PaymentNotice.platform.in_(self.close.closed_here_only))),
-                PaymentNotice.updated_at < settle,
-                PaymentNotice.due_at > now - timedelta(days=30)).order_by(PaymentNotice.updated_at).limit(limit)).scalars())
             refunds = list(session.execute(select(PaymentRefund.id).where(
                 PaymentRefund.status == "pending", PaymentRefund.created_at < settle).limit(limit)).scalars())
+        waiting = self._due_notices(now, limit)
         for notice_id in created:
             _guard(report, lambda: self.create.register(notice_id).status == State.REGISTERED
                    and report.count("registered"))
-        for notice in waiting:
-            if not _guard(report, lambda: self._poll_one(notice, now, report)):
-                # A notice the platform keeps refusing goes to the back of the queue: otherwise
-                # `limit` such notices would be asked about first on every poll, and nothing else.
-                self.ledger.touch(notice.id)
+        for notice in waiting:  # each one's next check is set already: one the platform refuses waits its turn
+            _guard(report, lambda: self._poll_one(notice, now, report))
         for refund_id in refunds:
             _guard(report, lambda: (report.count("refunds_retried"), self.refunds.send(refund_id)))
         for notice_id in self._due_receipts(now, limit, report):  # a receipt stored ends its checks (`reads`)
             _guard(report, lambda: self.reads.receipt(notice_id) is not None and report.count("receipts"))
         report.republished = self.ledger.relay()
         return report
+
+    def _due_notices(self, now: datetime, limit: int) -> list[PaymentNotice]:
+        """Take the notices whose platform check is due, oldest first, and move each check on
+        (`domain.next_platform_check`) in one transaction; return those to ask the platform about."""
+        retry, withdrawn = timedelta(seconds=self.profiles.poll_after_seconds), set(self.close.closed_here_only)
+        with self.db.unit_of_work() as session:
+            due = list(session.execute(select(PaymentNotice).where(PaymentNotice.platform_check_at <= now)
+                                       .order_by(PaymentNotice.platform_check_at).limit(limit)
+                                       .with_for_update(skip_locked=True)).scalars())
+            checks = [(n, next_platform_check(n.status, n.platform not in withdrawn, n.due_at, n.updated_at, now,
+                                              retry)) for n in due]
+            if checks:
+                session.execute(_PLATFORM_CHECK_MOVED, [{"nid": n.id, "at": at} for n, at in checks])
+        return [notice for notice, at in checks if at is not None]
 
     def _due_receipts(self, now: datetime, limit: int, report: PollReport) -> list[str]:
         """Take the due e-receipt checks, move each on (`domain.receipt_check`) and give up those past their
@@ -110,8 +120,9 @@ class Poller:
                                   .with_for_update(of=PaymentNotice, skip_locked=True)).all()
             checks = [(row, receipt_check(row[3], row[1], now, retry)) for row in due]
             if checks:
-                session.execute(_CHECK_MOVED, [{"nid": row[0], "at": check.next_at, "given_up": now if check.give_up
-                                                else None} for row, check in checks])
+                session.execute(_RECEIPT_CHECK_MOVED, [{"nid": row[0], "at": check.next_at,
+                                                        "given_up": now if check.give_up else None}
+                                                       for row, check in checks])
         for (notice_id, changed, payment_code, _), check in checks:
             if check.give_up:
                 log.error("payments poll gave up searching the e-receipt of paid notice %s (payment code %s): none "
@@ -140,14 +151,14 @@ class Poller:
                 platform.close(notice)
             self.ledger.move(notice.id, Event.EXPIRED, details={"source": "poll"})
             report.expired += 1
-        else:
-            self.ledger.touch(notice.id)
 
 
 _NOTICES = PaymentNotice.__table__
-# Built once; an executemany over a tick's due checks (at most its limit).
-_CHECK_MOVED = (update(_NOTICES).where(_NOTICES.c.id == bindparam("nid"))
-                .values(receipt_check_at=bindparam("at"), receipt_search_abandoned_at=bindparam("given_up")))
+# Built once; executemanys over a tick's due checks (at most its limit).
+_PLATFORM_CHECK_MOVED = (update(_NOTICES).where(_NOTICES.c.id == bindparam("nid"))
+                         .values(platform_check_at=bindparam("at")))
+_RECEIPT_CHECK_MOVED = (update(_NOTICES).where(_NOTICES.c.id == bindparam("nid"))
+                        .values(receipt_check_at=bindparam("at"), receipt_search_abandoned_at=bindparam("given_up")))
 
 
 def _guard(report: PollReport, action) -> bool:

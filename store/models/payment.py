@@ -42,6 +42,9 @@ class PaymentNotice(Base):
     created_by: Mapped[str] = mapped_column(String(200))  # token subject or client of the creator
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # when the poller next asks the platform about it, while a payment may reach it unseen (registered, expired,
+    # cancelled); None: nothing to ask. Only these rows are in ix_payment_notices_platform_check_at.
+    platform_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # when the poller next looks for its e-receipt (set as a non-tax notice is paid or moves on while paid);
     # None: nothing to look for. Only these rows are in ix_payment_notices_receipt_check_at.
     receipt_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -54,6 +57,8 @@ class PaymentNotice(Base):
         Index("ix_payment_notices_payer_key", "payer_key"),
         Index("ix_payment_notices_status", "status"),
         Index("ix_payment_notices_case_id", "case_id"),
+        Index("ix_payment_notices_platform_check_at", "platform_check_at",  # the poller's due platform checks
+              postgresql_where=text("platform_check_at IS NOT NULL"), sqlite_where=text("platform_check_at IS NOT NULL")),
         Index("ix_payment_notices_receipt_check_at", "receipt_check_at",  # the poller's due e-receipt checks
               postgresql_where=text("receipt_check_at IS NOT NULL"), sqlite_where=text("receipt_check_at IS NOT NULL")),
     )

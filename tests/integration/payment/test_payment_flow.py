@@ -434,3 +434,35 @@ def test_due_e_receipt_checks_are_taken_a_tick_at_a_time_and_moved_on(pay_stack,
         for notice in notices:
             assert session.get(PaymentReceipt, notice["id"]) is not None
             assert session.get(PaymentNotice, notice["id"]).receipt_check_at is None  # found: no more checks
+
+
+def test_a_waiting_notice_is_asked_after_when_due_and_not_past_thirty_days_after_its_due_date(pay_stack, agency_token,
+                                                                                               db):
+    """City scale (issue 18): the poller asks the platform about a notice a payment may reach unseen when its
+    check is due (set as it was registered, once a callback had time to come), moves the check on, and stops
+    30 days after the due date; it no longer sorts a month of expired notices on every tick."""
+    from kernel.clock import utcnow
+    from store.models.payment import PaymentNotice
+
+    pay_stack.control("nontax", callbacks="drop")
+    notice = pay_stack.create(agency_token, notice_body(ENTERPRISE)).get_json()
+    now = utcnow()
+    with db.unit_of_work() as session:
+        row = session.get(PaymentNotice, notice["id"])
+        assert row.status == "registered" and now < row.platform_check_at <= now + timedelta(minutes=2)
+        row.updated_at = now - timedelta(days=2)  # registered two days ago, due before any other test's notice
+        row.platform_check_at = now - timedelta(days=2)
+    pay_stack.service.poll(now=now, limit=1)
+    with db.unit_of_work() as session:
+        assert session.get(PaymentNotice, notice["id"]).platform_check_at == now + timedelta(hours=1)  # at most hourly
+    pay_stack.service.poll(now=now, limit=1)  # not due: another notice's turn
+    with db.unit_of_work() as session:
+        row = session.get(PaymentNotice, notice["id"])
+        assert row.platform_check_at == now + timedelta(hours=1)
+        row.status, row.due_at = "expired", now - timedelta(days=31)  # expired long ago, never paid
+        row.platform_check_at = now - timedelta(days=2)
+    report = pay_stack.service.poll(now=now, limit=1)
+    assert not report.errors, report.errors
+    with db.unit_of_work() as session:
+        row = session.get(PaymentNotice, notice["id"])
+        assert row.platform_check_at is None and row.status == "expired"  # not asked, and never again
