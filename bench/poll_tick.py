@@ -4,10 +4,10 @@
 
 Two databases of their own (`<city database>_poll_small` and `_poll_city`, dropped, created and
 migrated) hold 1,000 and 1,000,000 historic payment notices (paid on the non-tax platform, with
-their e-receipts, events published), a tenth as many expired in the last 30 days (their platform checks
-ahead, within a day), and 300 and 300,000 delivery legs (delivered, events
-published), written by SQL in the models' shape. Nothing is due in either. The real services
-(`runtime.payments`, `runtime.logistics`) run their
+their e-receipts, events published, one in 20 with a refund done), a tenth as many expired in the
+last 30 days (their platform checks ahead, within a day), and 300 and 300,000 delivery legs
+(delivered, events published), written by SQL in the models' shape. Nothing is due in either. The
+real services (`runtime.payments`, `runtime.logistics`) run their
 `poll()` 20 times on each; the p50 of the two ticks together is printed as
 `RESULT city_poll_tick_ms small=... city=... ratio=...` (target city < 2 x small).
 Before that, EXPLAIN of every query of the payments and logistics polls, the outbox resend and the
@@ -50,6 +50,10 @@ FILL = [
     """INSERT INTO payment_receipts (notice_id, ebill_code, ebill_no, check_code, issue_date, download_url, fetched_at)
        SELECT 'n-' || lpad(g::text, 34, '0'), '34010100', lpad(g::text, 10, '0'), 'abc123', current_date - 45,
         'https://nontax.example/r/' || g, now() - interval '45 days' FROM generate_series(1, %(n)s) g""",
+    """INSERT INTO payment_refunds (notice_id, refund_request_id, request_hash, amount_fen, reason, status,
+        platform_refund_id, requested_by, created_at, completed_at)
+       SELECT 'n-' || lpad(g::text, 34, '0'), 'RR-' || g, repeat('0', 64), 1000, '多缴', 'succeeded', 'RF' || g,
+        'finance', now() - interval '44 days', now() - interval '44 days' FROM generate_series(1, %(n)s / 20) g""",
     """INSERT INTO payment_notice_events (notice_id, seq, event_type, from_state, to_state, details, occurred_at,
         message_id, envelope, published_at)
        SELECT 'n-' || lpad(g::text, 34, '0'), 1, 'payment.paid', 'registered', 'paid', '{}',

@@ -139,7 +139,11 @@ class PaymentRefund(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_payment_refunds_notice_id", "notice_id"),)
+    __table_args__ = (
+        Index("ix_payment_refunds_notice_id", "notice_id"),
+        Index("ix_payment_refunds_pending", "created_at",  # the poller's refunds to send again: the pending only
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    )
 
 
 class PaymentReceipt(Base):

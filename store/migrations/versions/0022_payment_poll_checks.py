@@ -13,6 +13,8 @@ Likewise the notices a payment may reach unseen (registered, expired, cancelled)
 `updated_at` among every such notice due in the last 30 days, a month of expired notices sorted on every
 tick (171 ms with 100,000 of them). `payment_notices.platform_check_at` is set as a notice enters one of
 those states and moved on each time the poller asks; the poller no longer touches `updated_at`.
+The pending refunds it sends again are read by a partial index of the pending ones (a scan of every refund
+before).
 
 Existing notices: a waiting notice within 30 days of its due date is due at once; a paid non-tax notice with no e-receipt and no given-up search, changed in the last 60 days
 (the old search's and give-up's windows together), is due at once; the poller searches it or, past its window,
@@ -35,6 +37,7 @@ depends_on = None
 
 CHECK_AHEAD = sa.text("receipt_check_at IS NOT NULL")
 ASK_AHEAD = sa.text("platform_check_at IS NOT NULL")
+PENDING = sa.text("status = 'pending'")
 PAID = ("paid", "paid_after_close", "partly_refunded", "refund_pending", "refunded")  # PAID_STATES at 0022
 
 
@@ -56,9 +59,12 @@ def upgrade() -> None:
     op.create_index("ix_payment_notices_platform_check_at", "payment_notices", ["platform_check_at"],
                     postgresql_where=ASK_AHEAD, sqlite_where=ASK_AHEAD)
     op.drop_index("ix_payment_notices_platform_updated_at", table_name="payment_notices")
+    op.create_index("ix_payment_refunds_pending", "payment_refunds", ["created_at"],
+                    postgresql_where=PENDING, sqlite_where=PENDING)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_payment_refunds_pending", table_name="payment_refunds")
     op.create_index("ix_payment_notices_platform_updated_at", "payment_notices", ["platform", "updated_at"])
     op.drop_index("ix_payment_notices_receipt_check_at", table_name="payment_notices")
     op.drop_index("ix_payment_notices_platform_check_at", table_name="payment_notices")
