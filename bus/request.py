@@ -70,10 +70,13 @@ class DepartmentCall:
     def record(self, owner: str | None, also=None) -> None:
         """Record the call as accepted and log it outgoing; `also(session)` runs in the same transaction
         (e.g. claiming its case), and refusing there records nothing."""
-        with self.runtime.db.unit_of_work() as session:
-            if also is not None:
+        if also is None:  # a Core transaction: an ORM session's setup was some 3% of the gateway's CPU per call
+            with self.runtime.db.transaction() as conn:
+                record_accepted(conn, self.envelope, owner=owner)
+        else:
+            with self.runtime.db.unit_of_work() as session:
                 also(session)
-            record_accepted(session, self.envelope, owner=owner)
+                record_accepted(session, self.envelope, owner=owner)
         self.runtime.message_log.record(self.envelope, "out")
 
     def send(self) -> None:

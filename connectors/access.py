@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -80,6 +81,11 @@ def parse_client_id(text: str) -> ClientId:
     """Parse and normalise a client id; ValueError (without echoing the input) if malformed."""
     if not isinstance(text, str):
         raise ValueError("a client id must be a string")
+    return _parse_client_id(text)
+
+
+@lru_cache(maxsize=1024)  # a department call parsed its caller's id (USCC check digit and all) five times
+def _parse_client_id(text: str) -> ClientId:
     parts = text.strip().split("/")
     if len(parts) == 2 and parts[0] == "channel" and _CHANNEL.match(parts[1]):
         return ClientId(kind="channel", text=f"channel/{parts[1]}", channel=parts[1])

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, update
 
 from bus.envelope import encode
 from config.logging import mask_identifiers
+from store.copy import insert_rows
 from store.models.bus import MessageLogHead, MessageLogRecord, MessageLogSpool
 
 GENESIS = "0" * 64
@@ -54,7 +55,7 @@ _HEADS, _RECORDS, _SPOOLS = MessageLogHead.__table__, MessageLogRecord.__table__
 _TAKE_HEAD = (update(_HEADS).where(_HEADS.c.id == 1).values(last_seq=_HEADS.c.last_seq)
               .returning(_HEADS.c.last_seq, _HEADS.c.last_hash))
 _MOVE_HEAD = update(_HEADS).where(_HEADS.c.id == 1)
-_FIRST_HEAD, _INSERT_RECORDS = insert(_HEADS), insert(_RECORDS)
+_FIRST_HEAD = insert(_HEADS)
 _MOVE_SPOOL, _NEW_SPOOL = update(_SPOOLS).where(_SPOOLS.c.name == bindparam("spool")), insert(_SPOOLS)
 
 
@@ -82,8 +83,7 @@ def append(session, entries: list[tuple[dict, str]]) -> int:
         digest = record_hash(prev, row)
         rows.append({**row, "logged_at": now, "prev_hash": prev, "record_hash": digest})
         prev = digest
-    if rows:
-        session.execute(_INSERT_RECORDS, rows)
+    insert_rows(session, _RECORDS, rows)  # COPY on PostgreSQL
     session.execute(_MOVE_HEAD, {"last_seq": seq, "last_hash": prev})
     return seq
 

@@ -83,3 +83,17 @@ def test_shipped_access_rules_match_the_shipped_declarations():
     rights.check("channel/web-portal", "e-licence", "list-licences")
     assert not rights.allowed("channel/web-portal", "population-registry", "get-household")
     assert not rights.allowed("channel/hotline", "e-licence", "list-licences")
+
+
+def test_a_client_id_is_checked_once_per_process(monkeypatch):
+    """Issue 18's service_call: the gateway and the worker parse the caller's client id (its USCC check
+    digit included) several times per department call; a pure function of the text, kept once parsed."""
+    import connectors.access as access
+
+    calls = []
+    monkeypatch.setattr(access, "validate_uscc", lambda code: calls.append(code) or code.upper())
+    text = f"GOV/{BODY}/repeat-once"
+    assert parse_client_id(text) == parse_client_id(text) == parse_client_id(text)
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="must be a string"):
+        parse_client_id(["GOV", BODY, "x"])  # unhashable: the same clear refusal as before
