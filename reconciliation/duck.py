@@ -9,8 +9,9 @@ uses ``threads`` threads (default: the cores this process may run on) and at mos
 ``memory_limit``. ``prepare``, if given, runs on the connection before it is shut in: what it
 attaches (the ledger's PostgreSQL, :class:`reconciliation.ledger.PostgresLedger`) stays
 reachable, nothing else becomes so. ``on_disk``: the database is a file in that directory (its
-tables compressed and paged out to it under the memory limit) instead of in memory. The connection is closed and the directory removed when the
-block ends, whatever happens.
+tables compressed and paged out to it under the memory limit) instead of in memory;
+``uncompressed_text``: its text columns are stored as they are (:data:`TEXT_COMPRESSION` off).
+The connection is closed and the directory removed when the block ends, whatever happens.
 """
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
+# DuckDB's compressions of text (``uncompressed_text``): choosing and applying them is most of the
+# CPU of storing a table of unique codes and transaction numbers on disk
+TEXT_COMPRESSION = "fsst,dictionary"
 MEMORY_LIMIT = "384MB"  # DuckDB's buffers; the process (Python, the raw statement) stays well under 1 GiB
 
 
@@ -55,7 +59,8 @@ def cores() -> int:
 
 @contextmanager
 def duck_session(*, threads: int | None = None, memory_limit: str = MEMORY_LIMIT,
-                 prepare: Callable[[object], None] | None = None, on_disk: bool = False) -> Iterator[DuckSession]:
+                 prepare: Callable[[object], None] | None = None, on_disk: bool = False,
+                 uncompressed_text: bool = False) -> Iterator[DuckSession]:
     import duckdb
 
     directory = tempfile.mkdtemp(prefix="govlink-reconcile-")
@@ -66,6 +71,8 @@ def duck_session(*, threads: int | None = None, memory_limit: str = MEMORY_LIMIT
             "temp_directory": os.path.join(directory, "spill"),
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
+        if uncompressed_text:
+            con.execute(f"SET disabled_compression_methods = {sql_literal(TEXT_COMPRESSION)}")
         if prepare is not None:
             prepare(con)
         con.execute("SET allowed_directories = ?", [[directory + os.sep]])

@@ -24,10 +24,13 @@ file whose rows end in CR LF and LF alike is loaded with plain line feeds; a fil
 goes to :func:`_check_rows`, a line-by-line check in Python that names the fault.
 
 The rows become table ``statement`` (``reference, transaction_id, amount_fen, fee_fen, kind,
-confirmed`` and ``h``, the reference's hash): money in fen, the confirmation time as the number
+confirmed`` and ``h``, the reference's hash): money in fen, the kind an ENUM of the two kinds
+(:data:`KIND_TYPE`: a byte a row, read and compared as its text), the confirmation time as the number
 YYYYMMDDHHMMSS (:func:`at_sql` makes it UTC epoch seconds), and ``rowid + FIRST_ROW_LINE`` is the
-line number. The table is created in file order: DuckDB keeps the insertion order
-(``preserve_insertion_order``, on by default) and the row ids follow it.
+line number. One scan of the table then gives the confirmation days (each checked to exist; a bad
+one sends the rows to :func:`_check_rows`, which names its line) and the sums for the totals line.
+The table is created in file order: DuckDB keeps the insertion order (``preserve_insertion_order``,
+on by default) and the row ids follow it.
 """
 from __future__ import annotations
 
@@ -115,10 +118,15 @@ def check_statement(raw: bytes, *, profile: PaymentCodeProfile = DEFAULT_PROFILE
 def load_statement(session: DuckSession, checked: CheckedStatement) -> StatementInfo:
     """Load the rows of ``checked`` into table ``statement`` of ``session`` and check its totals line."""
     _load_rows(session, checked)
-    sums = session.con.execute(f"""
+    *sums, days = session.con.execute(f"""
         SELECT count(*), coalesce(sum(amount_fen) FILTER (WHERE kind = '{KIND_PAID}'), 0),
-               coalesce(sum(amount_fen) FILTER (WHERE kind = '{KIND_REFUND}'), 0), coalesce(sum(fee_fen), 0)
+               coalesce(sum(amount_fen) FILTER (WHERE kind = '{KIND_REFUND}'), 0), coalesce(sum(fee_fen), 0),
+               list(DISTINCT confirmed // 1000000)
           FROM statement""").fetchone()
+    for day in days or ():  # first the dates, each line's own fault, then the totals
+        if not _is_date(f"{day:08d}"):
+            _check_rows(checked.raw, *checked.rows_at, checked.profile)  # raises, naming the first line of that day
+            raise RuntimeError("a confirmation date failed one check and passed the other")
     lines = int(sums[0])
     check_totals((FIRST_ROW_LINE + lines, checked.totals_line), tuple(map(int, sums)))
     return StatementInfo(checked.statement_date, checked.adm_div_code, lines)
@@ -173,6 +181,8 @@ def _rows_regex(profile: PaymentCodeProfile, line_end: str):
     return _ROWS_REGEXES[key]
 
 
+# 交易类型 as stored: an ENUM of the kinds (a byte a row, not a string), which reads and compares as the text
+KIND_TYPE = f"ENUM({_literal(KIND_PAID)}, {_literal(KIND_REFUND)})"
 _ROWS_REGEXES: dict[tuple[int, str], object] = {}
 CHUNK_BYTES = 16 << 20  # the rows are swapped, matched and written this much at a time
 
@@ -228,18 +238,13 @@ def _load_rows(session: DuckSession, checked: CheckedStatement) -> None:
     session.con.execute(f"""
         CREATE TABLE statement AS
         SELECT reference, transaction_id, CAST(amount * 100 AS BIGINT) AS amount_fen,
-               CAST(fee * 100 AS BIGINT) AS fee_fen, CASE kind {kinds} END AS kind, confirmed,
+               CAST(fee * 100 AS BIGINT) AS fee_fen, CAST(CASE kind {kinds} END AS {KIND_TYPE}) AS kind, confirmed,
                hash(reference) AS h  -- the join's key (reconciliation.bulk)
           FROM read_csv({_literal(session.path("statement.csv"))},
                         columns = {{'reference': 'VARCHAR', 'transaction_id': 'VARCHAR', 'kind': 'VARCHAR',
                                     'amount': 'DECIMAL(13, 2)', 'fee': 'DECIMAL(13, 2)', 'confirmed': 'BIGINT'}},
                         header = false, auto_detect = false, delim = ',', quote = '', escape = '',
                         strict_mode = true)""")
-    days = session.con.execute("SELECT DISTINCT confirmed // 1000000 FROM statement").fetchall()
-    for (day,) in days:
-        if not _is_date(f"{day:08d}"):
-            _check_rows(checked.raw, *checked.rows_at, checked.profile)  # raises, naming the first line of that day
-            raise RuntimeError("a confirmation date failed one check and passed the other")
 
 
 def _is_date(text: str) -> bool:

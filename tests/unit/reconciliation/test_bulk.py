@@ -173,3 +173,30 @@ def test_a_ledger_without_a_transaction_number_pairs_on_the_rest():
     ledger = [LedgerPayment(codes[0], None, 100, PAID, noon), LedgerPayment(codes[1], "", 100, PAID, noon)]
     run = reconcile_payments_bulk(ledger_source(ledger), raw, DAY, payment_rules())
     assert run.clean_in_bulk == 2 and run.result.discrepancies == []
+
+
+def test_the_days_text_is_stored_uncompressed(monkeypatch):
+    """The bulk run's tables keep their codes and transaction numbers as they are: choosing and
+    applying DuckDB's text compressions (FSST, dictionary) was most of the CPU of storing them."""
+    from contextlib import contextmanager
+
+    from reconciliation import bulk
+
+    compressions = {}
+    opened = bulk.duck_session
+
+    @contextmanager
+    def watched(**options):
+        with opened(**options) as session:
+            yield session
+            session.con.execute("CHECKPOINT")
+            compressions.update(session.con.execute("""
+                SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('statement')
+                 WHERE column_name IN ('reference', 'transaction_id') AND segment_type = 'VARCHAR'
+                 GROUP BY column_name""").fetchall())
+
+    monkeypatch.setattr(bulk, "duck_session", watched)
+    scenario = payment_scenario(DAY, 3000, 2, seed=5)
+    found, expected = both(scenario.ledger, scenario.statement)
+    assert found.content_hash == expected.content_hash
+    assert compressions == {"reference": ["Uncompressed"], "transaction_id": ["Uncompressed"]}

@@ -259,3 +259,23 @@ def test_a_date_fault_is_named_under_the_statements_own_profile():
     with pytest.raises(StatementError) as caught, duck_session(threads=1) as session:
         load_statement(session, check_statement(b"\r\n".join(lines), profile=profile))
     assert caught.value.message == "line 5: 确认时间 must be YYYYMMDDHHMMSS"
+
+
+def test_the_kind_is_stored_as_an_enum_of_the_kinds():
+    """交易类型 is a byte a row in the table (an ENUM of the kinds, cheaper to store and join than a
+    string at ten million rows) and still reads, and compares, as the kind's text."""
+    raw = _raw(2).replace(",缴款,".encode("gbk"), ",退款,".encode("gbk"), 1).replace(
+        "合计,2,2.01,0.00".encode("gbk"), "合计,2,1.01,1.00".encode("gbk"))
+    with duck_session(threads=1) as session:
+        load_statement(session, check_statement(raw))
+        rows = session.con.execute("SELECT typeof(kind), kind, kind = 'refund' FROM statement ORDER BY rowid").fetchall()
+    assert [row[0] for row in rows] == ["ENUM('paid', 'refund')"] * 2
+    assert [row[1:] for row in rows] == [("refund", True), ("paid", False)]
+
+
+def test_a_date_fault_is_named_before_wrong_totals():
+    """The dates and the totals are read in one scan of the table; a bad date still names its own
+    line when the totals line is wrong too."""
+    raw = _raw(3).replace(b"20240315000000", b"20230229000000", 2)  # lines 3 and 4: no 29 February in 2023
+    assert _refused(raw.replace("合计,3,".encode("gbk"), "合计,4,".encode("gbk"))) == \
+        "line 3: 确认时间 must be YYYYMMDDHHMMSS"
