@@ -150,7 +150,8 @@ _FORMAT2 = ("encode(sha256(record_send(ROW(2, convert_to(prev_hash, 'UTF8'), seq
 # One pass over each range of `seq`: the innermost query re-hashes each record by its own format (an unknown
 # format gives NULL: altered); it is planned on its own (OFFSET 0) so that parallel workers hash their share of
 # the primary key's order and a Gather Merge keeps that order for the window, which links each record to the
-# one before it. Only records with a problem come back, and the range's last record (its hash, and how many).
+# one before it. Only records with a problem come back, and the range's last record (its hash, and how many),
+# that one first: at most `_CAP` rows, fetched whole, since PostgreSQL plans no parallel workers for a cursor.
 _SQL_RANGE = f"""
 SELECT seq, lag_seq, prev_hash, lag_hash, altered, n, record_hash, is_last FROM (
     SELECT seq, prev_hash, record_hash, altered, lag(seq) OVER w AS lag_seq, lag(record_hash) OVER w AS lag_hash,
@@ -161,8 +162,9 @@ SELECT seq, lag_seq, prev_hash, lag_hash, altered, n, record_hash, is_last FROM 
     WINDOW w AS (ORDER BY seq)
 ) linked
 WHERE altered OR lag_seq IS NULL OR seq <> lag_seq + 1 OR prev_hash <> lag_hash OR is_last
-ORDER BY seq
+ORDER BY is_last DESC, seq
 """
+_CAP = 2 * MAX_PROBLEMS + 2
 # The planner takes sha256() for as cheap as an addition (procost 1): without these it hashes in one process.
 _PARALLEL = "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0"
 
@@ -175,9 +177,8 @@ def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
         hi = lo + SQL_RANGE
         found = []  # (seq, order, problem) of this range, at most 2 * MAX_PROBLEMS kept, the rest counted
         extra = 0
-        rows = session.execute(text(_SQL_RANGE).execution_options(stream_results=True, yield_per=10_000),
-                               {"lo": lo, "hi": hi})
-        for seq, lag_seq, prev_hash, lag_hash, altered, n, digest, is_last in rows:
+        last = None
+        for seq, lag_seq, prev_hash, lag_hash, altered, n, digest, is_last in _range_rows(session, lo, hi):
             before_seq, before_hash = (expected - 1, prev) if lag_seq is None else (lag_seq, lag_hash)
             problems = []
             if seq != before_seq + 1:
@@ -192,10 +193,21 @@ def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
                 else:
                     extra += 1
             if is_last:  # the range's last record: the next range links to it
-                report.checked += n
-                expected, prev = seq + 1, digest
+                last = (n, seq, digest)
+        if last is not None:
+            report.checked += last[0]
+            expected, prev = last[1] + 1, last[2]
         for _, _, problem in sorted(found):
             report.add(problem)
         report.problem_count += extra
         lo = hi
     report.last_seq, report.last_hash = expected - 1, prev
+
+
+def _range_rows(session, lo: int, hi: int):
+    rows = session.execute(text(_SQL_RANGE + " LIMIT :cap"), {"lo": lo, "hi": hi, "cap": _CAP}).all()
+    if len(rows) < _CAP:
+        return rows
+    # Thousands of problems in this range: all of them again, through a cursor (one process, bounded memory).
+    return session.execute(text(_SQL_RANGE).execution_options(stream_results=True, yield_per=10_000),
+                           {"lo": lo, "hi": hi})

@@ -222,3 +222,12 @@ def test_a_checkpoint_in_the_format_1_records_carries_on_across_the_boundary(log
     with log_db.unit_of_work() as s:
         assert checkpoint.verify_from_checkpoint(s, key).problems == [
             "record 10 was altered (its hash does not match its content)"]
+
+
+def test_a_range_with_more_problems_than_one_fetch_holds_is_reported_whole(log_db, monkeypatch):
+    module = importlib.import_module("bus.message_log.verify")
+    monkeypatch.setattr(module, "_CAP", 3)  # the range's rows come again through a cursor
+    statement, expected = TAMPERED["swapped"]
+    with log_db.unit_of_work() as s:
+        s.execute(text(statement + "; " + TAMPERED["removed"][0]))
+    assert sorted(both(log_db).problems) == sorted(expected + TAMPERED["removed"][1])
