@@ -48,8 +48,8 @@ import psycopg
 from bench.city_db import CITY_DATABASE, DEFAULT_URL, city_url, fresh_database, marker  # noqa: F401 (used by the benches)
 from bench.city_load import N, Streams, esc, loosen, tighten
 from bus.envelope import encode
-from bus.message_log.chain import (CHAIN_FORMAT, FORMAT2_HEAD, GENESIS, _row, bytea_field, int8_field, micros,
-                                    record_hash)
+from bus.message_log.chain import (CHAIN_FORMAT, FORMAT2_HEAD, GENESIS, INT8, TIMESTAMPTZ, _row, bytea_field,
+                                    int8_field, micros, record_hash)
 from config.logging import mask_identifiers
 from kernel.clock import BEIJING
 from kernel.identifiers import make_resident_id
@@ -182,7 +182,7 @@ class City:
         if masked is None:
             masked = self.masked[client] = mask_identifiers(client) or None
         if self.chain_format == 2:  # chain.format2_bytes after the record's prev_hash and seq (Chain adds those)
-            key = b"".join((int8_field(1184, micros(at)), bytea_field(mid), bytea_field(direction), bytea_field(type_),
+            key = b"".join((int8_field(TIMESTAMPTZ, micros(at)), bytea_field(mid), bytea_field(direction), bytea_field(type_),
                             bytea_field(service), bytea_field(masked), bytea_field(None), bytea_field(correlation_id),
                             bytea_field(case_id), bytea_field(body)))
         else:  # format 1: chain.record_hash's canonical JSON (keys sorted, no user), written out instead of
@@ -363,7 +363,7 @@ class Chain:
         """The next record's hash, from what City.emit kept of it (format 2: its bytes after seq; 1: its JSON)."""
         self.seq += 1
         if self.chain_format == 2:
-            data = b"".join((FORMAT2_HEAD, bytea_field(self.prev), int8_field(20, self.seq), key))
+            data = b"".join((FORMAT2_HEAD, bytea_field(self.prev), int8_field(INT8, self.seq), key))
         else:
             data = f"{self.prev}\n{key[0]}{self.seq}{key[1]}".encode()
         self.prev = sha256(data).hexdigest()

@@ -13,8 +13,10 @@ verified by its own format, so records written before format 2 stay as they were
   bytes (-1 for NULL) and its bytes: int4 2 (the format itself), int8 seq, timestamptz logged_at
   (int8 microseconds since 2000-01-01 UTC), and every text as bytea of its UTF-8. Length-prefixed,
   so no byte can move from one column to the next and no value needs escaping; PostgreSQL recomputes
-  it with `sha256(record_send(ROW(...)))`, without JSON or date formatting. A one-row head table holds the end of the chain; writers
-update it first, which serialises them on PostgreSQL (row lock) and SQLite (write lock) alike.
+  it with `sha256(record_send(ROW(...)))`, without JSON or date formatting.
+
+A one-row head table holds the end of the chain; writers update it first, which serialises them
+on PostgreSQL (row lock) and SQLite (write lock) alike.
 
 Readable columns hold masked values only (identifiers, users); `body` keeps the envelope as it
 travelled, for replay and for recomputing the chain.
@@ -42,7 +44,7 @@ CHAIN_FORMAT = 2  # the format `append` writes
 FORMATS = (1, 2)
 TEXT_COLUMNS = HASHED_COLUMNS[1:9] + ("body",)  # format 2: after the format, prev_hash, seq and logged_at
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
-_INT4, _INT8, _BYTEA, _TIMESTAMPTZ = 23, 20, 17, 1184  # the types' OIDs, as record_send writes them
+_INT4, INT8, _BYTEA, TIMESTAMPTZ = 23, 20, 17, 1184  # the types' OIDs, as record_send writes them
 _FIELD, _NULL = struct.Struct(">Ii"), struct.pack(">Ii", _BYTEA, -1)
 FORMAT2_HEAD = struct.pack(">i", 4 + len(TEXT_COLUMNS)) + _FIELD.pack(_INT4, 4) + struct.pack(">i", 2)
 _MICROSECOND = timedelta(microseconds=1)
@@ -80,8 +82,8 @@ def micros(logged_at: datetime | str) -> int:
 
 def format2_bytes(prev_hash: str, row: dict) -> bytes:
     """What format 2 hashes: `record_send(ROW(2, prev_hash, seq, logged_at, message_id, ..., body))`."""
-    return b"".join([FORMAT2_HEAD, bytea_field(prev_hash), int8_field(_INT8, row["seq"]),
-                     int8_field(_TIMESTAMPTZ, micros(row["logged_at"])),
+    return b"".join([FORMAT2_HEAD, bytea_field(prev_hash), int8_field(INT8, row["seq"]),
+                     int8_field(TIMESTAMPTZ, micros(row["logged_at"])),
                      *(bytea_field(row[c]) for c in TEXT_COLUMNS)])
 
 
