@@ -20,11 +20,13 @@ is the real one; rows go in with COPY, in the models' shape (bench/city_load.py:
 dropped first and rebuilt after the load, COPY FREEZE, no VACUUM). Two worker processes generate
 the month in chunks of about 2,000 cases (each chunk seeded from the seed and its first case, so
 the data does not depend on the number of workers); the main process chains the log records
-(sha256 over chain.record_hash's canonical JSON, written out; each chunk's first records are
-checked against bus.envelope.encode and chain.record_hash themselves) and feeds the COPY streams;
+(in the chain format chain.append writes, 2, or `--chain-format 1` as before migration 0022: sha256
+over chain.record_hash's bytes, written out; each chunk's first records are checked against
+bus.envelope.encode and chain.record_hash themselves) and feeds the COPY streams;
 at most four chunks are in flight, so memory does not grow with the scale. Prints `RESULT city
 generated cases=... steps=... log=... seconds=...` with the database's size, the seconds of the
-load and of the index builds, and the main process's peak memory.
+load and of the index builds, and the main process's peak memory. `--log-only` writes only the
+message log (about 10 records a case), for bench/city_audit.py `--database`.
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ import psycopg
 from bench.city_db import CITY_DATABASE, DEFAULT_URL, city_url, fresh_database, marker  # noqa: F401 (used by the benches)
 from bench.city_load import N, Streams, esc, loosen, tighten
 from bus.envelope import encode
-from bus.message_log.chain import GENESIS, _row, record_hash
+from bus.message_log.chain import (CHAIN_FORMAT, FORMAT2_HEAD, GENESIS, INT8, TIMESTAMPTZ, _row, bytea_field,
+                                    int8_field, micros, record_hash)
 from config.logging import mask_identifiers
 from kernel.clock import BEIJING
 from kernel.identifiers import make_resident_id
@@ -68,7 +71,7 @@ WEEKDAY = [1.0, 1.0, 1.0, 1.0, 0.95, 0.35, 0.25]  # Monday .. Sunday
 
 TABLES = {
     "message_log": ["seq", "message_id", "direction", "type", "service", "client", "user_masked", "correlation_id",
-                    "case_id", "logged_at", "body", "prev_hash", "record_hash"],
+                    "case_id", "logged_at", "body", "prev_hash", "record_hash", "chain_format"],
     "supervision_steps": ["id", "step", "case_id", "service", "system", "thread", "start_message_id", "start_type",
                           "started_at", "due_at", "escalate_at", "end_message_id", "end_type", "ended_at",
                           "duration_ms", "outcome", "overdue", "warned_at", "escalated_at", "created_at"],
@@ -112,8 +115,9 @@ def _t(value) -> str:
 class City:
     """The month's plan (`chunks`), and the generator of one chunk of it (`first_n`: its first case)."""
 
-    def __init__(self, scale: float, seed: int, today: date, first_n: int | None = None):
-        self.seed, self.scale = seed, scale
+    def __init__(self, scale: float, seed: int, today: date, first_n: int | None = None,
+                 chain_format: int = CHAIN_FORMAT, log_only: bool = False):
+        self.seed, self.scale, self.chain_format, self.log_only = seed, scale, chain_format, log_only
         self.rng = random.Random(seed if first_n is None else f"{seed}:{first_n}")
         self.uuid_rng = random.Random(seed + 1 if first_n is None else f"{seed}:{first_n}:uuid")
         self.cases = max(1, round(1_000_000 * scale))
@@ -128,7 +132,7 @@ class City:
                 slots.append(datetime(day.year, day.month, day.day, h, tzinfo=BEIJING).astimezone(UTC))
                 weights.append(WEEKDAY[day.weekday()] * HOURS[h])
         self.slots, self.cum = slots, list(_accumulate(weights))
-        self.records: list[str] = []  # per log record: its canonical JSON before and after its seq, its line
+        self.records: list = []  # per log record: what its hash needs besides seq and prev_hash (Chain), its line
         self.days: dict[tuple, list] = {}  # (day, step, service, system) -> [finished, overdue, failed, Counter]
         self.ratings: Counter = Counter()
         self.rating_sums: Counter = Counter()
@@ -177,20 +181,25 @@ class City:
         masked = self.masked.get(client)
         if masked is None:
             masked = self.masked[client] = mask_identifiers(client) or None
-        # chain.record_hash's canonical JSON (keys sorted, no user), written out instead of dumped, in two
-        # pieces around the record's seq; and its line in message_log without seq and hashes.
-        before = (f'{{"body":{STR(body)},"case_id":{_json(case_id)},"client":{_json(masked)},'
-                  f'"correlation_id":{_json(correlation_id)},"direction":"{direction}","logged_at":"{iso}",'
-                  f'"message_id":"{mid}","seq":')
-        after = f',"service":{_json(service)},"type":{STR(type_)},"user_masked":null}}'
-        self.records += (before, after, f"{mid}\t{direction}\t{type_}\t{service or N}\t{masked or N}\t{N}\t"
-                                        f"{correlation_id}\t{case_id}\t{iso}\t{esc(body)}")
-        if len(self.records) <= 3 * SELF_CHECK:
+        if self.chain_format == 2:  # chain.format2_bytes after the record's prev_hash and seq (Chain adds those)
+            key = b"".join((int8_field(TIMESTAMPTZ, micros(at)), bytea_field(mid), bytea_field(direction), bytea_field(type_),
+                            bytea_field(service), bytea_field(masked), bytea_field(None), bytea_field(correlation_id),
+                            bytea_field(case_id), bytea_field(body)))
+        else:  # format 1: chain.record_hash's canonical JSON (keys sorted, no user), written out instead of
+            # dumped, in two pieces around the record's seq
+            key = (f'{{"body":{STR(body)},"case_id":{_json(case_id)},"client":{_json(masked)},'
+                   f'"correlation_id":{_json(correlation_id)},"direction":"{direction}","logged_at":"{iso}",'
+                   f'"message_id":"{mid}","seq":', f',"service":{_json(service)},"type":{STR(type_)},"user_masked":null}}')
+        # and its line in message_log without seq, hashes and format
+        self.records += (key, f"{mid}\t{direction}\t{type_}\t{service or N}\t{masked or N}\t{N}\t"
+                              f"{correlation_id}\t{case_id}\t{iso}\t{esc(body)}")
+        if len(self.records) <= 2 * SELF_CHECK:
             envelope = {"message_id": mid, "correlation_id": correlation_id, "causation_id": causation_id,
                         "type": type_, "client": client, "service": service, "operation": operation, "user": None,
                         "case_id": case_id, "issued_at": iso, "request_hash": None, "payload": json.loads(payload)}
             assert body == encode(envelope).decode(), "the body differs from bus.envelope.encode"
-            assert Chain().link(before, after) == record_hash(GENESIS, _row(1, envelope, direction, at)), \
+            row = _row(1, envelope, direction, at)
+            assert Chain(self.chain_format).link(key) == record_hash(GENESIS, row, self.chain_format), \
                 "the fast hash differs from chain.record_hash"
         return mid
 
@@ -335,31 +344,38 @@ class City:
 class Lines:
     """A chunk's rows, as COPY text lines per table (the message log's are kept by `City.emit`)."""
 
-    def __init__(self):
+    def __init__(self, log_only: bool = False):
         self.tables: dict[str, list[str]] = {table: [] for table in TABLES if table != "message_log"}
+        self.log_only = log_only
 
     def add(self, table: str, line: str) -> None:
-        self.tables[table].append(line)
+        if not self.log_only:
+            self.tables[table].append(line)
 
 
 class Chain:
     """The message log's hash chain, record after record (what bus.message_log.chain.append computes)."""
 
-    def __init__(self):
-        self.seq, self.prev = 0, GENESIS
+    def __init__(self, chain_format: int = CHAIN_FORMAT):
+        self.seq, self.prev, self.chain_format = 0, GENESIS, chain_format
 
-    def link(self, before: str, after: str) -> str:
+    def link(self, key) -> str:
+        """The next record's hash, from what City.emit kept of it (format 2: its bytes after seq; 1: its JSON)."""
         self.seq += 1
-        self.prev = sha256(f"{self.prev}\n{before}{self.seq}{after}".encode()).hexdigest()
+        if self.chain_format == 2:
+            data = b"".join((FORMAT2_HEAD, bytea_field(self.prev), int8_field(INT8, self.seq), key))
+        else:
+            data = f"{self.prev}\n{key[0]}{self.seq}{key[1]}".encode()
+        self.prev = sha256(data).hexdigest()
         return self.prev
 
-    def lines(self, records: list[str]) -> str:
-        """The COPY text of a chunk's records (City.records: before, after, line), chained on."""
+    def lines(self, records: list) -> str:
+        """The COPY text of a chunk's records (City.records: key, line), chained on."""
         out = []
-        for i in range(0, len(records), 3):
+        for i in range(0, len(records), 2):
             prev = self.prev
-            digest = self.link(records[i], records[i + 1])
-            out.append(f"{self.seq}\t{records[i + 2]}\t{prev}\t{digest}\n")
+            digest = self.link(records[i])
+            out.append(f"{self.seq}\t{records[i + 1]}\t{prev}\t{digest}\t{self.chain_format}\n")
         return "".join(out)
 
 
@@ -369,12 +385,12 @@ _CITY: City | None = None  # the plan, shared with the worker processes (forked)
 def run_chunk(job: tuple[int, list[tuple[int, int]]]) -> dict:
     """Generate one chunk of the month in a worker process: its rows, records and rollup counts."""
     first_n, slots = job
-    city = City(_CITY.scale, _CITY.seed, _CITY.today, first_n)
-    out = Lines()
+    city = City(_CITY.scale, _CITY.seed, _CITY.today, first_n, _CITY.chain_format, _CITY.log_only)
+    out = Lines(city.log_only)
     for n, at in enumerate(city.starts(slots), first_n):
         city.case(out, n, at)
     return {"tables": {table: ("".join(lines), len(lines)) for table, lines in out.tables.items()},
-            "records": "\x00".join(city.records), "days": city.days, "ratings": city.ratings,
+            "records": city.records, "days": city.days, "ratings": city.ratings,
             "rating_sums": city.rating_sums, "steps": city.steps}
 
 
@@ -460,25 +476,28 @@ def write_discrepancies(conn, city: City) -> None:
                             hashlib.sha256(key.encode()).hexdigest(), "open", city.now))
 
 
-def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE) -> dict:
+def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE, *, log_only: bool = False,
+             chain_format: int = CHAIN_FORMAT) -> dict:
     started = time.monotonic()
     database_url = fresh_database(url, name)
     today = datetime.now(BEIJING).date()
-    city = City(scale, seed, today)
+    city = City(scale, seed, today, chain_format=chain_format, log_only=log_only)
+    tables = {"message_log": TABLES["message_log"]} if log_only else TABLES
     # Keys, unique constraints, foreign keys and indexes are put back after the load, each built
     # once (bench/city_load.py), on two connections at once: the message log's, and the rest.
     with psycopg.connect(database_url, autocommit=True) as conn:
-        statements = loosen(conn, list(TABLES))
+        statements = loosen(conn, list(tables))
     global _CITY
-    _CITY, chain, steps = city, Chain(), 0
-    out = Streams(database_url, TABLES)
+    _CITY, chain, steps = city, Chain(chain_format), 0
+    out = Streams(database_url, tables)
     try:
         with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
             for part in _bounded(pool, city.chunks()):
                 for table, (text, count) in part["tables"].items():
-                    out.write(table, text, count)
-                records = part["records"].split("\x00") if part["records"] else []
-                out.write("message_log", chain.lines(records), len(records) // 3)
+                    if table in tables:
+                        out.write(table, text, count)
+                records = part["records"]
+                out.write("message_log", chain.lines(records), len(records) // 2)
                 merge_days(city.days, part["days"])
                 city.ratings.update(part["ratings"])
                 city.rating_sums.update(part["rating_sums"])
@@ -487,18 +506,20 @@ def generate(url: str, scale: float, seed: int, name: str = CITY_DATABASE) -> di
         out.close()
     city.steps, city.seq, city.prev = steps, chain.seq, chain.prev
     loaded = time.monotonic()
-    tighten(database_url, statements, [{"message_log"}, set(TABLES) - {"message_log"}])
+    tighten(database_url, statements, [{"message_log"}, set(tables) - {"message_log"}])
     indexed = time.monotonic()
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO message_log_head (id, last_seq, last_hash) VALUES (1, %s, %s)", (city.seq, city.prev))
         conn.execute("INSERT INTO supervision_cursor (id, last_seq, checked_at) VALUES (1, %s, now())", (city.seq,))
-        write_rollups(conn, city)
-        write_discrepancies(conn, city)
+        if not log_only:
+            write_rollups(conn, city)
+            write_discrepancies(conn, city)
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE")  # COPY FREEZE left the pages frozen and all-visible: no VACUUM to do
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-        conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker(scale, seed, today)}'")
+        label = marker(scale, seed, today) + (f" log-only chain_format={chain_format}" if log_only else "")
+        conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{label}'")
     return {"url": database_url, "cases": city.cases, "steps": city.steps, "log": city.seq,
             "notices": out.counts["payment_notices"], "legs": out.counts["shipment_legs"],
             "ratings": out.counts["supervision_satisfaction"], "complaints": out.counts["supervision_complaints"],
@@ -521,8 +542,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--database", default=CITY_DATABASE)
     parser.add_argument("--url", default=DEFAULT_URL, help="a URL of the server (its database name is ignored)")
+    parser.add_argument("--log-only", action="store_true",
+                        help="only the message log (its records and head), e.g. for bench.city_audit --database")
+    parser.add_argument("--chain-format", type=int, choices=(1, 2), default=CHAIN_FORMAT,
+                        help="the log's chain format (default: what chain.append writes; 1: as before migration 0022)")
     args = parser.parse_args(argv)
-    r = generate(args.url, args.scale, args.seed, args.database)
+    r = generate(args.url, args.scale, args.seed, args.database, log_only=args.log_only,
+                 chain_format=args.chain_format)
     print(f"city: {r['first_day']} .. {r['last_day']} (Beijing), notices={r['notices']} legs={r['legs']} "
           f"ratings={r['ratings']} complaints={r['complaints']} discrepancies={r['discrepancies']}")
     print(result_line(r, args.scale))

@@ -10,6 +10,9 @@ the full verification of the whole chain (time, and the peak resident memory of 
 process; targets < 60 s and < 500 MiB at 10,000,000 records), then, after 100,000 new records are
 appended through `bus.message_log.chain.append`, the incremental one from the checkpoint the full
 one recorded (target < 5 s). Each run appends 100,000 records to the city's log.
+
+    python -m bench.city --log-only --scale 1 --database govlink_city_log    # only the log, ~10M records
+    python -m bench.city_audit --database govlink_city_log                   # measured on it as it is
 """
 from __future__ import annotations
 
@@ -78,12 +81,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="govlink audit verify at city scale (issue 18)")
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_CITY_SCALE", "0.1")))
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--database", help="an existing database (e.g. made by bench.city --log-only) instead of "
+                                           "the city at --scale")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args.child, args.full)
-    url = ensure_city(args.scale, args.seed)
+    if args.database:
+        from bench.city_db import city_url
+
+        url = city_url(name=args.database)
+    else:
+        url = ensure_city(args.scale, args.seed)
     full_s, full_mib, full = run_verify(url, True)
     append_records(url, NEW_RECORDS)
     inc_s, _, inc = run_verify(url, False)

@@ -40,7 +40,9 @@ def fresh_database(url: str, name: str) -> str:
 
 def marker(scale: float, seed: int, today: date) -> str:
     """What the database's comment says about the city in it (bench/city_reads.py reuses a matching one)."""
-    return f"bench.city scale={scale:g} seed={seed} day={today}"
+    from bus.message_log.chain import CHAIN_FORMAT
+
+    return f"bench.city scale={scale:g} seed={seed} day={today} chain_format={CHAIN_FORMAT}"
 
 
 def city_url(url: str = DEFAULT_URL, name: str = CITY_DATABASE) -> str:

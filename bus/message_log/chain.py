@@ -2,8 +2,21 @@
 
 Each record's hash covers its sequence number, the previous record's hash and every column, so
 an altered record breaks its own hash and a removed one breaks the chain (a gap in `seq` and a
-`prev_hash` that no longer matches). A one-row head table holds the end of the chain; writers
-update it first, which serialises them on PostgreSQL (row lock) and SQLite (write lock) alike.
+`prev_hash` that no longer matches). `chain_format` says how a record was hashed; each record is
+verified by its own format, so records written before format 2 stay as they were (never re-hashed):
+
+- 1 (records from before migration 0022): SHA-256 of `prev_hash`, a newline and the columns as
+  JSON (`json.dumps`, keys sorted, `ensure_ascii=False`, compact; `logged_at` as ISO 8601 UTC);
+- 2 (written since): SHA-256 of PostgreSQL's binary form of the row (`record_send`) of
+  (2, prev_hash, seq, logged_at, message_id, direction, type, service, client, user_masked,
+  correlation_id, case_id, body): a column count, then per column its type's OID, its length in
+  bytes (-1 for NULL) and its bytes: int4 2 (the format itself), int8 seq, timestamptz logged_at
+  (int8 microseconds since 2000-01-01 UTC), and every text as bytea of its UTF-8. Length-prefixed,
+  so no byte can move from one column to the next and no value needs escaping; PostgreSQL recomputes
+  it with `sha256(record_send(ROW(...)))`, without JSON or date formatting.
+
+A one-row head table holds the end of the chain; writers update it first, which serialises them
+on PostgreSQL (row lock) and SQLite (write lock) alike.
 
 Readable columns hold masked values only (identifiers, users); `body` keeps the envelope as it
 travelled, for replay and for recomputing the chain.
@@ -12,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+import struct
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, insert, update
 
@@ -27,10 +41,51 @@ HASHED_COLUMNS = ("seq", "message_id", "direction", "type", "service", "client",
                   "case_id", "logged_at", "body")
 
 
-def record_hash(prev_hash: str, row: dict) -> str:
-    """SHA-256 over the previous hash and the record's columns in a canonical form."""
-    canonical = json.dumps({k: row[k] for k in sorted(row)}, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev_hash + "\n" + canonical).encode()).hexdigest()
+CHAIN_FORMAT = 2  # the format `append` writes
+FORMATS = (1, 2)
+TEXT_COLUMNS = HASHED_COLUMNS[1:9] + ("body",)  # format 2: after the format, prev_hash, seq and logged_at
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_INT4, INT8, _BYTEA, TIMESTAMPTZ = 23, 20, 17, 1184  # the types' OIDs, as record_send writes them
+_FIELD, _NULL = struct.Struct(">Ii"), struct.pack(">Ii", _BYTEA, -1)
+FORMAT2_HEAD = struct.pack(">i", 4 + len(TEXT_COLUMNS)) + _FIELD.pack(_INT4, 4) + struct.pack(">i", 2)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def record_hash(prev_hash: str, row: dict, chain_format: int = CHAIN_FORMAT) -> str:
+    """SHA-256 over the previous hash and the record's columns in the canonical form of `chain_format`."""
+    if chain_format == 2:
+        return hashlib.sha256(format2_bytes(prev_hash, row)).hexdigest()
+    if chain_format == 1:
+        canonical = json.dumps({k: row[k] for k in sorted(row)}, ensure_ascii=False, separators=(",", ":"), default=str)
+        return hashlib.sha256((prev_hash + "\n" + canonical).encode()).hexdigest()
+    raise ValueError(f"unknown chain format {chain_format!r}")
+
+
+def bytea_field(value: str | None) -> bytes:
+    """One text column in format 2: the bytea OID, the length of its UTF-8 (-1: NULL), the UTF-8."""
+    if value is None:
+        return _NULL
+    data = value.encode()
+    return _FIELD.pack(_BYTEA, len(data)) + data
+
+
+def int8_field(oid: int, value: int) -> bytes:
+    return _FIELD.pack(oid, 8) + value.to_bytes(8, "big", signed=True)
+
+
+def micros(logged_at: datetime | str) -> int:
+    """Microseconds since 2000-01-01 UTC (PostgreSQL's timestamptz as int8), of an aware time or its ISO text."""
+    at = datetime.fromisoformat(logged_at) if isinstance(logged_at, str) else logged_at
+    if at.tzinfo is None:
+        raise ValueError("logged_at must be timezone-aware")
+    return (at - PG_EPOCH) // _MICROSECOND
+
+
+def format2_bytes(prev_hash: str, row: dict) -> bytes:
+    """What format 2 hashes: `record_send(ROW(2, prev_hash, seq, logged_at, message_id, ..., body))`."""
+    return b"".join([FORMAT2_HEAD, bytea_field(prev_hash), int8_field(INT8, row["seq"]),
+                     int8_field(TIMESTAMPTZ, micros(row["logged_at"])),
+                     *(bytea_field(row[c]) for c in TEXT_COLUMNS)])
 
 
 def _row(seq: int, envelope: dict, direction: str, logged_at: datetime) -> dict:
@@ -80,8 +135,8 @@ def append(session, entries: list[tuple[dict, str]]) -> int:
             raise ValueError(f"direction must be one of {DIRECTIONS}")
         seq += 1
         row = _row(seq, envelope, direction, now)
-        digest = record_hash(prev, row)
-        rows.append({**row, "logged_at": now, "prev_hash": prev, "record_hash": digest})
+        digest = record_hash(prev, {**row, "logged_at": now})
+        rows.append({**row, "logged_at": now, "prev_hash": prev, "record_hash": digest, "chain_format": CHAIN_FORMAT})
         prev = digest
     insert_rows(session, _RECORDS, rows)  # COPY on PostgreSQL
     session.execute(_MOVE_HEAD, {"last_seq": seq, "last_hash": prev})

@@ -3,11 +3,12 @@
 Two walkers give the same answers (tests compare them):
 
 - in Python, on every backend: batches of plain rows by `seq` (keyset), each record re-hashed
-  with `chain.record_hash`; memory is one batch, whatever the log's length;
+  with `chain.record_hash` in its own `chain_format`; memory is one batch, whatever the log's length;
 - on PostgreSQL, in the database, per range of `seq`: the links (seq and prev_hash) by a window
   over the primary key, and every record re-hashed by PostgreSQL's `sha256()` over the same
-  canonical JSON, by parallel workers; only the records with a problem come back to Python, so
-  ten million records are checked without moving their bodies over the wire.
+  canonical form (format 2: `record_send` of the row; format 1: its JSON rebuilt with `to_json`);
+  only the records with a problem come back to Python, so ten million records are checked without
+  moving their bodies over the wire.
 
 A report keeps the first `MAX_PROBLEMS` problems word for word and counts the rest.
 """
@@ -18,7 +19,7 @@ from datetime import timezone
 
 from sqlalchemy import func, select, text
 
-from bus.message_log.chain import GENESIS, HASHED_COLUMNS, record_hash
+from bus.message_log.chain import FORMATS, GENESIS, HASHED_COLUMNS, TEXT_COLUMNS, record_hash
 from store.models.bus import MessageLogHead, MessageLogRecord
 
 MAX_PROBLEMS = 1000
@@ -81,15 +82,19 @@ def verify(session, batch: int = 5000, *, since: Anchor | None = None, method: s
 
 
 def _columns():
-    return [getattr(MessageLogRecord, c) for c in HASHED_COLUMNS] + [MessageLogRecord.prev_hash,
+    return [getattr(MessageLogRecord, c) for c in HASHED_COLUMNS] + [MessageLogRecord.chain_format,
+                                                                      MessageLogRecord.prev_hash,
                                                                       MessageLogRecord.record_hash]
 
 
 def _intact(values) -> bool:
     row = dict(zip(HASHED_COLUMNS, values[:len(HASHED_COLUMNS)]))
-    row["logged_at"] = row["logged_at"].astimezone(timezone.utc).isoformat()
-    prev_hash, digest = values[len(HASHED_COLUMNS):]
-    return record_hash(prev_hash, row) == digest
+    chain_format, prev_hash, digest = values[len(HASHED_COLUMNS):]
+    if chain_format not in FORMATS:
+        return False
+    if chain_format == 1:
+        row["logged_at"] = row["logged_at"].astimezone(timezone.utc).isoformat()
+    return record_hash(prev_hash, row, chain_format) == digest
 
 
 def _check_anchor(session, anchor: Anchor, report: VerifyReport) -> None:
@@ -123,7 +128,7 @@ def _walk_python(session, report: VerifyReport, expected: int, prev: str, batch:
     report.last_seq, report.last_hash = last_seen, prev
 
 
-def _canonical_sql() -> str:
+def _format1_sql() -> str:
     """PostgreSQL text equal to `json.dumps(row, sort_keys, ensure_ascii=False, separators=(",", ":"))`."""
     parts = []
     for name in sorted(HASHED_COLUMNS):
@@ -139,50 +144,70 @@ def _canonical_sql() -> str:
     return " || ',' || ".join(parts)
 
 
-_SQL_LINKS = """
-SELECT seq, lag_seq, prev_hash, lag_hash FROM (
-    SELECT seq, prev_hash, lag(seq) OVER w AS lag_seq, lag(record_hash) OVER w AS lag_hash
-    FROM message_log WHERE seq >= :lo AND seq < :hi WINDOW w AS (ORDER BY seq)
+_FORMAT1 = f"""encode(sha256(convert_to(prev_hash || E'\\n' || '{{' || {_format1_sql()} || '}}', 'UTF8')), 'hex')"""
+_FORMAT2 = ("encode(sha256(record_send(ROW(2, convert_to(prev_hash, 'UTF8'), seq::int8, logged_at::timestamptz, "
+            + ", ".join(f"convert_to({c}, 'UTF8')" for c in TEXT_COLUMNS) + "))), 'hex')")
+# One pass over each range of `seq`: the innermost query re-hashes each record by its own format (an unknown
+# format gives NULL: altered); it is planned on its own (OFFSET 0) so that parallel workers hash their share of
+# the primary key's order and a Gather Merge keeps that order for the window, which links each record to the
+# one before it. Only records with a problem come back, and the range's last record (its hash, and how many),
+# that one first: at most `_CAP` rows, fetched whole, since PostgreSQL plans no parallel workers for a cursor.
+_SQL_RANGE = f"""
+SELECT seq, lag_seq, prev_hash, lag_hash, altered, n, record_hash, is_last FROM (
+    SELECT seq, prev_hash, record_hash, altered, lag(seq) OVER w AS lag_seq, lag(record_hash) OVER w AS lag_hash,
+           row_number() OVER w AS n, lead(seq) OVER w IS NULL AS is_last
+    FROM (SELECT seq, prev_hash, record_hash,
+                 record_hash IS DISTINCT FROM (CASE chain_format WHEN 2 THEN {_FORMAT2} WHEN 1 THEN {_FORMAT1} END) AS altered
+          FROM message_log WHERE seq >= :lo AND seq < :hi ORDER BY seq OFFSET 0) hashed
+    WINDOW w AS (ORDER BY seq)
 ) linked
-WHERE lag_seq IS NULL OR seq <> lag_seq + 1 OR prev_hash <> lag_hash
-ORDER BY seq
+WHERE altered OR lag_seq IS NULL OR seq <> lag_seq + 1 OR prev_hash <> lag_hash OR is_last
+ORDER BY is_last DESC, seq
 """
-# No ORDER BY: PostgreSQL re-hashes the range with parallel workers; only altered records come back.
-_SQL_ALTERED = f"""
-SELECT seq FROM message_log WHERE seq >= :lo AND seq < :hi
-AND record_hash <> encode(sha256(convert_to(prev_hash || E'\\n' || '{{' || {_canonical_sql()} || '}}', 'UTF8')), 'hex')
-"""
+_CAP = 2 * MAX_PROBLEMS + 2
+# The planner takes sha256() for as cheap as an addition (procost 1): without these it hashes in one process.
+_PARALLEL = "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0"
 
 
 def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
     top = session.execute(select(func.max(MessageLogRecord.seq))).scalar() or 0
+    session.execute(text(_PARALLEL))
     lo = expected
     while lo <= top:
         hi = lo + SQL_RANGE
-        found = []  # (seq, order, problem) of this range, at most MAX_PROBLEMS kept
-        for seq, lag_seq, prev_hash, lag_hash in session.execute(text(_SQL_LINKS), {"lo": lo, "hi": hi}):
-            before_seq, before_hash = (expected - 1, prev) if lag_seq is None else (lag_seq, lag_hash)
-            if seq != before_seq + 1:
-                found.append((seq, 0, f"records {before_seq + 1}..{seq - 1} are missing"))
-            if prev_hash != before_hash:
-                found.append((seq, 1, f"record {seq} does not follow the record before it (chain broken)"))
-            del found[MAX_PROBLEMS:]
-        altered = session.execute(text(_SQL_ALTERED).execution_options(stream_results=True, yield_per=10_000),
-                                  {"lo": lo, "hi": hi})
+        found = []  # (seq, order, problem) of this range, at most 2 * MAX_PROBLEMS kept, the rest counted
         extra = 0
-        for (seq,) in altered:
-            if len(found) < 2 * MAX_PROBLEMS:
-                found.append((seq, 2, f"record {seq} was altered (its hash does not match its content)"))
-            else:
-                extra += 1
+        last = None
+        for seq, lag_seq, prev_hash, lag_hash, altered, n, digest, is_last in _range_rows(session, lo, hi):
+            before_seq, before_hash = (expected - 1, prev) if lag_seq is None else (lag_seq, lag_hash)
+            problems = []
+            if seq != before_seq + 1:
+                problems.append((seq, 0, f"records {before_seq + 1}..{seq - 1} are missing"))
+            if prev_hash != before_hash:
+                problems.append((seq, 1, f"record {seq} does not follow the record before it (chain broken)"))
+            if altered:
+                problems.append((seq, 2, f"record {seq} was altered (its hash does not match its content)"))
+            for problem in problems:
+                if len(found) < 2 * MAX_PROBLEMS:
+                    found.append(problem)
+                else:
+                    extra += 1
+            if is_last:  # the range's last record: the next range links to it
+                last = (n, seq, digest)
+        if last is not None:
+            report.checked += last[0]
+            expected, prev = last[1] + 1, last[2]
         for _, _, problem in sorted(found):
             report.add(problem)
         report.problem_count += extra
-        count, last = session.execute(select(func.count(), func.max(MessageLogRecord.seq))
-                                      .where(MessageLogRecord.seq >= lo, MessageLogRecord.seq < hi)).one()
-        if count:
-            report.checked += count
-            expected = last + 1
-            prev = session.execute(select(MessageLogRecord.record_hash).where(MessageLogRecord.seq == last)).scalar_one()
         lo = hi
     report.last_seq, report.last_hash = expected - 1, prev
+
+
+def _range_rows(session, lo: int, hi: int):
+    rows = session.execute(text(_SQL_RANGE + " LIMIT :cap"), {"lo": lo, "hi": hi, "cap": _CAP}).all()
+    if len(rows) < _CAP:
+        return rows
+    # Thousands of problems in this range: all of them again, through a cursor (one process, bounded memory).
+    return session.execute(text(_SQL_RANGE).execution_options(stream_results=True, yield_per=10_000),
+                           {"lo": lo, "hi": hi})

@@ -1,7 +1,7 @@
 """Tables of the message bus: the tamper-evident message log and the idempotent receiver's record."""
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel.clock import utcnow
@@ -32,6 +32,8 @@ class MessageLogRecord(Base):
     body: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     record_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # How record_hash was computed (bus/message_log/chain.py): 1 before migration 0022, 2 since.
+    chain_format: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
 
     __table_args__ = (
         Index("ix_message_log_case_id", "case_id"),
