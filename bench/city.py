@@ -20,7 +20,7 @@ is the real one; rows go in with COPY, in the models' shape (bench/city_load.py:
 dropped first and rebuilt after the load, COPY FREEZE, no VACUUM). Two worker processes generate
 the month in chunks of about 2,000 cases (each chunk seeded from the seed and its first case, so
 the data does not depend on the number of workers); the main process chains the log records
-(in the chain format chain.append writes, 2, or `--chain-format 1` as before migration 0022: sha256
+(in the chain format chain.append writes, 2, or `--chain-format 1` as before migration 0023: sha256
 over chain.record_hash's bytes, written out; each chunk's first records are checked against
 bus.envelope.encode and chain.record_hash themselves) and feeds the COPY streams;
 at most four chunks are in flight, so memory does not grow with the scale. Prints `RESULT city
@@ -545,7 +545,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-only", action="store_true",
                         help="only the message log (its records and head), e.g. for bench.city_audit --database")
     parser.add_argument("--chain-format", type=int, choices=(1, 2), default=CHAIN_FORMAT,
-                        help="the log's chain format (default: what chain.append writes; 1: as before migration 0022)")
+                        help="the log's chain format (default: what chain.append writes; 1: as before migration 0023)")
     args = parser.parse_args(argv)
     r = generate(args.url, args.scale, args.seed, args.database, log_only=args.log_only,
                  chain_format=args.chain_format)

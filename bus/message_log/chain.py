@@ -5,7 +5,7 @@ an altered record breaks its own hash and a removed one breaks the chain (a gap 
 `prev_hash` that no longer matches). `chain_format` says how a record was hashed; each record is
 verified by its own format, so records written before format 2 stay as they were (never re-hashed):
 
-- 1 (records from before migration 0022): SHA-256 of `prev_hash`, a newline and the columns as
+- 1 (records from before migration 0023): SHA-256 of `prev_hash`, a newline and the columns as
   JSON (`json.dumps`, keys sorted, `ensure_ascii=False`, compact; `logged_at` as ISO 8601 UTC);
 - 2 (written since): SHA-256 of PostgreSQL's binary form of the row (`record_send`) of
   (2, prev_hash, seq, logged_at, message_id, direction, type, service, client, user_masked,

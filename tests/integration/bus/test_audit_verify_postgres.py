@@ -178,7 +178,7 @@ def test_a_tampered_format_2_record_is_reported_by_both_walkers(log_db, case, mo
 
 
 def _older_records_in_format_1(database, upto):
-    """Records 1..upto as a deployment before migration 0022 wrote them (format 1), the rest re-chained after them."""
+    """Records 1..upto as a deployment before migration 0023 wrote them (format 1), the rest re-chained after them."""
     with database.unit_of_work() as s:
         s.execute(update(MessageLogRecord).where(MessageLogRecord.seq <= upto).values(chain_format=1))
     _rehash_from(database, 1)

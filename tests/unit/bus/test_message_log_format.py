@@ -75,7 +75,7 @@ def db(tmp_path):
 
 
 def _older_records_in_format_1(database, upto):
-    """Records 1..upto hashed as before migration 0022 (format 1), the rest re-chained after them in format 2."""
+    """Records 1..upto hashed as before migration 0023 (format 1), the rest re-chained after them in format 2."""
     with database.unit_of_work() as s:
         prev = GENESIS
         for rec in s.query(MessageLogRecord).order_by(MessageLogRecord.seq):

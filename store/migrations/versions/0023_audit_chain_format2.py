@@ -7,14 +7,14 @@ with; existing records are format 1 (the column's default: a catalogue change, n
 are never re-hashed, since re-writing a chain is what the log exists to detect. New records are
 written in format 2, and format 2 hashes its own marker, so changing a record's marker breaks its hash.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
@@ -24,9 +24,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Format-2 records cannot be verified by the code before 0022: refuse rather than leave them unverifiable.
+    # Format-2 records cannot be verified by the code before 0023: refuse rather than leave them unverifiable.
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT count(*) FROM message_log WHERE chain_format <> 1")).scalar():
-        raise RuntimeError("message_log holds format-2 records: the code before 0022 cannot verify them")
+        raise RuntimeError("message_log holds format-2 records: the code before 0023 cannot verify them")
     with op.batch_alter_table("message_log") as batch:
         batch.drop_column("chain_format")
