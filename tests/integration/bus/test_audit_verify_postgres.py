@@ -12,6 +12,7 @@ from bus.message_log.verify import verify
 from store import migrate
 from store.db import Database
 from store.models.bus import MessageLogHead, MessageLogRecord
+from tests.support.chain import older_records_in_format_1, rehash_from
 from tests.support.scratch_db import drop_scratch_database
 
 AWKWARD = ["合肥市 \"引号\" \\ 反斜杠", "tab\there\nnew\rline\x01\x1f\x7f", "\u2028\u2029 é ü 𠀋", "'; DROP TABLE x; --", ""]
@@ -41,26 +42,11 @@ def log_db(settings, unique):
             rec.client, rec.correlation_id = (value or None), (value[:60] or None)
         # A logged_at with no microseconds (isoformat() leaves them out).
         s.get(MessageLogRecord, 1).logged_at = datetime(2026, 12, 6, 1, 2, 3, tzinfo=timezone.utc)
-    _rehash_from(database, 1)
+    rehash_from(database, 1)
     yield database
     database.dispose()
     drop_scratch_database(admin, name)
     admin.dispose()
-
-
-def _rehash_from(database, seq):
-    from bus.message_log.chain import GENESIS, HASHED_COLUMNS, record_hash
-
-    with database.unit_of_work() as s:
-        before = s.get(MessageLogRecord, seq - 1)
-        prev = before.record_hash if before else GENESIS
-        for rec in s.query(MessageLogRecord).filter(MessageLogRecord.seq >= seq).order_by(MessageLogRecord.seq):
-            row = {c: getattr(rec, c) for c in HASHED_COLUMNS}
-            if rec.chain_format == 1:
-                row["logged_at"] = rec.logged_at.astimezone(timezone.utc).isoformat()
-            rec.prev_hash, rec.record_hash = prev, record_hash(prev, row, rec.chain_format)
-            prev = rec.record_hash
-        s.execute(update(MessageLogHead).values(last_hash=prev))
 
 
 def both(database):
@@ -177,16 +163,9 @@ def test_a_tampered_format_2_record_is_reported_by_both_walkers(log_db, case, mo
     assert sorted(both(log_db).problems) == sorted(expected)
 
 
-def _older_records_in_format_1(database, upto):
-    """Records 1..upto as a deployment before migration 0023 wrote them (format 1), the rest re-chained after them."""
-    with database.unit_of_work() as s:
-        s.execute(update(MessageLogRecord).where(MessageLogRecord.seq <= upto).values(chain_format=1))
-    _rehash_from(database, 1)
-
-
 def test_format_1_records_followed_by_format_2_records_verify_by_both_walkers(log_db, monkeypatch):
     monkeypatch.setattr(importlib.import_module("bus.message_log.verify"), "SQL_RANGE", 7)
-    _older_records_in_format_1(log_db, 8)
+    older_records_in_format_1(log_db, 8)
     with log_db.unit_of_work() as s:
         formats = [f for (f,) in s.query(MessageLogRecord.chain_format).order_by(MessageLogRecord.seq)]
     assert formats == [1] * 8 + [2] * 12
@@ -196,7 +175,7 @@ def test_format_1_records_followed_by_format_2_records_verify_by_both_walkers(lo
 
 @pytest.mark.parametrize("seq, marker", [(12, 1), (3, 2), (12, 3), (3, 0)])
 def test_a_record_whose_format_marker_was_changed_is_reported(log_db, seq, marker):
-    _older_records_in_format_1(log_db, 8)
+    older_records_in_format_1(log_db, 8)
     with log_db.unit_of_work() as s:
         s.execute(update(MessageLogRecord).where(MessageLogRecord.seq == seq).values(chain_format=marker))
     assert both(log_db).problems == [f"record {seq} was altered (its hash does not match its content)"]
@@ -205,7 +184,7 @@ def test_a_record_whose_format_marker_was_changed_is_reported(log_db, seq, marke
 def test_a_checkpoint_in_the_format_1_records_carries_on_across_the_boundary(log_db):
     from bus.message_log import checkpoint
 
-    _older_records_in_format_1(log_db, 8)
+    older_records_in_format_1(log_db, 8)
     key = b"k" * 32
     with log_db.unit_of_work() as s:  # a checkpoint recorded before the upgrade, at the last format-1 record
         s.execute(delete(MessageLogRecord).where(MessageLogRecord.seq > 8))

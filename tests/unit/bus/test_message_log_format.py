@@ -11,7 +11,8 @@ from bus.message_log.chain import GENESIS, _row, append, format2_bytes, record_h
 from bus.message_log.verify import verify
 from store import migrate
 from store.db import Database
-from store.models.bus import MessageLogHead, MessageLogRecord
+from store.models.bus import MessageLogRecord
+from tests.support.chain import older_records_in_format_1
 
 AT = datetime(2026, 12, 7, 3, 4, 5, 123456, tzinfo=timezone.utc)
 ENVELOPE = new_envelope("service.call", {"i": 1}, client="channel/web-portal", service="e-licence",
@@ -74,21 +75,6 @@ def db(tmp_path):
     return database
 
 
-def _older_records_in_format_1(database, upto):
-    """Records 1..upto hashed as before migration 0023 (format 1), the rest re-chained after them in format 2."""
-    with database.unit_of_work() as s:
-        prev = GENESIS
-        for rec in s.query(MessageLogRecord).order_by(MessageLogRecord.seq):
-            rec.chain_format = 1 if rec.seq <= upto else 2
-            row = {c: getattr(rec, c) for c in ("seq", "message_id", "direction", "type", "service", "client",
-                                                 "user_masked", "correlation_id", "case_id", "logged_at", "body")}
-            if rec.chain_format == 1:
-                row["logged_at"] = rec.logged_at.astimezone(timezone.utc).isoformat()
-            rec.prev_hash, rec.record_hash = prev, record_hash(prev, row, rec.chain_format)
-            prev = rec.record_hash
-        s.execute(update(MessageLogHead).values(last_hash=prev))
-
-
 def test_new_records_are_format_2_and_verify(db):
     with db.unit_of_work() as s:
         assert [r.chain_format for r in s.query(MessageLogRecord)] == [2] * 10
@@ -96,7 +82,7 @@ def test_new_records_are_format_2_and_verify(db):
 
 
 def test_format_1_records_then_format_2_records_verify(db):
-    _older_records_in_format_1(db, 4)
+    older_records_in_format_1(db, 4)
     with db.unit_of_work() as s:
         report = verify(s)
     assert report.ok and report.checked == 10, report.problems
@@ -106,7 +92,7 @@ def test_format_1_records_then_format_2_records_verify(db):
     {"body": "{}"}, {"user_masked": "3401**********9999"}, {"chain_format": 1}, {"chain_format": 3},
     {"logged_at": AT}])
 def test_a_tampered_format_2_record_is_reported(db, change):
-    _older_records_in_format_1(db, 4)
+    older_records_in_format_1(db, 4)
     with db.unit_of_work() as s:
         s.execute(update(MessageLogRecord).where(MessageLogRecord.seq == 7).values(**change))
     with db.unit_of_work() as s:
@@ -114,7 +100,7 @@ def test_a_tampered_format_2_record_is_reported(db, change):
 
 
 def test_a_format_1_record_marked_format_2_is_reported(db):
-    _older_records_in_format_1(db, 4)
+    older_records_in_format_1(db, 4)
     with db.unit_of_work() as s:
         s.execute(update(MessageLogRecord).where(MessageLogRecord.seq == 2).values(chain_format=2))
     with db.unit_of_work() as s:
