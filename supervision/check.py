@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bus.envelope import encode, new_envelope
@@ -154,11 +154,17 @@ def _close(step: SupervisionStep, envelope: dict, report: CheckReport) -> None:
 
 
 # ----------------------------------------------------------------------------------- 2. assess
-def raise_alerts(db, engine: DeadlineEngine, report: CheckReport, services: tuple[str, ...] | None = None) -> None:
+def raise_alerts(db, engine: DeadlineEngine, report: CheckReport, services: tuple[str, ...] | None = None,
+                 limit: int = 5000) -> None:
     now = engine.now()
     with db.unit_of_work() as session:
-        query = (select(SupervisionStep).where(SupervisionStep.ended_at.is_(None), SupervisionStep.escalated_at.is_(None),
-                                               SupervisionStep.due_at < now).order_by(SupervisionStep.due_at).limit(5000))
+        # Only the steps with something to do: past due and not warned, or past the limit and not escalated (a
+        # partial index each). A warned step waiting for its escalation limit is not read again every minute,
+        # and a backlog of them cannot fill `limit` ahead of a step newly past due.
+        to_warn = and_(SupervisionStep.warned_at.is_(None), SupervisionStep.due_at < now)
+        to_escalate = and_(SupervisionStep.escalated_at.is_(None), SupervisionStep.escalate_at < now)
+        query = (select(SupervisionStep).where(SupervisionStep.ended_at.is_(None), or_(to_warn, to_escalate))
+                 .order_by(SupervisionStep.due_at).limit(limit))
         if services is not None:
             query = query.where(SupervisionStep.service.in_(services))
         if db.backend == "postgresql":

@@ -44,7 +44,12 @@ class SupervisionStep(Base):
         UniqueConstraint("step", "start_message_id", name="uq_supervision_steps_step_start_message_id"),
         Index("ix_supervision_steps_case_id", "case_id"),
         Index("ix_supervision_steps_thread", "thread"),
-        Index("ix_supervision_steps_open", "ended_at", "escalated_at"),
+        # The check's due work (issue 18): the open steps still to warn, and still to escalate.
+        Index("ix_supervision_steps_to_warn", "due_at", postgresql_where=text("ended_at IS NULL AND warned_at IS NULL"),
+              sqlite_where=text("ended_at IS NULL AND warned_at IS NULL")),
+        Index("ix_supervision_steps_to_escalate", "escalate_at",
+              postgresql_where=text("ended_at IS NULL AND escalated_at IS NULL"),
+              sqlite_where=text("ended_at IS NULL AND escalated_at IS NULL")),
         Index("ix_supervision_steps_started_at", "started_at"),
         # Open steps only (issue 18): the live part of the statistics and the check's due work.
         Index("ix_supervision_steps_open_started_at", "started_at", postgresql_where=text("ended_at IS NULL"),

@@ -1,0 +1,103 @@
+"""The supervision check reads the steps it has work for, whatever the backlog (issue 18).
+
+A step past due and already warned waits, open, until its escalation limit (hours later, or days). The
+check used to take every open step past due that was not escalated, oldest first, up to its limit: each
+minute it re-read the warned steps it had nothing to do for, and with more of them than the limit a step
+newly past due was never reached, so its warning was late by as long as the backlog took to escalate.
+It now takes the steps to warn and the steps to escalate, each by a partial index of its own.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, event, select
+
+from store.models.supervision import SupervisionAlert, SupervisionStep
+from supervision.check import CheckReport, raise_alerts
+from supervision.deadlines import DeadlineEngine, FixedClock
+
+NOW = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
+
+
+def _step(service: str, *, due: timedelta, escalate: timedelta, warned: bool = False) -> SupervisionStep:
+    message_id = str(uuid.uuid4())
+    return SupervisionStep(id=str(uuid.uuid4()), step="department-reply", case_id=f"CASE-DUE-{message_id[:8]}",
+                           service=service, system=service, thread=message_id, start_message_id=message_id,
+                           start_type=f"{service}.verify-identity", started_at=NOW + due - timedelta(seconds=30),
+                           due_at=NOW + due, escalate_at=NOW + escalate, overdue=warned,
+                           warned_at=NOW + due + timedelta(seconds=60) if warned else None)
+
+
+def _steps(db, service):
+    with db.unit_of_work() as s:
+        return {st.id: st for st in s.execute(select(SupervisionStep).where(SupervisionStep.service == service)).scalars()}
+
+
+def _remove(db, service):
+    with db.unit_of_work() as s:
+        ids = select(SupervisionStep.id).where(SupervisionStep.service == service)
+        s.execute(delete(SupervisionAlert).where(SupervisionAlert.step_id.in_(ids)))
+        s.execute(delete(SupervisionStep).where(SupervisionStep.service == service))
+
+
+def test_a_backlog_of_warned_steps_does_not_hold_back_a_new_warning(db):
+    service = f"due-probe-{uuid.uuid4().hex[:8]}"
+    backlog = [_step(service, due=-timedelta(hours=h), escalate=timedelta(days=1), warned=True) for h in (3, 2, 1)]
+    fresh = _step(service, due=-timedelta(minutes=1), escalate=timedelta(hours=4))
+    late = _step(service, due=-timedelta(hours=5), escalate=-timedelta(minutes=1), warned=True)
+    with db.unit_of_work() as s:
+        s.add_all([*backlog, fresh, late])
+    engine = DeadlineEngine([], None, FixedClock(NOW))
+    try:
+        report = CheckReport()
+        raise_alerts(db, engine, report, services=(service,), limit=2)  # three warned steps wait: nothing to do
+        steps = _steps(db, service)
+        assert steps[fresh.id].warned_at == NOW and steps[fresh.id].overdue, report
+        assert steps[late.id].escalated_at == NOW, report
+        assert (report.warnings, report.escalations, report.overdue) == (1, 1, 1)
+        assert all(steps[b.id].escalated_at is None and steps[b.id].warned_at < NOW for b in backlog)
+
+        again = CheckReport()
+        raise_alerts(db, engine, again, services=(service,), limit=2)
+        assert (again.warnings, again.escalations) == (0, 0)  # each fires once
+    finally:
+        _remove(db, service)
+
+
+def test_the_check_reads_its_due_steps_by_partial_indexes(db):
+    """A city's live set: thousands of open steps, a few due. The plan must not read the open ones."""
+    service = f"due-plan-{uuid.uuid4().hex[:8]}"
+    with db.unit_of_work() as s:
+        s.add_all(_step(service, due=timedelta(minutes=m % 600 + 1), escalate=timedelta(hours=12)) for m in range(3000))
+        s.add_all(_step(service, due=-timedelta(minutes=m + 1), escalate=timedelta(hours=12)) for m in range(5))
+    try:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE supervision_steps")
+        plan = _plans(db)
+    finally:
+        _remove(db, service)
+    assert "ix_supervision_steps_to_warn" in plan and "ix_supervision_steps_to_escalate" in plan, plan
+    assert "Seq Scan" not in plan and "ix_supervision_steps_open_started_at" not in plan, plan
+
+
+def _plans(db) -> str:
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM supervision_steps" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        raise_alerts(db, DeadlineEngine([], None, FixedClock(NOW)), CheckReport())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert seen
+    plans = []
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in seen:
+            plans.append("\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)))
+        conn.exec_driver_sql("RESET enable_seqscan")
+    return "\n".join(plans)
