@@ -210,3 +210,51 @@ def test_a_range_with_more_problems_than_one_fetch_holds_is_reported_whole(log_d
     with log_db.unit_of_work() as s:
         s.execute(text(statement + "; " + TAMPERED["removed"][0]))
     assert sorted(both(log_db).problems) == sorted(expected + TAMPERED["removed"][1])
+
+
+def both_since(database, seq):
+    from bus.message_log.verify import Anchor
+
+    with database.unit_of_work() as s:
+        anchor = Anchor(seq, s.get(MessageLogRecord, seq).record_hash)
+        sql, python = verify(s, since=anchor, method="sql"), verify(s, since=anchor, method="python")
+    assert (sql.checked, sql.last_seq, sql.last_hash) == (python.checked, python.last_seq, python.last_hash)
+    assert sorted(sql.problems) == sorted(python.problems)
+    return sql
+
+
+@pytest.mark.parametrize("removed, expected", [
+    ([9], ["records 9..9 are missing", "record 10 does not follow the record before it (chain broken)"]),
+    ([9, 15, 16], ["records 9..9 are missing", "record 10 does not follow the record before it (chain broken)",
+                   "records 15..16 are missing", "record 17 does not follow the record before it (chain broken)"]),
+    (list(range(9, 17)), ["records 9..16 are missing", "record 17 does not follow the record before it (chain broken)"]),
+])
+def test_records_removed_after_a_checkpoint_are_found_by_both_walkers_across_ranges(log_db, monkeypatch, removed,
+                                                                                     expected):
+    monkeypatch.setattr(importlib.import_module("bus.message_log.verify"), "SQL_RANGE", 4)  # ranges 9..12, 13..16, ..
+    with log_db.unit_of_work() as s:
+        s.execute(delete(MessageLogRecord).where(MessageLogRecord.seq.in_(removed)))
+    report = both_since(log_db, 8)
+    assert sorted(report.problems) == sorted(expected)
+    assert report.checked == 12 - len(removed)
+
+
+def _plan_nodes(node):
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_a_range_hands_on_only_its_records_with_a_problem_not_every_record(log_db):
+    """Issue 18: one window over every record of a range (a Gather Merge into the leader, in key order) made the
+    parallel workers wait for the leader; each record is linked to the one before it where it is hashed, so only
+    records with a problem (and the verification's first) go further, and no JIT is compiled per range."""
+    module = importlib.import_module("bus.message_log.verify")
+    with log_db.unit_of_work() as s:
+        s.execute(text(module._PARALLEL))
+        assert s.execute(text("SHOW jit")).scalar() == "off"
+        (plan,) = s.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + module._SQL_RANGE),
+                            {"lo": 1, "hi": 21, "first": 1}).scalar()
+    nodes = list(_plan_nodes(plan["Plan"]))
+    assert not {n["Node Type"] for n in nodes} & {"WindowAgg", "Gather Merge"}, [n["Node Type"] for n in nodes]
+    assert plan["Plan"]["Actual Rows"] == 1  # the first record (no record before it in the log): nothing else
