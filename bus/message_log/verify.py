@@ -159,9 +159,8 @@ _ALTERED = f"record_hash IS DISTINCT FROM (CASE chain_format WHEN 2 THEN {_FORMA
 _SQL_RANGE = f"""
 SELECT c.seq, b.seq AS lag_seq, c.prev_hash, b.record_hash AS lag_hash, c.altered FROM (
     SELECT seq, prev_hash, {_ALTERED} AS altered
-    FROM message_log r LEFT JOIN LATERAL (
-        SELECT p.record_hash AS before_hash FROM message_log p WHERE p.seq = r.seq - 1 AND p.seq >= :first OFFSET 0
-    ) p ON true
+    FROM message_log LEFT JOIN (SELECT seq AS before_seq, record_hash AS before_hash FROM message_log) p
+                               ON before_seq = seq - 1 AND before_seq >= :first
     WHERE seq >= :lo AND seq < :hi AND ({_ALTERED} OR prev_hash IS DISTINCT FROM before_hash)
     OFFSET 0) c
 LEFT JOIN LATERAL (
@@ -176,8 +175,11 @@ SELECT s.n, s.last, m.record_hash FROM (SELECT count(*) AS n, max(seq) AS last F
 """
 _CAP = 2 * MAX_PROBLEMS + 2
 # The planner takes sha256() for as cheap as an addition (procost 1): without the costs it hashes in one process.
+# The link is looked up by the primary key in the process that hashes (a nested loop: a hash or merge join would
+# read the range twice), and the range is read by the primary key, never by scanning the whole log per range.
 # JIT would compile the hashing expressions anew in every process of every range, and they are function calls.
-_PARALLEL = "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; SET LOCAL jit = off"
+_PARALLEL = ("SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; SET LOCAL enable_hashjoin = off; "
+             "SET LOCAL enable_mergejoin = off; SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
 
 
 def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
