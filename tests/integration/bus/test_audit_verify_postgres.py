@@ -265,3 +265,12 @@ def test_a_range_hands_on_only_its_records_with_a_problem_not_every_record(log_d
     below = list(_plan_nodes(gather))[1:]
     assert any("sha256" in n.get("Filter", "") and "prev_hash" in n.get("Filter", "") for n in below)  # hash, link
     assert gather["Actual Rows"] == plan["Plan"]["Actual Rows"] == 1  # the first record (none before it): no other
+
+
+def test_the_walkers_agree_whatever_the_sessions_client_encoding(log_db):
+    """The SQL walker takes each text's UTF-8 bytes with textsend (in a UTF8 database), which sends in the
+    session's client encoding: it must hash UTF-8 even for a session in another encoding."""
+    with log_db.unit_of_work() as s:
+        s.execute(text("SET LOCAL client_encoding = 'GB18030'"))  # every character of AWKWARD has a GB18030 form
+        sql, python = verify(s, method="sql"), verify(s, method="python")
+    assert sql.ok and python.ok and sql.checked == python.checked == 20, sql.problems
