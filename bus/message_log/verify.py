@@ -4,11 +4,11 @@ Two walkers give the same answers (tests compare them):
 
 - in Python, on every backend: batches of plain rows by `seq` (keyset), each record re-hashed
   with `chain.record_hash` in its own `chain_format`; memory is one batch, whatever the log's length;
-- on PostgreSQL, in the database, per range of `seq`: the links (seq and prev_hash) by a window
-  over the primary key, and every record re-hashed by PostgreSQL's `sha256()` over the same
-  canonical form (format 2: `record_send` of the row; format 1: its JSON rebuilt with `to_json`);
-  only the records with a problem come back to Python, so ten million records are checked without
-  moving their bodies over the wire.
+- on PostgreSQL, in the database, per range of `seq`, in parallel workers: every record re-hashed by
+  PostgreSQL's `sha256()` over the same canonical form (format 2: `record_send` of the row; format 1:
+  its JSON rebuilt with `to_json`) and linked (prev_hash) to the record `seq - 1` by the primary key;
+  only the records with a problem come back to Python, with the record before each, so ten million
+  records are checked without moving their bodies over the wire.
 
 A report keeps the first `MAX_PROBLEMS` problems word for word and counts the rest.
 """
@@ -145,41 +145,74 @@ def _format1_sql() -> str:
 
 
 _FORMAT1 = f"""encode(sha256(convert_to(prev_hash || E'\\n' || '{{' || {_format1_sql()} || '}}', 'UTF8')), 'hex')"""
-_FORMAT2 = ("encode(sha256(record_send(ROW(2, convert_to(prev_hash, 'UTF8'), seq::int8, logged_at::timestamptz, "
-            + ", ".join(f"convert_to({c}, 'UTF8')" for c in TEXT_COLUMNS) + "))), 'hex')")
-# One pass over each range of `seq`: the innermost query re-hashes each record by its own format (an unknown
-# format gives NULL: altered); it is planned on its own (OFFSET 0) so that parallel workers hash their share of
-# the primary key's order and a Gather Merge keeps that order for the window, which links each record to the
-# one before it. Only records with a problem come back, and the range's last record (its hash, and how many),
-# that one first: at most `_CAP` rows, fetched whole, since PostgreSQL plans no parallel workers for a cursor.
-_SQL_RANGE = f"""
-SELECT seq, lag_seq, prev_hash, lag_hash, altered, n, record_hash, is_last FROM (
-    SELECT seq, prev_hash, record_hash, altered, lag(seq) OVER w AS lag_seq, lag(record_hash) OVER w AS lag_hash,
-           row_number() OVER w AS n, lead(seq) OVER w IS NULL AS is_last
-    FROM (SELECT seq, prev_hash, record_hash,
-                 record_hash IS DISTINCT FROM (CASE chain_format WHEN 2 THEN {_FORMAT2} WHEN 1 THEN {_FORMAT1} END) AS altered
-          FROM message_log WHERE seq >= :lo AND seq < :hi ORDER BY seq OFFSET 0) hashed
-    WINDOW w AS (ORDER BY seq)
-) linked
-WHERE altered OR lag_seq IS NULL OR seq <> lag_seq + 1 OR prev_hash <> lag_hash OR is_last
-ORDER BY is_last DESC, seq
+
+
+def _format2_sql(utf8: str) -> str:
+    """Format 2 in SQL; `utf8` gives a text column's UTF-8 as bytea: "convert_to({}, 'UTF8')" in any database, or
+    "textsend({})" (a third of the CPU) where the database's encoding and the session's client encoding are both
+    UTF8 (parallel workers send in the database's encoding: _walk_sql sets the leader's)."""
+    return ("encode(sha256(record_send(ROW(2, " + utf8.format("prev_hash") + ", seq::int8, logged_at::timestamptz, "
+            + ", ".join(utf8.format(c) for c in TEXT_COLUMNS) + "))), 'hex')")
+
+
+_FORMAT2 = _format2_sql("convert_to({}, 'UTF8')")
+
+
+def _altered(format2: str) -> str:
+    return f"record_hash IS DISTINCT FROM (CASE chain_format WHEN 2 THEN {format2} WHEN 1 THEN {_FORMAT1} END)"
+
+
+# One statement per range of `seq`, its work per record all in parallel workers: each record is re-hashed by its
+# own format (an unknown format gives NULL: altered) and linked to the record just before it (`seq - 1`, looked
+# up by the primary key; none before `first`, where this verification starts), and only the records that are
+# altered or not linked so go further (OFFSET 0 keeps that filter in the workers). For those the record before
+# them in the log (not necessarily `seq - 1`: a gap) is looked up, and Python says what is wrong, as it says for
+# the walker in Python. A window over every record in key order (a Gather Merge into one process) left the
+# workers waiting on the leader. At most `_CAP` rows are fetched whole, since PostgreSQL plans no parallel
+# workers for a cursor.
+_SQL_RANGE_ANY = """
+SELECT c.seq, b.seq AS lag_seq, c.prev_hash, b.record_hash AS lag_hash, c.altered FROM (
+    SELECT seq, prev_hash, {altered} AS altered
+    FROM message_log LEFT JOIN (SELECT seq AS before_seq, record_hash AS before_hash FROM message_log) p
+                               ON before_seq = seq - 1 AND before_seq >= :first
+    WHERE seq >= :lo AND seq < :hi AND ({altered} OR prev_hash IS DISTINCT FROM before_hash)
+    OFFSET 0) c
+LEFT JOIN LATERAL (
+    SELECT b.seq, b.record_hash FROM message_log b WHERE b.seq < c.seq AND b.seq >= :first ORDER BY b.seq DESC LIMIT 1
+) b ON true
+ORDER BY c.seq
+"""
+_SQL_RANGE = _SQL_RANGE_ANY.format(altered=_altered(_format2_sql("textsend({})")))  # a UTF8 database
+_SQL_RANGE_ANY = _SQL_RANGE_ANY.format(altered=_altered(_FORMAT2))  # any other
+# How many records the range holds, and its last one (the next range's records link to it by the lookup above).
+_SQL_SPAN = """
+SELECT s.n, s.last, m.record_hash FROM (SELECT count(*) AS n, max(seq) AS last FROM message_log
+                                        WHERE seq >= :lo AND seq < :hi) s LEFT JOIN message_log m ON m.seq = s.last
 """
 _CAP = 2 * MAX_PROBLEMS + 2
-# The planner takes sha256() for as cheap as an addition (procost 1): without these it hashes in one process.
-_PARALLEL = "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0"
+# The planner takes sha256() for as cheap as an addition (procost 1): without the costs it hashes in one process.
+# The link is looked up by the primary key in the process that hashes (a nested loop: a hash or merge join would
+# read the range twice), and the range is read by the primary key, never by scanning the whole log per range.
+# JIT would compile the hashing expressions anew in every process of every range, and they are function calls.
+_PARALLEL = ("SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; SET LOCAL enable_hashjoin = off; "
+             "SET LOCAL enable_mergejoin = off; SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
 
 
 def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
     top = session.execute(select(func.max(MessageLogRecord.seq))).scalar() or 0
     session.execute(text(_PARALLEL))
-    lo = expected
+    statement = _SQL_RANGE_ANY
+    if session.execute(text("SHOW server_encoding")).scalar() == "UTF8":
+        session.execute(text("SET LOCAL client_encoding = 'UTF8'"))  # textsend's bytes in this process too
+        statement = _SQL_RANGE
+    first, genesis, lo = expected, prev, expected  # where this verification starts, and the hash before it
     while lo <= top:
         hi = lo + SQL_RANGE
         found = []  # (seq, order, problem) of this range, at most 2 * MAX_PROBLEMS kept, the rest counted
         extra = 0
-        last = None
-        for seq, lag_seq, prev_hash, lag_hash, altered, n, digest, is_last in _range_rows(session, lo, hi):
-            before_seq, before_hash = (expected - 1, prev) if lag_seq is None else (lag_seq, lag_hash)
+        for seq, lag_seq, prev_hash, lag_hash, altered in _range_rows(session, statement, first, lo, hi):
+            # no record before it since `first`: the one before `first` (the anchor's, or none)
+            before_seq, before_hash = (first - 1, genesis) if lag_seq is None else (lag_seq, lag_hash)
             problems = []
             if seq != before_seq + 1:
                 problems.append((seq, 0, f"records {before_seq + 1}..{seq - 1} are missing"))
@@ -192,11 +225,10 @@ def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
                     found.append(problem)
                 else:
                     extra += 1
-            if is_last:  # the range's last record: the next range links to it
-                last = (n, seq, digest)
-        if last is not None:
-            report.checked += last[0]
-            expected, prev = last[1] + 1, last[2]
+        n, last, digest = session.execute(text(_SQL_SPAN), {"lo": lo, "hi": hi}).one()
+        if n:
+            report.checked += n
+            expected, prev = last + 1, digest
         for _, _, problem in sorted(found):
             report.add(problem)
         report.problem_count += extra
@@ -204,10 +236,10 @@ def _walk_sql(session, report: VerifyReport, expected: int, prev: str) -> None:
     report.last_seq, report.last_hash = expected - 1, prev
 
 
-def _range_rows(session, lo: int, hi: int):
-    rows = session.execute(text(_SQL_RANGE + " LIMIT :cap"), {"lo": lo, "hi": hi, "cap": _CAP}).all()
+def _range_rows(session, statement: str, first: int, lo: int, hi: int):
+    params = {"first": first, "lo": lo, "hi": hi}
+    rows = session.execute(text(statement + " LIMIT :cap"), {**params, "cap": _CAP}).all()
     if len(rows) < _CAP:
         return rows
     # Thousands of problems in this range: all of them again, through a cursor (one process, bounded memory).
-    return session.execute(text(_SQL_RANGE).execution_options(stream_results=True, yield_per=10_000),
-                           {"lo": lo, "hi": hi})
+    return session.execute(text(statement).execution_options(stream_results=True, yield_per=10_000), params)
