@@ -132,6 +132,8 @@ def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes, day: date,
             ledger_left, statement_left, clean_count, clean_amount = _prefilter(
                 session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys
             stages["prefilter"] = time.perf_counter() - started
+            started = time.perf_counter()
+    stages["close"] = time.perf_counter() - started  # DuckDB closed, its directory removed
     started = time.perf_counter()
     pairing = payment_pairing(rules, frozenset(carried_left) | frozenset(carried_right))
     found = match(pairing, chain(ledger_left, carried_left), chain(statement_left, carried_right))
