@@ -14,8 +14,9 @@ and transaction number, a CASE classification and fetching the unmatched rows.
 
 Both sides run ``BENCH_RECONCILE_REPEAT`` times (5), in turns, on the same data: a two-core
 machine shared with PostgreSQL, RabbitMQ and Keycloak varies by a fifth from one second to the
-next. Prints each run and where our time went, then `RESULT reconcile ours=<s> baseline=<s>
-ratio=<ours/baseline>` (the medians) and `RESULT reconcile_peak_mem_mib=<MiB>` (the largest).
+next. Prints each run (the seconds and CPU seconds of each side, and the load average) and where
+our time went, then `RESULT reconcile ours=<s> baseline=<s> ratio=<ours/baseline>` (the medians)
+and `RESULT reconcile_peak_mem_mib=<MiB>` (the largest).
 Target: ratio <= 3, peak < 1024 MiB, and in every run the counts as generated and the content
 hash of the pure-Python engine (`reconcile_payments`) over the same day.
 
@@ -168,7 +169,7 @@ def _ours(url: str, statement_path: str, out) -> None:
     _forget_runs(db)
     gc.disable()  # as the scheduler's job does
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with open(statement_path, "rb") as f:
         raw = f.read()
     digest = hashlib.sha256(raw).hexdigest()
@@ -181,8 +182,9 @@ def _ours(url: str, statement_path: str, out) -> None:
         stored = runs.store_run(session, result, started_by="bench", import_shas=[digest])
         run_id = stored.id
     finished = time.perf_counter()
-    out.put({"seconds": finished - started, "stages": {"read_and_hash": read - started, **run.stages,
-                                                         "match_total": matched - read, "store": finished - matched},
+    out.put({"seconds": finished - started, "cpu_seconds": time.process_time() - cpu_started,
+             "stages": {"read_and_hash": read - started, **run.stages, "match_total": matched - read,
+                        "store": finished - matched},
              "counts": result.counts(), "matched": result.matched_count, "run_id": run_id,
              "peak_mib": peak_mib(), "created_tables": created, "content_hash": result.content_hash})
     db.dispose()
@@ -222,10 +224,11 @@ def _ensure_tables(db) -> bool:
     return True
 
 
-def baseline(paths: dict) -> tuple[float, Counter]:
+def baseline(paths: dict) -> tuple[float, float, Counter]:
+    """(seconds, CPU seconds of this process, rows by class) of DuckDB's full outer join."""
     import duckdb
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     con = duckdb.connect()
     rows = con.execute(f"""
         WITH l AS (SELECT * FROM read_csv('{paths["ledger_csv"]}', header = true, all_varchar = true)),
@@ -240,9 +243,9 @@ def baseline(paths: dict) -> tuple[float, Counter]:
         WHERE l.payment_code IS NULL OR s.payment_code IS NULL OR (l.status = 'paid') <> (s.kind = '缴款')
            OR CAST(l.amount_fen AS BIGINT) <> CAST(replace(s.amount, '.', '') AS BIGINT)
     """).fetchall()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     con.close()
-    return elapsed, Counter(r[0] for r in rows)
+    return elapsed, cpu, Counter(r[0] for r in rows)
 
 
 def _run_ours(statement_path: str) -> dict:
@@ -278,10 +281,12 @@ def main() -> None:
         for n in range(1, REPEAT + 1):  # ours and the baseline in turns: a busy moment hits both alike
             ours = _run_ours(paths["statement"])
             created_tables = created_tables or ours["created_tables"]
-            base_seconds, base_counts = baseline(paths)
+            load = os.getloadavg()[0]
+            base_seconds, base_cpu, base_counts = baseline(paths)
             runs.append(ours)
             base_runs.append(base_seconds)
-            print(f"run {n}: ours {ours['seconds']:.3f}s, baseline {base_seconds:.3f}s; ours, seconds: "
+            print(f"run {n} (load {load:.1f}): ours {ours['seconds']:.3f}s ({ours['cpu_seconds']:.1f} CPU s, "
+                  f"PostgreSQL's not counted), baseline {base_seconds:.3f}s ({base_cpu:.1f} CPU s); ours, seconds: "
                   + ", ".join(f"{name} {seconds:.2f}" for name, seconds in ours["stages"].items())
                   + " (check, ledger* in threads beside statement)")
             assert ours["counts"] == expected, f"discrepancy counts differ from the generated ones: {ours['counts']}"

@@ -11,6 +11,7 @@ attaches (the ledger's PostgreSQL, :class:`reconciliation.ledger.PostgresLedger`
 reachable, nothing else becomes so. ``on_disk``: the database is a file in that directory (its
 tables compressed and paged out to it under the memory limit) instead of in memory;
 ``uncompressed_text``: its text columns are stored as they are (:data:`TEXT_COMPRESSION` off).
+An on-disk database is not checkpointed when it is closed: it is deleted with the directory.
 The connection is closed and the directory removed when the block ends, whatever happens.
 """
 from __future__ import annotations
@@ -71,6 +72,8 @@ def duck_session(*, threads: int | None = None, memory_limit: str = MEMORY_LIMIT
             "temp_directory": os.path.join(directory, "spill"),
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
+        if on_disk:  # the file is deleted with the directory: closing it need not checkpoint it
+            con.execute("PRAGMA disable_checkpoint_on_shutdown")
         if uncompressed_text:
             con.execute(f"SET disabled_compression_methods = {sql_literal(TEXT_COMPRESSION)}")
         if prepare is not None:

@@ -200,3 +200,25 @@ def test_the_days_text_is_stored_uncompressed(monkeypatch):
     found, expected = both(scenario.ledger, scenario.statement)
     assert found.content_hash == expected.content_hash
     assert compressions == {"reference": ["Uncompressed"], "transaction_id": ["Uncompressed"]}
+
+
+def test_the_days_database_is_thrown_away_without_a_checkpoint(monkeypatch):
+    """The run's on-disk DuckDB is deleted when the run ends: closing it writes no checkpoint (at ten
+    million rows a side, part of the second it took to close). Its WAL is still there when the
+    private directory is removed."""
+    import shutil
+
+    from reconciliation import duck
+
+    left_behind = []
+    remove = shutil.rmtree
+
+    def watched(path, *args, **kwargs):
+        left_behind.extend(sorted(os.listdir(path)))
+        return remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(duck.shutil, "rmtree", watched)
+    with duck_session(threads=1, on_disk=True) as session:
+        session.con.execute("CREATE TABLE t AS SELECT range AS i FROM range(1000)")
+    assert "work.duckdb.wal" in left_behind
+    assert not os.path.exists(session.directory)
