@@ -285,10 +285,10 @@ class MessageLog:
             else:
                 entries.append(entry)
         try:
-            with self.db.unit_of_work() as session:
+            with self.db.transaction() as conn:  # Core statements only: no ORM session to set up per batch
                 if entries:
-                    append(session, entries)
-                save_offset(session, segment.name, end)
+                    append(conn, entries)
+                save_offset(conn, segment.name, end)
         except Exception as exc:
             if _transient(exc):
                 raise
@@ -298,8 +298,8 @@ class MessageLog:
             # The same single record was refused three times for a reason of its own: set it aside.
             self._reject(segment, lines, exc)
             entries = []
-            with self.db.unit_of_work() as session:
-                save_offset(session, segment.name, end)
+            with self.db.transaction() as conn:
+                save_offset(conn, segment.name, end)
         else:
             if bad:
                 self._reject(segment, bad, None)
