@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
 import pika
@@ -109,8 +109,11 @@ class Publisher:
         reply: Future = Future()
         self._replies[message_id] = reply
         try:
+            # One wait, on the reply (which proves the request reached its queue); a publish the broker
+            # refuses fails the reply at once. Waiting for the confirm first woke the caller twice a call.
             self.publish(exchange, routing_key, body, message_id=message_id, correlation_id=correlation_id,
-                         headers=headers, reply_to=self._reply_queue, type=type).result(max(0.1, deadline - time.monotonic()))
+                         headers=headers, reply_to=self._reply_queue, type=type
+                         ).add_done_callback(lambda confirmed: _refused(confirmed, reply))
             return reply.result(max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             raise RequestTimeout(f"no reply within {timeout:g} s") from None
@@ -280,6 +283,16 @@ class Publisher:
             _settle(item.future, error)
         self._unconfirmed.clear()
         self._outbox.clear()
+
+
+def _refused(confirmed: Future, reply: Future) -> None:
+    """A request's publish failed (unroutable, nacked, the publisher stopped): so does its reply."""
+    error = None if confirmed.cancelled() else confirmed.exception()
+    if error is not None:
+        try:
+            _settle(reply, error)
+        except InvalidStateError:  # the reply came first, on the I/O thread
+            pass
 
 
 def _settle(future: Future, error: Exception | None) -> None:

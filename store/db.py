@@ -112,6 +112,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, connect_timeout=connect_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")  # shares the pool
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
@@ -130,6 +131,14 @@ class Database:
         """A Core connection in a transaction that commits or rolls back: for hot paths that run Core
         statements only and need none of a session's bookkeeping (the connector worker's call)."""
         with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A Core connection in autocommit: for one statement that is a transaction by itself (the
+        gateway's accepted record of a department call), without the BEGIN and COMMIT round trips of
+        `transaction()`. The pool gives the connection back in transaction mode."""
+        with self._autocommit.connect() as conn:
             yield conn
 
     @property

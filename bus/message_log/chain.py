@@ -88,7 +88,7 @@ def format2_bytes(prev_hash: str, row: dict) -> bytes:
                      *(bytea_field(row[c]) for c in TEXT_COLUMNS)])
 
 
-def _row(seq: int, envelope: dict, direction: str, logged_at: datetime) -> dict:
+def _row(seq: int, envelope: dict, direction: str, logged_at: datetime, body: str | None = None) -> dict:
     user = envelope.get("user")
     return {
         "seq": seq,
@@ -101,7 +101,7 @@ def _row(seq: int, envelope: dict, direction: str, logged_at: datetime) -> dict:
         "correlation_id": envelope.get("correlation_id"),
         "case_id": envelope.get("case_id"),
         "logged_at": logged_at.isoformat(),
-        "body": encode(envelope).decode(),
+        "body": encode(envelope).decode() if body is None else body,
     }
 
 
@@ -114,8 +114,10 @@ _FIRST_HEAD = insert(_HEADS)
 _MOVE_SPOOL, _NEW_SPOOL = update(_SPOOLS).where(_SPOOLS.c.name == bindparam("spool")), insert(_SPOOLS)
 
 
-def append(session, entries: list[tuple[dict, str]]) -> int:
+def append(session, entries: list[tuple]) -> int:
     """Append (envelope, direction) pairs in one transaction (the caller commits); return the last seq.
+    An entry may carry a third item, the envelope's wire form (`encode(envelope)` as text, as the spool
+    holds it), which is then not encoded again.
 
     `session` is an ORM session or a Core connection. Core statements, not the ORM's unit of work: every
     department call writes here from two processes, and the ORM's per-object bookkeeping was most of the
@@ -130,11 +132,11 @@ def append(session, entries: list[tuple[dict, str]]) -> int:
     seq, prev = head
     now = datetime.now(timezone.utc)
     rows = []
-    for envelope, direction in entries:
+    for envelope, direction, *body in entries:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}")
         seq += 1
-        row = _row(seq, envelope, direction, now)
+        row = _row(seq, envelope, direction, now, *body)
         digest = record_hash(prev, {**row, "logged_at": now})
         rows.append({**row, "logged_at": now, "prev_hash": prev, "record_hash": digest, "chain_format": CHAIN_FORMAT})
         prev = digest

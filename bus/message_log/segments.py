@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
+
+from bus.envelope import encode
 
 SPOOL_SUFFIX = ".spool"
 CLAIMING_SUFFIX = ".claiming"  # a segment being created: locked, then renamed to its .spool name
@@ -59,3 +62,30 @@ def _read_lines(fd: int, start: int, end: int, limit: int, chunk: int = 1 << 20)
     lines = lines[:limit]
     consumed = start + sum(len(line) + 1 for line in lines)
     return lines, consumed
+
+
+def spool_line(envelope: dict, direction: str) -> bytes:
+    """A record as the spool holds it: its direction, a tab, the envelope's wire form, a newline (compact JSON has none)."""
+    return b"".join((direction.encode(), b"\t", encode(envelope), b"\n"))
+
+
+def read_line(line: bytes) -> tuple[dict, str, str] | None:
+    """(envelope, direction, its wire form) of a spool line, None if it cannot be read (cut short by a crash).
+
+    A line is the direction, a tab and the envelope's wire form: one JSON encoding per record. Lines of the form
+    before (`{"d": direction, "e": "<wire form>"}`), in a spool a process of that version left, still read."""
+    try:
+        if line.startswith(b"{"):
+            item = json.loads(line)
+            direction, body = item["d"], item["e"]
+        else:
+            head, tab, rest = line.partition(b"\t")
+            if not tab:
+                return None
+            direction, body = head.decode(), rest.decode()
+        envelope = json.loads(body)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(envelope, dict) or not isinstance(direction, str) or not isinstance(body, str):
+        return None
+    return envelope, direction, body

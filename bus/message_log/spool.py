@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import logging
 import os
 import socket
@@ -26,11 +25,11 @@ from datetime import datetime, timezone
 from sqlalchemy import delete
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from bus.envelope import encode
 from bus.errors import BusError
 from bus.message_log.chain import DIRECTIONS, append, save_offset
 from bus.message_log.metrics import BACKLOG, OVERFLOW, REJECTED, REPLAYED, SLOWED, UNRECORDED, WRITE_FAILURES
-from bus.message_log.segments import CLAIMING_SUFFIX, SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, spool_folder
+from bus.message_log.segments import (CLAIMING_SUFFIX, SPOOL_SUFFIX, _fsync_dir, _read_lines, _Segment, _write_all, read_line,
+                                      spool_folder, spool_line)
 from store.models.bus import MessageLogSpool
 
 log = logging.getLogger(__name__)
@@ -94,8 +93,7 @@ class MessageLog:
         """Make the record durable (spool file, fsync'd) before returning; the chain gets it soon after."""
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}")
-        line = (json.dumps({"d": direction, "e": encode(envelope).decode()}, ensure_ascii=False,
-                           separators=(",", ":")) + "\n").encode()
+        line = spool_line(envelope, direction)
         self._wait_for_room()
         try:
             with self._lock:
@@ -281,16 +279,16 @@ class MessageLog:
             lines, end = [os.pread(segment.fd, segment.size - segment.committed, segment.committed)], segment.size
         entries, bad = [], []
         for raw in lines:
-            try:
-                item = json.loads(raw)
-                entries.append((json.loads(item["e"]), item["d"]))
-            except (ValueError, KeyError, TypeError):
+            entry = read_line(raw)
+            if entry is None:
                 bad.append(raw)
+            else:
+                entries.append(entry)
         try:
-            with self.db.unit_of_work() as session:
+            with self.db.transaction() as conn:  # Core statements only: no ORM session to set up per batch
                 if entries:
-                    append(session, entries)
-                save_offset(session, segment.name, end)
+                    append(conn, entries)
+                save_offset(conn, segment.name, end)
         except Exception as exc:
             if _transient(exc):
                 raise
@@ -300,8 +298,8 @@ class MessageLog:
             # The same single record was refused three times for a reason of its own: set it aside.
             self._reject(segment, lines, exc)
             entries = []
-            with self.db.unit_of_work() as session:
-                save_offset(session, segment.name, end)
+            with self.db.transaction() as conn:
+                save_offset(conn, segment.name, end)
         else:
             if bad:
                 self._reject(segment, bad, None)
