@@ -32,18 +32,17 @@ class Outage:
         self.db, self.url, self.down = db, db.url, False
 
     @contextmanager
-    def unit_of_work(self):
+    def _through(self, opener):
         if self.down:
             raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database is down"))
-        with self.db.unit_of_work() as session:
-            yield session
+        with opener() as handle:
+            yield handle
 
-    @contextmanager
+    def unit_of_work(self):
+        return self._through(self.db.unit_of_work)
+
     def transaction(self):
-        if self.down:
-            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database is down"))
-        with self.db.transaction() as conn:
-            yield conn
+        return self._through(self.db.transaction)
 
 
 @pytest.fixture()
@@ -62,6 +61,14 @@ def logged(db) -> list[int]:
     with db.unit_of_work() as s:
         return [json.loads(body)["payload"]["i"] for body in s.execute(
             select(MessageLogRecord.body).order_by(MessageLogRecord.seq)).scalars()]
+
+
+def replay_spool(db, tmp_path) -> None:
+    """A process of today starts on the spool folder and writes what it finds into the chain."""
+    log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.05)
+    time.sleep(0.5)
+    assert log.flush(10)
+    log.close()
 
 
 def counter(name: str) -> float:
@@ -180,10 +187,7 @@ def test_a_replay_resumes_where_the_database_stopped(db, tmp_path):
     with db.unit_of_work() as s:
         ml.append(s, [(envelope(0), "in"), (envelope(1), "in")])
         s.add(MessageLogSpool(name="dead-1-000001.spool", offset=len(lines[0]) + len(lines[1])))
-    log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.05)
-    time.sleep(0.5)
-    assert log.flush(10)
-    log.close()
+    replay_spool(db, tmp_path)
     assert logged(db) == [0, 1, 2, 3, 4]
     with db.unit_of_work() as s:
         assert verify(s).ok
@@ -279,17 +283,15 @@ class CountingWrites:
     def __init__(self, db):
         self.db, self.url, self.units = db, db.url, 0
 
-    @contextmanager
-    def unit_of_work(self):
+    def _counted(self, opener):
         self.units += 1
-        with self.db.unit_of_work() as session:
-            yield session
+        return opener()
 
-    @contextmanager
+    def unit_of_work(self):
+        return self._counted(self.db.unit_of_work)
+
     def transaction(self):
-        self.units += 1
-        with self.db.transaction() as conn:
-            yield conn
+        return self._counted(self.db.transaction)
 
 
 def test_records_of_a_busy_process_gather_into_few_writes_and_a_flush_does_not_wait(db, tmp_path):
@@ -340,10 +342,7 @@ def test_a_spool_of_the_earlier_line_form_is_still_replayed(db, tmp_path):
     earlier = [json.dumps({"d": "in", "e": encode(envelope(i)).decode()}).encode() + b"\n" for i in range(3)]
     today = [b"out\t" + encode(envelope(i)) + b"\n" for i in range(3, 5)]
     (folder / "dead-9-000001.spool").write_bytes(b"".join(earlier + today))
-    log = MessageLog(db, spool_dir=tmp_path / "spool", flush_interval=0.05)
-    time.sleep(0.5)
-    assert log.flush(10)
-    log.close()
+    replay_spool(db, tmp_path)
     assert logged(db) == [0, 1, 2, 3, 4]
     with db.unit_of_work() as s:
         assert [r.direction for r in s.execute(select(MessageLogRecord).order_by(MessageLogRecord.seq)).scalars()] \
