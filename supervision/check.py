@@ -154,19 +154,24 @@ def _close(step: SupervisionStep, envelope: dict, report: CheckReport) -> None:
 
 
 # ----------------------------------------------------------------------------------- 2. assess
+def due_steps(now: datetime, services: tuple[str, ...] | None = None, limit: int = 5000):
+    """The open steps the check has something to do for at `now`, oldest first: past due and not warned, or
+    past the escalation limit and not escalated (a partial index each). A warned step waiting for its limit is
+    not read again every minute, and a backlog of them cannot fill `limit` ahead of a step newly past due."""
+    to_warn = and_(SupervisionStep.warned_at.is_(None), SupervisionStep.due_at < now)
+    to_escalate = and_(SupervisionStep.escalated_at.is_(None), SupervisionStep.escalate_at < now)
+    query = (select(SupervisionStep).where(SupervisionStep.ended_at.is_(None), or_(to_warn, to_escalate))
+             .order_by(SupervisionStep.due_at).limit(limit))
+    if services is not None:
+        query = query.where(SupervisionStep.service.in_(services))
+    return query
+
+
 def raise_alerts(db, engine: DeadlineEngine, report: CheckReport, services: tuple[str, ...] | None = None,
                  limit: int = 5000) -> None:
     now = engine.now()
     with db.unit_of_work() as session:
-        # Only the steps with something to do: past due and not warned, or past the limit and not escalated (a
-        # partial index each). A warned step waiting for its escalation limit is not read again every minute,
-        # and a backlog of them cannot fill `limit` ahead of a step newly past due.
-        to_warn = and_(SupervisionStep.warned_at.is_(None), SupervisionStep.due_at < now)
-        to_escalate = and_(SupervisionStep.escalated_at.is_(None), SupervisionStep.escalate_at < now)
-        query = (select(SupervisionStep).where(SupervisionStep.ended_at.is_(None), or_(to_warn, to_escalate))
-                 .order_by(SupervisionStep.due_at).limit(limit))
-        if services is not None:
-            query = query.where(SupervisionStep.service.in_(services))
+        query = due_steps(now, services, limit)
         if db.backend == "postgresql":
             query = query.with_for_update(skip_locked=True)  # a second checker leaves these alone
         for step in session.execute(query).scalars():
