@@ -65,8 +65,7 @@ def dashboard():
     service = (request.args.get("service") or "").strip()[:100] or None
     since, until = period({})
     with _runtime().db.unit_of_work() as session_:
-        warnings = [warning_view(w, g.lang) for w in open_warnings(session_)
-                    if service is None or w["service"] == service]
+        warnings = [warning_view(w, g.lang) for w in open_warnings(session_, service=service)]
         stats = statistics(session_, since=since, until=until, service=service)
         complaints = [complaint_view(c) for c in feedback.complaints(session_, limit=50)]
     # Worst first: with many services, the 20 bars a chart has room for are the ones to look at.

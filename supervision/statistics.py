@@ -257,11 +257,15 @@ def open_alert_count(session) -> int:
                            .where(SupervisionStep.warned_at.is_not(None), SupervisionStep.ended_at.is_(None))).scalar_one()
 
 
-def open_warnings(session, limit: int = 200) -> list[dict]:
-    """The open warnings, most overdue first: the step, its case, since when, escalated or not."""
-    steps = session.execute(select(SupervisionStep).where(SupervisionStep.warned_at.is_not(None),
-                                                          SupervisionStep.ended_at.is_(None))
-                            .order_by(SupervisionStep.due_at).limit(limit)).scalars().all()
+def open_warnings(session, limit: int = 200, service: str | None = None) -> list[dict]:
+    """The open warnings, most overdue first (of one service if given): the step, its case, since when,
+    escalated or not. The service is filtered before the limit: with more open warnings in the city than
+    `limit`, a service's own would otherwise be cut off by the others'."""
+    query = (select(SupervisionStep).where(SupervisionStep.warned_at.is_not(None), SupervisionStep.ended_at.is_(None))
+             .order_by(SupervisionStep.due_at).limit(limit))
+    if service is not None:
+        query = query.where(SupervisionStep.service == service)
+    steps = session.execute(query).scalars().all()
     alerts = {}
     if steps:
         for alert in session.execute(select(SupervisionAlert).where(SupervisionAlert.step_id.in_([s.id for s in steps]))).scalars():

@@ -5,6 +5,9 @@ check used to take every open step past due that was not escalated, oldest first
 minute it re-read the warned steps it had nothing to do for, and with more of them than the limit a step
 newly past due was never reached, so its warning was late by as long as the backlog took to escalate.
 It now takes the steps to warn and the steps to escalate, each by a partial index of its own.
+
+The supervisors' page lists the open warnings of one service (`?service=`): it took the city's 200 most
+overdue and kept that service's among them, so with more open warnings than that a service's own were cut off.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from sqlalchemy import delete, event, select
 from store.models.supervision import SupervisionAlert, SupervisionStep
 from supervision.check import CheckReport, due_steps, raise_alerts
 from supervision.deadlines import DeadlineEngine, FixedClock
+from supervision.statistics import open_warnings
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
 
@@ -99,3 +103,18 @@ def _plans(db) -> str:
         conn.rollback()
     assert len(seen) == 1
     return "\n".join(plans)
+
+
+def test_a_services_open_warnings_are_not_cut_off_by_the_citys(db):
+    others, mine = f"due-others-{uuid.uuid4().hex[:8]}", f"due-mine-{uuid.uuid4().hex[:8]}"
+    crowd = [_step(others, due=-timedelta(days=4000 + d), escalate=timedelta(days=1), warned=True) for d in range(3)]
+    own = _step(mine, due=-timedelta(minutes=5), escalate=timedelta(hours=4), warned=True)
+    with db.unit_of_work() as s:
+        s.add_all([*crowd, own])
+    try:
+        with db.unit_of_work() as s:
+            assert [w["step_id"] for w in open_warnings(s, limit=2, service=mine)] == [own.id]
+            assert {w["step_id"] for w in open_warnings(s, limit=3)} == {c.id for c in crowd}  # the city's most overdue
+    finally:
+        _remove(db, others)
+        _remove(db, mine)
