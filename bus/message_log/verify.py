@@ -170,7 +170,7 @@ def _altered(format2: str) -> str:
 # the walker in Python. A window over every record in key order (a Gather Merge into one process) left the
 # workers waiting on the leader. At most `_CAP` rows are fetched whole, since PostgreSQL plans no parallel
 # workers for a cursor.
-_SQL_RANGE_ANY = """
+_RANGE_TEMPLATE = """
 SELECT c.seq, b.seq AS lag_seq, c.prev_hash, b.record_hash AS lag_hash, c.altered FROM (
     SELECT seq, prev_hash, {altered} AS altered
     FROM message_log LEFT JOIN (SELECT seq AS before_seq, record_hash AS before_hash FROM message_log) p
@@ -182,8 +182,8 @@ LEFT JOIN LATERAL (
 ) b ON true
 ORDER BY c.seq
 """
-_SQL_RANGE = _SQL_RANGE_ANY.format(altered=_altered(_format2_sql("textsend({})")))  # a UTF8 database
-_SQL_RANGE_ANY = _SQL_RANGE_ANY.format(altered=_altered(_FORMAT2))  # any other
+_SQL_RANGE = _RANGE_TEMPLATE.format(altered=_altered(_format2_sql("textsend({})")))  # a UTF8 database
+_SQL_RANGE_ANY = _RANGE_TEMPLATE.format(altered=_altered(_FORMAT2))  # any other
 # How many records the range holds, and its last one (the next range's records link to it by the lookup above).
 _SQL_SPAN = """
 SELECT s.n, s.last, m.record_hash FROM (SELECT count(*) AS n, max(seq) AS last FROM message_log
