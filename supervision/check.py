@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +35,8 @@ CLIENT = "govlink/supervision"
 WARNING, ESCALATION = "supervision.warning", "supervision.escalation"
 KINDS = {"warning": WARNING, "escalation": ESCALATION}
 BATCH = 1000
+PUBLISH_BATCH = 1000
+PUBLISH_BUDGET_SECONDS = 30.0  # of the check's minute
 
 
 @dataclass
@@ -202,12 +205,25 @@ def _alert(session, step: SupervisionStep, kind: str, now: datetime) -> None:
 
 
 # ---------------------------------------------------------------------------------- 3. publish
-def publish_alerts(runtime, report: CheckReport, timeout: float = 10.0) -> None:
+def publish_alerts(runtime, report: CheckReport, timeout: float = 10.0, *, batch: int = PUBLISH_BATCH,
+                   budget_seconds: float = PUBLISH_BUDGET_SECONDS) -> None:
+    """Publish the alerts not yet confirmed, oldest first, batch after batch until none is left or the
+    budget is spent, so a backlog left by a broker outage goes out in one check instead of one batch a
+    minute with every new alert behind it. A batch the broker refused any of ends the round: the next
+    check sends those again."""
+    started = time.monotonic()
+    while True:
+        read, refused = _publish_batch(runtime, report, timeout, batch)
+        if read < batch or refused or time.monotonic() - started >= budget_seconds:
+            return
+
+
+def _publish_batch(runtime, report: CheckReport, timeout: float, batch: int) -> tuple[int, int]:
+    """One batch: (alerts read, alerts the broker did not take)."""
+    refused = 0
     with runtime.db.unit_of_work() as session:
         rows = session.execute(select(SupervisionAlert).where(SupervisionAlert.published_at.is_(None))
-                               .order_by(SupervisionAlert.id).limit(1000)).scalars().all()
-        if not rows:
-            return
+                               .order_by(SupervisionAlert.id).limit(batch)).scalars().all()
         futures = []
         for row in rows:
             envelope = json.loads(row.envelope)
@@ -216,11 +232,13 @@ def publish_alerts(runtime, report: CheckReport, timeout: float = 10.0) -> None:
                     EVENTS, envelope["type"], row.envelope.encode(), message_id=row.message_id, type=envelope["type"],
                     correlation_id=envelope["correlation_id"], mandatory=False)))
             except Exception as exc:  # the broker is down: the next check publishes it
+                refused += 1
                 log.warning("supervision alert %s not published yet (%s)", row.id, type(exc).__name__)
         for row, envelope, future in futures:
             try:
                 future.result(timeout)
             except Exception as exc:
+                refused += 1
                 log.warning("supervision alert %s not confirmed (%s); the next check resends it", row.id, type(exc).__name__)
                 continue
             row.published_at = datetime.now(timezone.utc)
@@ -229,6 +247,7 @@ def publish_alerts(runtime, report: CheckReport, timeout: float = 10.0) -> None:
             report.alert_ids.append(row.id)
             log.warning("%s: step %s of case %s (%s) is overdue since %s", envelope["type"], row.step_id,
                         row.case_id, envelope["payload"]["step"], envelope["payload"]["due_at"])
+    return len(rows), refused
 
 
 def _parse(body: str) -> dict | None:
