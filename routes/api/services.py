@@ -107,7 +107,7 @@ def call(body, service, operation):
     wait = "respond-async" not in request.headers.get("Prefer", "")
     outcome = service_calls.call(_runtime(), current_principal(), service, operation, body, wait=wait,
                                  correlation_id=g.correlation_id, status_url=_status_url)
-    view = {**outcome, "service": service, "operation": operation, "status_url": _status_url(outcome["call_id"])}
+    view = {**outcome, "service": service, "operation": operation}
     return view, (200 if wait else 202), {"Location": view["status_url"]}
 
 
