@@ -92,10 +92,11 @@ BULK_MEMORY_LIMIT = "640MB"
 # The process's budget (issue 18: under 2,048 MiB at ten million lines a side). Once the statement
 # is checked and loaded its bytes are let go (:class:`RawStatement`), and the join gets DuckDB's
 # share of the budget: the rest is for Python, the rows that come back and what DuckDB allocates
-# outside its buffer pool. Measured at ten million lines a side (recon11, bench reconcile_10m, load
-# 3-6, A/B against 640 MB throughout): the join's spill files went from 1.2 GB to at most 155 MB and
-# the prefilter from 6.4-9.6 s to 5.9-6.1 s, but the process's CPU did not measurably change
-# (38.4-43.8 CPU s against 38.5-39.1) and its peak rose by some 60-120 MiB (1,824-1,848 MiB).
+# outside its buffer pool. Measured at ten million lines a side (recon11, 4 A/B pairs against 640 MB
+# throughout and the caller holding the bytes, load 2.8-6.7): the join's spill files went from
+# 1.0-1.2 GB a run to 0.06-0.2 GB and the prefilter from 6.4-9.6 s to 4.9-6.1 s of wall time, but the
+# process's CPU barely moved (medians 39.1 CPU s against 40.3) and its peak rose to 1,824-1,848 MiB
+# (from 1,707-1,790: the join's buffers are now the peak, not the load beside the statement's bytes).
 PROCESS_BUDGET_MIB = 2048
 JOIN_HEADROOM_MIB = 512
 JOIN_MEMORY_LIMIT = f"{PROCESS_BUDGET_MIB - JOIN_HEADROOM_MIB}MiB"
