@@ -159,7 +159,7 @@ def _ours(url: str, statement_path: str, out) -> None:
     import hashlib
 
     from reconciliation import runs
-    from reconciliation.bulk import reconcile_payments_bulk
+    from reconciliation.bulk import RawStatement, reconcile_payments_bulk
     from reconciliation.ledger import postgres_ledger
     from reconciliation.scenarios import payment_rules
     from store.db import Database
@@ -171,11 +171,10 @@ def _ours(url: str, statement_path: str, out) -> None:
 
     started, cpu_started = time.perf_counter(), time.process_time()
     with open(statement_path, "rb") as f:
-        raw = f.read()
-    digest = hashlib.sha256(raw).hexdigest()
+        handed = RawStatement(f.read())  # no reference of our own: the run frees it before its join
+    digest = hashlib.sha256(handed.data).hexdigest()
     read = time.perf_counter()
-    run = reconcile_payments_bulk(postgres_ledger(db.engine, LEDGER_SQL), raw, DAY, payment_rules())
-    del raw
+    run = reconcile_payments_bulk(postgres_ledger(db.engine, LEDGER_SQL), handed, DAY, payment_rules())
     result = run.result
     matched = time.perf_counter()
     with db.unit_of_work() as session:

@@ -89,12 +89,39 @@ class BulkRun:
 # itself (at two million lines: 2.7-3.2 CPU seconds to store the statement instead of 4.3-5.7; the
 # file 137 MB instead of 52 MB, paged out rather than held under the limit).
 BULK_MEMORY_LIMIT = "640MB"
+# The process's budget (issue 18: under 2,048 MiB at ten million lines a side). Once the statement
+# is checked and loaded its bytes are let go (:class:`RawStatement`), and the join gets DuckDB's
+# share of the budget: the rest is for Python, the rows that come back and what DuckDB allocates
+# outside its buffer pool. Measured at ten million lines a side (recon11, 4 A/B pairs against 640 MB
+# throughout and the caller holding the bytes, load 2.8-6.7): the join's spill files went from
+# 1.0-1.2 GB a run to 0.06-0.2 GB and the prefilter from 6.4-9.6 s to 4.9-6.1 s of wall time, but the
+# process's CPU barely moved (medians 39.1 CPU s against 40.3) and its peak rose to 1,824-1,848 MiB
+# (from 1,707-1,790: the join's buffers are now the peak, not the load beside the statement's bytes).
+PROCESS_BUDGET_MIB = 2048
+JOIN_HEADROOM_MIB = 512
+JOIN_MEMORY_LIMIT = f"{PROCESS_BUDGET_MIB - JOIN_HEADROOM_MIB}MiB"
 # Measured at 2M rows a side (CPU seconds of each step alone) and not taken, for they saved nothing:
 # the codes as HUGEINT keys (busy and join slower than on the UBIGINT hash), as BIGINT keys without
 # the marker digits (statement cheaper, ledger dearer: a wash), the statement read from its CSV in
 # each query instead of a table, a join of row ids only with the rows fetched after, the join in
 # hash partitions (many times slower), a 900 MB limit for the join alone (at 10M: the same CPU, a
 # higher peak). The join alone is a quarter of the prefilter's CPU; the comparisons and busy lookups the rest.
+
+
+class RawStatement:
+    """The statement's bytes handed over to :func:`reconcile_payments_bulk`, which takes them
+    (:meth:`take`) and lets go of them once they are checked and loaded, before the join: a caller
+    that keeps no reference of its own has them freed then (some 740 MB at ten million lines)."""
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data: bytes | None = data
+
+    def take(self) -> bytes:
+        data, self.data = self.data, None
+        if data is None:
+            raise ValueError("the statement was handed over already")
+        return data
 
 
 class LedgerSource(Protocol):
@@ -108,17 +135,19 @@ class LedgerSource(Protocol):
         """A table expression of the rows, on the connection attached."""
 
 
-def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes, day: date,
+def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes | RawStatement, day: date,
                             rules: PaymentRules = PaymentRules(), carried: Sequence[Discrepancy] = (), *,
                             profile: PaymentCodeProfile = DEFAULT_PROFILE, threads: int | None = None) -> BulkRun:
     """Reconcile ``day``: ``ledger`` (read in a thread) against ``statement``, the
-    raw daily file; ``carried`` are yesterday's TIMING items. ``threads``: DuckDB's once the
+    raw daily file (a :class:`RawStatement` to have it freed before the join); ``carried`` are
+    yesterday's TIMING items. ``threads``: DuckDB's once the
     ledger is read (default: the cores). A malformed statement raises
     :class:`~payment_bridge.errors.StatementError`."""
     stages: dict[str, float] = {}
     carried_left, carried_right = carried_records(carried)
+    raw = statement.take() if isinstance(statement, RawStatement) else statement
     with ThreadPoolExecutor(2, "reconcile") as pool:
-        checking = pool.submit(_timed, stages, "check", check_statement, statement, profile=profile)
+        checking = pool.submit(_timed, stages, "check", check_statement, raw, profile=profile)
         with duck_session(threads=1, prepare=ledger.attach, on_disk=True, uncompressed_text=True,
                           memory_limit=BULK_MEMORY_LIMIT) as session:  # beside the check
             reader = session.con.cursor()
@@ -134,6 +163,8 @@ def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes, day: date,
                 if not ledger_read.done():  # the statement was refused: stop reading the ledger
                     reader.interrupt()
                     wait([ledger_read])
+            del raw, checking, checked  # the statement is in DuckDB: its bytes go (unless the caller keeps them)
+            session.con.execute(f"SET memory_limit = '{JOIN_MEMORY_LIMIT}'")
             started = time.perf_counter()
             ledger_left, statement_left, clean_count, clean_amount = _prefilter(
                 session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys

@@ -81,10 +81,10 @@ def payments(day, statement, platform, workers, as_json):
     from reconciliation.service import ReconciliationInputError, reconcile_payments_day
 
     wanted = _day(day)
-    raw = statement.read_bytes() if statement else None
-    try:
+    try:  # the file read in the call: no reference kept here, the run frees it before its join
         summary = _with_progress(lambda progress: reconcile_payments_day(
-            _runtime(), wanted, started_by="cli", statement=raw, filename=statement.name if statement else None,
+            _runtime(), wanted, started_by="cli", statement=statement.read_bytes() if statement else None,
+            filename=statement.name if statement else None,
             platform=platform, workers=workers, progress=progress))
     except (ReconciliationInputError, LedgerUnavailable) as exc:
         _fail(exc)

@@ -116,15 +116,18 @@ def reconcile_payments_day(runtime, day: date, *, started_by: str, statement: by
                                     imported_by=started_by)
         import_sha, import_id = imported.sha256, imported.id
         carried = runs.carried_into(session, "payments", day)
+    del imported  # the import's row holds the file's bytes (or a copy, an earlier import's)
     progress("statement", 1, 1)
     sql, params = payment_ledger_query(day, rules, platform=platform)
 
     try:
         progress("match", 0, 1)
         if platform == "nontax":
-            from reconciliation.bulk import reconcile_payments_bulk
+            from reconciliation.bulk import RawStatement, reconcile_payments_bulk
 
-            run = reconcile_payments_bulk(postgres_ledger(db.engine, sql, params), statement, day, rules, carried,
+            # handed over: with no reference left here its bytes are freed before the join (issue 18)
+            handed, statement = RawStatement(statement), None
+            run = reconcile_payments_bulk(postgres_ledger(db.engine, sql, params), handed, day, rules, carried,
                                           profile=code_profile, threads=workers)
             if run.statement_date != day:
                 raise ReconciliationInputError(f"the statement is for {run.statement_date}, not {day}",
