@@ -32,7 +32,7 @@ class SupervisionCollector:
         return []  # read at scrape time only (no database access when registering)
 
     def collect(self):
-        from supervision.statistics import last_days, statistics
+        from supervision.statistics import last_days, statistics, unpublished_alert_count
 
         up = GaugeMetricFamily(f"{PREFIX}_up", "1 if the supervision figures could be read from the database")
         try:
@@ -40,6 +40,7 @@ class SupervisionCollector:
             since, until = last_days(self.window_days)
             with self.runtime.db.unit_of_work() as session:
                 stats = statistics(session, since=since, until=until)
+                unpublished = unpublished_alert_count(session)
             elapsed = time.monotonic() - started
         except Exception as exc:  # the database is down: say so, do not break /metrics
             log.warning("supervision metrics unavailable (%s)", type(exc).__name__)
@@ -78,6 +79,10 @@ class SupervisionCollector:
         warnings = GaugeMetricFamily(f"{PREFIX}_open_warnings", "Overdue steps warned about and still open")
         warnings.add_metric([], stats["open_warnings"])
         yield warnings
+        waiting = GaugeMetricFamily(f"{PREFIX}_alerts_unpublished",
+                                    "Warnings and escalations raised but not yet confirmed by the broker (resent each check)")
+        waiting.add_metric([], unpublished)
+        yield waiting
         complaints = GaugeMetricFamily(f"{PREFIX}_complaints", "Complaints filed in the last 30 Beijing days, by status",
                                         labels=["status"])
         for status, count in stats["complaints"].items():

@@ -257,6 +257,14 @@ def open_alert_count(session) -> int:
                            .where(SupervisionStep.warned_at.is_not(None), SupervisionStep.ended_at.is_(None))).scalar_one()
 
 
+def unpublished_alert_count(session) -> int:
+    """Alerts raised and not yet confirmed by the broker: the check sends them again each minute, so a number
+    that stays up means the bus keeps refusing them. Read by the unpublished alerts' index: it costs the
+    backlog, not the history."""
+    return session.execute(select(func.count()).select_from(SupervisionAlert)
+                           .where(SupervisionAlert.published_at.is_(None))).scalar_one()
+
+
 def open_warnings(session, limit: int = 200, service: str | None = None) -> list[dict]:
     """The open warnings, most overdue first (of one service if given): the step, its case, since when,
     escalated or not. The service is filtered before the limit: with more open warnings in the city than

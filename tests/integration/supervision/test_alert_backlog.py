@@ -4,7 +4,8 @@ Alert rows wait in the table until the broker confirms them (a broker outage lea
 check published one batch of the oldest a minute, so after an outage a backlog of 30,000 warnings took half
 an hour to go out and every new warning waited behind it. It now reads batch after batch until the backlog
 is empty, within a time budget; a batch in which the broker refuses anything ends the round (the next check
-resends), so a broker that is down is not asked again and again.
+resends), so a broker that is down is not asked again and again. How many wait is on /metrics
+(`govlink_supervision_alerts_unpublished`), so an operator sees a bus that keeps refusing them.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import event, func, select
 from bootstrap.runtime import Runtime
 from store.models.supervision import SupervisionAlert, SupervisionStep
 from supervision.check import CheckReport, publish_alerts, raise_alerts
+from supervision.metrics import SupervisionCollector
 from supervision.deadlines import DeadlineEngine, FixedClock
 from tests.integration.supervision.test_check_due_work import NOW, _remove, _step
 
@@ -35,6 +37,12 @@ def _unpublished(db, service) -> int:
         steps = select(SupervisionStep.id).where(SupervisionStep.service == service)
         return s.execute(select(func.count()).select_from(SupervisionAlert)
                          .where(SupervisionAlert.step_id.in_(steps), SupervisionAlert.published_at.is_(None))).scalar_one()
+
+
+def _gauge(runtime, name: str) -> float:
+    families = {f.name: f for f in SupervisionCollector(runtime).collect()}
+    assert name in families, sorted(families)
+    return families[name].samples[0].value
 
 
 @pytest.fixture
@@ -78,6 +86,8 @@ def test_a_refused_batch_ends_the_round(runtime, db):
         publish_alerts(runtime, report, batch=2)
         assert len(seen) == 1  # one batch read, refused; not read again and again until the budget runs out
         assert report.published == 0 and _unpublished(db, service) == 5
+        # the operator sees the backlog on /metrics (the city's, so at least these five)
+        assert _gauge(runtime, "govlink_supervision_alerts_unpublished") >= 5
     finally:
         stop_counting()
         _remove(db, service)
