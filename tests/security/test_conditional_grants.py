@@ -172,3 +172,20 @@ def test_verify_identity_is_rate_limited_per_subject(grants, settings):
     last = answers[-1]
     assert last.status_code == 429 and last.get_json()["code"] == "rate_limited"
     assert 1 <= int(last.headers["Retry-After"]) <= limit.per_seconds
+
+
+def test_someone_elses_call_status_is_not_found(grants, attacker, own_licence, settings):
+    """The status URL names a call by its id: an id learnt or guessed by someone who did not make the call
+    answers 404, as an id that does not exist, with nothing of its outcome."""
+    mine = grants.call(attacker[1], "e-licence", "get-licence", {"licence_id": own_licence})
+    assert mine.status_code == 200, mine.get_data(as_text=True)
+    url = mine.get_json()["status_url"]
+    assert grants.client.get(url, headers=auth(attacker[1])).status_code == 200  # the caller's own
+    with People(settings, PASSWORD, region="340111") as people:
+        _, stranger = people.signed_in("孙")
+        r = grants.client.get(url, headers=auth(stranger))
+    assert r.status_code == 404 and r.get_json()["code"] == "not_found", r.get_data(as_text=True)
+    assert own_licence not in r.get_data(as_text=True) and attacker[0] not in r.get_data(as_text=True)
+    missing = grants.client.get(f"/api/v1/services/calls/{uuid.uuid4()}", headers=auth(stranger))
+    assert missing.status_code == 404  # the same answer as a call that does not exist: nothing to tell them apart
+    assert (missing.get_json()["code"], missing.get_json()["message"]) == (r.get_json()["code"], r.get_json()["message"])
