@@ -1,8 +1,9 @@
 """A private DuckDB database for one reconciliation run.
 
 :func:`duck_session` opens an in-memory DuckDB with its own temporary directory (mode 0700,
-created by :func:`tempfile.mkdtemp`): the CSV files handed to DuckDB are created there with mode
-0600 (the data is personal and financial) and DuckDB spills there when it runs out of memory.
+created by :func:`tempfile.mkdtemp`): the CSV rows handed to DuckDB go through named pipes made
+there with mode 0600 (:meth:`DuckSession.pipe` and :func:`feed`: the data is personal and
+financial, and is never written to disk) and DuckDB spills there when it runs out of memory.
 DuckDB may read and write nothing else (``allowed_directories`` without external access, which
 cannot be turned back on while the database runs), never installs or loads an extension by itself,
 uses ``threads`` threads (default: the cores this process may run on) and at most
@@ -19,10 +20,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
 
 # DuckDB's compressions of text (``uncompressed_text``): choosing and applying them is most of the
 # CPU of storing a table of unique codes and transaction numbers on disk
@@ -41,9 +42,43 @@ class DuckSession:
             raise ValueError(f"not a plain file name: {name!r}")
         return os.path.join(self.directory, name)
 
-    def create(self, name: str) -> BinaryIO:
-        """A new file ``name`` in the private directory, mode 0600, open for writing."""
-        return open(os.open(self.path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+    def pipe(self, name: str) -> str:
+        """A new named pipe ``name`` in the private directory, mode 0600; its path. What is written
+        to it reaches DuckDB's reader without being stored (:func:`feed`)."""
+        path = self.path(name)
+        os.mkfifo(path, 0o600)
+        return path
+
+
+@contextmanager
+def feed(path: str, chunks: Iterable[bytes]) -> Iterator[None]:
+    """Write ``chunks`` to named pipe ``path`` in a thread while the block (a DuckDB query reading
+    it) runs. The pipe's end is the end of the data. If the block ends with the thread still
+    writing (it failed, or its reader never opened the pipe), the rest is read here and dropped, so
+    the thread always ends; if the thread fails, its exception is raised after the block (the reader
+    saw the end of the data too early)."""
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with open(path, "wb") as out:  # waits for the reader
+                for chunk in chunks:
+                    out.write(chunk)
+        except BrokenPipeError:
+            pass  # the reader is gone: the block failed, and says why
+        except BaseException as exc:  # noqa: BLE001 (raised in the caller's thread)
+            failed.append(exc)
+
+    writer = threading.Thread(target=write, name="duckdb-feed", daemon=True)
+    writer.start()
+    try:
+        yield
+    finally:
+        if writer.is_alive():
+            _drain(path, writer)
+        writer.join()
+    if failed:
+        raise failed[0]
 
 
 def sql_literal(text: str) -> str:
@@ -56,6 +91,20 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def _drain(path: str, writer: threading.Thread) -> None:
+    """Read named pipe ``path`` until ``writer`` ends, dropping what it wrote."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # lets a writer waiting for a reader go on
+    try:
+        while writer.is_alive():
+            try:
+                if not os.read(fd, 1 << 20):
+                    writer.join(0.01)  # nothing written yet, or the writer closed: it ends soon
+            except BlockingIOError:
+                writer.join(0.01)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -15,8 +15,9 @@ places with six control characters no valid row has (:data:`_SWAP`, ``bytes.tran
 a valid row becomes ASCII and stays valid exactly when it was. Then RE2 (its DFA, linear in the
 file, a pass of about a tenth of a second for a million lines) matches the rows against "row,
 line end" repeated (:func:`_rows_regex`). This is done a chunk of whole lines at a time
-(:data:`CHUNK_BYTES`, two threads), and the swapped chunks are written again one at a time for
-DuckDB: no copy of a file of ten million lines (some 740 MB) is held beside the file itself.
+(:data:`CHUNK_BYTES`, two threads), and the swapped chunks are made again one at a time and
+handed to DuckDB through a named pipe (:func:`reconciliation.duck.feed`): no copy of a file of ten
+million lines (some 740 MB) is held beside the file itself, nor written to disk.
 Only then does DuckDB read them, as the ASCII they now
 are, with the column types of a checked row, so its CSV reader's leniencies (blank lines
 skipped, a trailing comma, its own idea of a line end) cannot matter: there are none left. A
@@ -35,6 +36,7 @@ on by default) and the row ids follow it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,7 +46,7 @@ from payment_bridge.errors import AmountError, StatementError
 from kernel.money import yuan_to_fen
 from payment_bridge.payment_code import DEFAULT_PROFILE, PaymentCodeProfile
 from payment_bridge.statements import nontax_daily
-from reconciliation.duck import DuckSession, sql_literal as _literal
+from reconciliation.duck import DuckSession, feed, sql_literal as _literal
 from reconciliation.records import KIND_PAID, KIND_REFUND
 
 FIRST_ROW_LINE = 3  # line 1 is the title, line 2 the column header
@@ -227,24 +229,30 @@ def _line_ends(profile: PaymentCodeProfile, data: bytes, start: int, end: int) -
     return found[0] if len(set(found)) == 1 else "\r?\n"
 
 
+def _swapped_rows(checked: CheckedStatement) -> Iterator[bytes]:
+    """The checked rows, swapped (:data:`_SWAP`) and with line feeds alone if their ends are mixed,
+    a chunk at a time."""
+    for start, end in _chunks(checked.raw, *checked.rows_at):
+        chunk = _swapped(checked.raw, start, end)
+        yield chunk.replace(b"\r\n", b"\n") if checked.mixed_ends else chunk
+
+
 def _load_rows(session: DuckSession, checked: CheckedStatement) -> None:
-    """Load the checked rows into table ``statement``."""
-    with session.create("statement.csv") as out:
-        for start, end in _chunks(checked.raw, *checked.rows_at):
-            chunk = _swapped(checked.raw, start, end)
-            out.write(chunk.replace(b"\r\n", b"\n") if checked.mixed_ends else chunk)
-            del chunk
+    """Load the checked rows into table ``statement``, handed to DuckDB through a named pipe: at ten
+    million lines, writing them to a file first cost 1.7 of the load's 7 CPU seconds."""
+    path = session.pipe("statement.csv")
     kinds = " ".join(f"WHEN {_literal(swapped)} THEN {_literal(kind)}" for swapped, kind in _SWAPPED_KINDS.items())
-    session.con.execute(f"""
-        CREATE TABLE statement AS
-        SELECT reference, transaction_id, CAST(amount * 100 AS BIGINT) AS amount_fen,
-               CAST(fee * 100 AS BIGINT) AS fee_fen, CAST(CASE kind {kinds} END AS {KIND_TYPE}) AS kind, confirmed,
-               hash(reference) AS h  -- the join's key (reconciliation.bulk)
-          FROM read_csv({_literal(session.path("statement.csv"))},
-                        columns = {{'reference': 'VARCHAR', 'transaction_id': 'VARCHAR', 'kind': 'VARCHAR',
-                                    'amount': 'DECIMAL(13, 2)', 'fee': 'DECIMAL(13, 2)', 'confirmed': 'BIGINT'}},
-                        header = false, auto_detect = false, delim = ',', quote = '', escape = '',
-                        strict_mode = true)""")
+    with feed(path, _swapped_rows(checked)):
+        session.con.execute(f"""
+            CREATE TABLE statement AS
+            SELECT reference, transaction_id, CAST(amount * 100 AS BIGINT) AS amount_fen,
+                   CAST(fee * 100 AS BIGINT) AS fee_fen, CAST(CASE kind {kinds} END AS {KIND_TYPE}) AS kind, confirmed,
+                   hash(reference) AS h  -- the join's key (reconciliation.bulk)
+              FROM read_csv({_literal(path)},
+                            columns = {{'reference': 'VARCHAR', 'transaction_id': 'VARCHAR', 'kind': 'VARCHAR',
+                                        'amount': 'DECIMAL(13, 2)', 'fee': 'DECIMAL(13, 2)', 'confirmed': 'BIGINT'}},
+                            header = false, auto_detect = false, delim = ',', quote = '', escape = '',
+                            strict_mode = true)""")
 
 
 def _is_date(text: str) -> bool:

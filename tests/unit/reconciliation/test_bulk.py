@@ -151,8 +151,7 @@ def test_a_bad_statement_is_refused_and_nothing_is_left_behind(monkeypatch):
 def test_the_private_directory_and_its_files():
     with duck_session(threads=1) as session:
         assert stat.S_IMODE(os.stat(session.directory).st_mode) == 0o700
-        with session.create("x.csv") as out:
-            out.write(b"a\n")
+        session.pipe("x.csv")
         assert stat.S_IMODE(os.stat(session.path("x.csv")).st_mode) == 0o600
         with pytest.raises(ValueError):
             session.path("../x.csv")
