@@ -10,7 +10,8 @@ those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
    (:class:`reconciliation.ledger.PostgresLedger`) into table ``ledger``. Until it is read DuckDB
    keeps to one thread: PostgreSQL needs a core of its own;
 2. ``check`` (in a thread, while DuckDB is opened and PostgreSQL attached) and ``statement``:
-   the daily statement is checked (:func:`reconciliation.statement_table.check_statement`) and
+   the daily statement's title and header are checked
+   (:func:`reconciliation.statement_table.check_statement`), and its rows are checked as they are
    loaded as table ``statement`` (:func:`~reconciliation.statement_table.load_statement`);
 3. ``prefilter``: a payment code is *clean* when it has exactly one record a side (each side's
    ``_busy`` table lists the others: :data:`BUSY_SQL`), they are consistent

@@ -225,6 +225,8 @@ def test_a_large_file_is_checked_in_chunks_and_refused_in_any(monkeypatch):
         assert _refused(b"\r\n".join(rows)).startswith(f"line {line}:")
     mixed = raw.replace(b"\r\n", b"\n", 20_000)  # LF in the first chunks, CR LF in the last ones
     assert entries(mixed)[0] == reference(mixed)
+    mixed = b"\n".join(raw.rsplit(b"\r\n", 10_000))  # CR LF in the first chunks, LF in the last ones
+    assert entries(mixed)[0] == reference(mixed)
 
 
 def test_no_copy_of_the_file_is_held(monkeypatch):
