@@ -21,7 +21,8 @@ those of :func:`reconciliation.payments.reconcile_payments` over the whole day.
    (every ledger record that did not come back is in a clean pair);
 4. ``engine``: the records that came back (the ledger's sorted, the statement's in line order,
    each followed by the carried records) are matched and classified; the clean count and amount
-   are added to the engine's.
+   are added to the engine's. Meanwhile, in a thread, DuckDB is closed and its directory removed
+   (``close``, some 0.35 s at ten million lines a side).
 
 ``stages`` of the answer has each step's seconds.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain
@@ -149,9 +151,10 @@ def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes | RawStatemen
     raw = statement.take() if isinstance(statement, RawStatement) else statement
     with ThreadPoolExecutor(2, "reconcile") as pool:
         checking = pool.submit(_timed, stages, "check", check_statement, raw, profile=profile)
-        with duck_session(threads=1, prepare=ledger.attach, on_disk=True, uncompressed_text=True,
-                          memory_limit=BULK_MEMORY_LIMIT) as session:  # beside the check
-            reader = session.con.cursor()
+        with ExitStack() as duck:
+            session = duck.enter_context(duck_session(threads=1, prepare=ledger.attach, on_disk=True,
+                                                      uncompressed_text=True, memory_limit=BULK_MEMORY_LIMIT))
+            reader = session.con.cursor()  # beside the check
             ledger_read = pool.submit(_load_ledger, reader, ledger, threads or cores(), stages)
             try:
                 checked = checking.result()
@@ -170,15 +173,19 @@ def reconcile_payments_bulk(ledger: LedgerSource, statement: bytes | RawStatemen
             ledger_left, statement_left, clean_count, clean_amount = _prefilter(
                 session, sorted({r[0] for r in chain(carried_left, carried_right)}))  # their group keys
             stages["prefilter"] = time.perf_counter() - started
+            closing = duck.pop_all()  # from here on closed in a thread (DuckDB and its directory) beside the engine
+        closed = pool.submit(_timed, stages, "close", closing.close)
+        try:
             started = time.perf_counter()
-    stages["close"] = time.perf_counter() - started  # DuckDB closed, its directory removed
-    started = time.perf_counter()
-    pairing = payment_pairing(rules, frozenset(carried_left) | frozenset(carried_right))
-    found = match(pairing, chain(ledger_left, carried_left), chain(statement_left, carried_right))
-    found.clean_count += clean_count
-    found.clean_amount_fen += clean_amount
-    result = classify_payments(found, day, rules)
-    stages["engine"] = time.perf_counter() - started
+            pairing = payment_pairing(rules, frozenset(carried_left) | frozenset(carried_right))
+            found = match(pairing, chain(ledger_left, carried_left), chain(statement_left, carried_right))
+            found.clean_count += clean_count
+            found.clean_amount_fen += clean_amount
+            result = classify_payments(found, day, rules)
+            stages["engine"] = time.perf_counter() - started
+        finally:
+            wait([closed])
+        closed.result()  # a failure to close is raised, once the engine is done
     return BulkRun(result, info.statement_date, info.adm_div_code, info.line_count, clean_count, stages)
 
 

@@ -221,3 +221,48 @@ def test_the_days_database_is_thrown_away_without_a_checkpoint(monkeypatch):
         session.con.execute("CREATE TABLE t AS SELECT range AS i FROM range(1000)")
     assert "work.duckdb.wal" in left_behind
     assert not os.path.exists(session.directory)
+
+
+@pytest.mark.parametrize("engine_fails", [False, True])
+def test_the_days_database_is_closed_and_removed_beside_the_engine(monkeypatch, engine_fails):
+    """Once the clean pairs are counted, DuckDB is closed and its private directory removed in a
+    thread while the engine matches the rest; the run returns (or raises) only after both, and the
+    directory is gone either way."""
+    import threading
+
+    from reconciliation import bulk
+
+    opened, directories, closed_by = bulk.duck_session, [], []
+
+    def watched(**options):
+        session_manager = opened(**options)
+
+        class Watched:
+            def __enter__(self):
+                session = session_manager.__enter__()
+                directories.append(session.directory)
+                return session
+
+            def __exit__(self, *exc):
+                closed_by.append(threading.current_thread().name)
+                return session_manager.__exit__(*exc)
+        return Watched()
+
+    def match(*args, **kwargs):
+        if engine_fails:
+            raise RuntimeError("the engine failed")
+        return real_match(*args, **kwargs)
+
+    real_match = bulk.match
+    monkeypatch.setattr(bulk, "duck_session", watched)
+    monkeypatch.setattr(bulk, "match", match)
+    scenario = payment_scenario(DAY, 300, 2, seed=3)
+    raw, _numbered = statement_file(scenario.statement)
+    if engine_fails:
+        with pytest.raises(RuntimeError, match="the engine failed"):
+            reconcile_payments_bulk(ledger_source(scenario.ledger), raw, DAY, payment_rules(), threads=2)
+    else:
+        run = reconcile_payments_bulk(ledger_source(scenario.ledger), raw, DAY, payment_rules(), threads=2)
+        assert {"close", "engine", "prefilter"} <= set(run.stages)
+    assert closed_by and closed_by[0] != threading.current_thread().name  # closed in the run's thread pool
+    assert not os.path.exists(directories[0])
