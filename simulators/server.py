@@ -70,13 +70,24 @@ def parse_bind(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def log_level(environ) -> str:
+    """The level the simulators log at: `GOVLINK_LOG_LEVEL`, as the gateway and workers read it (default INFO)."""
+    level = (environ.get("GOVLINK_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SystemExit(f"GOVLINK_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
+    return level
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve every simulator in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__.splitlines()[0])
     parser.add_argument("--bind", default=os.environ.get("GOVLINK_SIMULATORS_BIND", DEFAULT_BIND), help="HOST:PORT")
     args = parser.parse_args(argv)
     host, port = parse_bind(args.bind)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    level = log_level(os.environ)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    # werkzeug sets its own logger to INFO unless it has a level: without this it logs every request
+    logging.getLogger("werkzeug").setLevel(level)
     server = make_server(host, port, create_app(), threaded=True)
     log.info("simulators on http://%s:%s: %s", host, server.server_port, ", ".join(p for p, _ in SIMULATORS))
     try:
