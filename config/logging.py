@@ -69,6 +69,6 @@ def configure_logging(settings, stream=None) -> None:
             root.removeHandler(old)
     handler._govlink = True
     root.addHandler(handler)
-    root.setLevel(settings.log_level.upper())
+    root.setLevel(settings.logging_level)
     for noisy in ("pika", "zeep", "urllib3", "spyne", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

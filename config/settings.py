@@ -37,6 +37,9 @@ def _secret(default: str = DEV_SECRET):
     return field(default=default, metadata={"secret": True}, repr=False)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "dev"  # dev | test | production
@@ -175,6 +178,8 @@ class Settings:
         for f in fields(self):
             if f.name.startswith("metrics_port_") and not 0 <= getattr(self, f.name) <= 65535:
                 raise SettingsError(f"{PREFIX}{f.name.upper()} must be a TCP port (0 or empty: no endpoint)")
+        if self.logging_level not in LOG_LEVELS:
+            raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.token_cache_seconds < 0:
             raise SettingsError(f"{PREFIX}TOKEN_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.demo_seed.strip().lower() not in _DEMO_SEED_VALUES:
@@ -197,6 +202,11 @@ class Settings:
         """The /healthz and /metrics port of a process kind (`worker-connectors`, `scheduler`), None if it has none."""
         port = getattr(self, "metrics_port_" + process.replace("-", "_"), 0)
         return port or None
+
+    @property
+    def logging_level(self) -> str:
+        """GOVLINK_LOG_LEVEL as the `logging` module names it (`warning` -> `WARNING`)."""
+        return self.log_level.strip().upper()
 
     @property
     def demo_seed_on(self) -> bool:

@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 
 from simulators import (e_licence, ems, enterprise, kuaidi100, national_identity, nontax_platform, population,
                         sf_express, tencent_sms, wechatpay)
+from config.settings import Settings
 from simulators.channels.serving import serve_in_thread
 
 DEFAULT_BIND = "127.0.0.1:8100"
@@ -70,21 +71,13 @@ def parse_bind(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def log_level(environ) -> str:
-    """The level the simulators log at: `GOVLINK_LOG_LEVEL`, as the gateway and workers read it (default INFO)."""
-    level = (environ.get("GOVLINK_LOG_LEVEL") or "INFO").strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise SystemExit(f"GOVLINK_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
-    return level
-
-
 def main(argv: list[str] | None = None) -> None:
     """Serve every simulator in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__.splitlines()[0])
     parser.add_argument("--bind", default=os.environ.get("GOVLINK_SIMULATORS_BIND", DEFAULT_BIND), help="HOST:PORT")
     args = parser.parse_args(argv)
     host, port = parse_bind(args.bind)
-    level = log_level(os.environ)
+    level = Settings.from_env().logging_level  # GOVLINK_LOG_LEVEL, checked as every process checks it
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
     # werkzeug sets its own logger to INFO unless it has a level: without this it logs every request
     logging.getLogger("werkzeug").setLevel(level)

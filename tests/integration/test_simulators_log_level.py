@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from simulators.server import log_level
+from config.settings import Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,6 +52,10 @@ def test_the_simulators_log_each_request_only_at_info():
 
 
 def test_a_log_level_that_does_not_exist_is_refused():
-    assert log_level({}) == "INFO" and log_level({"GOVLINK_LOG_LEVEL": " warning "}) == "WARNING"
-    with pytest.raises(SystemExit, match="GOVLINK_LOG_LEVEL must be"):
-        log_level({"GOVLINK_LOG_LEVEL": "LOUD"})
+    assert Settings.from_env({}).logging_level == "INFO"
+    assert Settings.from_env({"GOVLINK_LOG_LEVEL": " warning "}).logging_level == "WARNING"
+    with pytest.raises(SettingsError, match="GOVLINK_LOG_LEVEL must be one of"):
+        Settings.from_env({"GOVLINK_LOG_LEVEL": "LOUD"})
+    refused = subprocess.run([sys.executable, "-m", "simulators", "--bind", f"127.0.0.1:{_free_port()}"], cwd=REPO,
+                             env={**os.environ, "GOVLINK_LOG_LEVEL": "LOUD"}, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "GOVLINK_LOG_LEVEL must be one of" in refused.stderr

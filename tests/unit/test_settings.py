@@ -18,7 +18,8 @@ def test_environment_overrides_and_types():
 
 @pytest.mark.parametrize("name,value", [("GOVLINK_LOG_JSON", "maybe"), ("GOVLINK_MAX_BODY_BYTES", "lots"),
                                         ("GOVLINK_ENV", "staging"), ("GOVLINK_AMQP_URL", "localhost"),
-                                        ("GOVLINK_TOKEN_CACHE_SECONDS", "-1"), ("GOVLINK_TOKEN_CACHE_SECONDS", "soon")])
+                                        ("GOVLINK_TOKEN_CACHE_SECONDS", "-1"), ("GOVLINK_TOKEN_CACHE_SECONDS", "soon"),
+                                        ("GOVLINK_LOG_LEVEL", "LOUD")])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
