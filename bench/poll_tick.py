@@ -16,9 +16,11 @@ supervision check on the city database must show no sequential scan of a table o
 from __future__ import annotations
 
 import argparse
+import random
 import os
 import statistics as stats
 import time
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 
@@ -149,19 +151,26 @@ def busy(reports: dict) -> list[str]:
 
 
 def supervision_check_plans(scale: float) -> list[str]:
-    """EXPLAIN the supervision check's queries on the city month (its cursor moved to the chain's end first)."""
+    """EXPLAIN the supervision check's queries on the city month: its cursor moved to the chain's end, then
+    a hundred department calls appended (the ingest's batch statements read the steps and the log)."""
     from bench.city_reads import ensure_city
+    from bench.supervision_ingest import entries
+    from bus.message_log.chain import append
     from supervision.check import run_check
 
     url = ensure_city(scale, 18)
     with psycopg.connect(url, autocommit=True) as conn:  # records other benches appended are not traffic
         conn.execute("UPDATE supervision_cursor SET last_seq = (SELECT last_seq FROM message_log_head)")
     runtime = runtime_on(url)
+    with runtime.db.transaction() as conn:
+        append(conn, entries(random.Random(18), 100, datetime.now(timezone.utc) - timedelta(minutes=5)))
     captured = Captured(runtime.db.engine)
     started = time.perf_counter()
-    run_check(runtime, publish=False)  # the queries, without waiting for RabbitMQ's confirms
-    print(f"supervision check on the city month: {(time.perf_counter() - started) * 1000:.0f} ms")
+    report = run_check(runtime, publish=False)  # the queries, without waiting for RabbitMQ's confirms
+    print(f"supervision check on the city month: {(time.perf_counter() - started) * 1000:.0f} ms ({report})")
     problems = captured.sequential_scans("supervision.check")
+    if report.started != 100:
+        problems.append(f"supervision.check started {report.started} of the 100 calls' steps")
     runtime.db.dispose()
     return problems
 

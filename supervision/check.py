@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from bus.envelope import encode, new_envelope
 from bus.topology import EVENTS
 from store.models.bus import MessageLogRecord
-from store.models.supervision import SupervisionAlert, SupervisionCursor, SupervisionStep
+from store.models.supervision import CaseSatisfaction, SupervisionAlert, SupervisionCursor, SupervisionStep
 from supervision import rollups
 from supervision.config import SupervisionConfig, load
 from supervision.deadlines import Clock, DeadlineEngine, StepStart, end_key, issued_at, outcome_of
@@ -76,26 +76,16 @@ def scheduled_job(runtime, period: str) -> str:
 
 # ---------------------------------------------------------------------------------------- 1. ingest
 def ingest(db, engine: DeadlineEngine, report: CheckReport) -> None:
+    """Read the message log past the cursor, a batch of `BATCH` records a transaction, until it is read."""
     while True:
         with db.unit_of_work() as session:
-            cursor = session.execute(select(SupervisionCursor).where(SupervisionCursor.id == 1)
-                                     .with_for_update()).scalar_one_or_none()
-            if cursor is None:
-                try:
-                    with session.begin_nested():
-                        session.add(SupervisionCursor(id=1, last_seq=0))
-                except IntegrityError:
-                    pass
-                cursor = session.execute(select(SupervisionCursor).where(SupervisionCursor.id == 1)
-                                         .with_for_update()).scalar_one()
+            cursor = _cursor(session)
             rows = session.execute(select(MessageLogRecord.seq, MessageLogRecord.body)
                                    .where(MessageLogRecord.seq > cursor.last_seq)
                                    .order_by(MessageLogRecord.seq).limit(BATCH)).all()
-            for seq, body in rows:
-                report.read += 1
-                envelope = _parse(body)
-                if envelope is not None:
-                    _apply(session, engine, envelope, seq, report)
+            report.read += len(rows)
+            _apply_batch(session, engine, [(seq, env) for seq, body in rows if (env := _parse(body)) is not None],
+                         report)
             rollups.add_finished(session, report.closed)  # same transaction as the steps' ends
             report.closed.clear()
             if rows:
@@ -105,43 +95,104 @@ def ingest(db, engine: DeadlineEngine, report: CheckReport) -> None:
             return
 
 
-def _apply(session, engine: DeadlineEngine, envelope: dict, seq: int, report: CheckReport) -> None:
-    start = engine.start(envelope)
-    if start is not None:
-        step = _record_start(session, start)
-        if step is not None:
-            report.started += 1
-            # An end logged before its start (two processes' logs flushed out of order).
-            for (earlier,) in session.execute(select(MessageLogRecord.body).where(
-                    MessageLogRecord.correlation_id == envelope.get("correlation_id"), MessageLogRecord.seq < seq,
-                    MessageLogRecord.type.in_(start.rule.end))):
-                other = _parse(earlier)
-                if other is not None and step.ended_at is None and engine.ends(start.rule, step.thread, other):
-                    _close(step, other, report)
-    if engine.is_end_type(envelope.get("type", "")):
-        threads = {k for k in (envelope.get("causation_id"), envelope.get("correlation_id")) if k}
-        if not threads:
-            return
-        for step in session.execute(select(SupervisionStep).where(SupervisionStep.thread.in_(threads),
+def _cursor(session) -> SupervisionCursor:
+    """The check's cursor row, locked (made at the first check)."""
+    locked = select(SupervisionCursor).where(SupervisionCursor.id == 1).with_for_update()
+    cursor = session.execute(locked).scalar_one_or_none()
+    if cursor is None:
+        try:
+            with session.begin_nested():
+                session.add(SupervisionCursor(id=1, last_seq=0))
+        except IntegrityError:
+            pass
+        cursor = session.execute(locked).scalar_one()
+    return cursor
+
+
+def _apply_batch(session, engine: DeadlineEngine, records: list[tuple[int, dict]], report: CheckReport) -> None:
+    """Start and end the steps of a batch of envelopes, in log order, with a handful of queries for the
+    whole batch (each bounded by the batch, never by the history): which starts were read already, the
+    open steps the batch's ends point to, the ends logged before their start, the rated cases.
+
+    A record is read as a start first (a step is recorded once per (step, start message): the in and out
+    copies of one message start it once; an end logged before its start, two processes' logs flushed out
+    of order, closes it at once), then as an end: it closes every open step whose rule it ends, on the
+    thread it points to (its causation or correlation id), a step started earlier in the batch included."""
+    starts = {seq: start for seq, env in records if (start := engine.start(env)) is not None}
+    if not starts and not any(engine.is_end_type(env.get("type", "")) for _, env in records):
+        return
+    seen = _started_already(session, starts.values())
+    open_steps: dict[str, list[SupervisionStep]] = {}
+    ending = {key for _, env in records if engine.is_end_type(env.get("type", ""))
+              for key in (env.get("causation_id"), env.get("correlation_id")) if key}
+    if ending:
+        for step in session.execute(select(SupervisionStep).where(SupervisionStep.thread.in_(sorted(ending)),
                                                                   SupervisionStep.ended_at.is_(None))).scalars():
-            rule = engine.rule(step.step)
-            if rule is not None and engine.ends(rule, step.thread, envelope):
-                _close(step, envelope, report)
+            open_steps.setdefault(step.thread, []).append(step)
+    earlier = _ends_by_correlation(session, records, starts)
+    new_steps: list[SupervisionStep] = []
+    for seq, envelope in records:
+        start = starts.get(seq)
+        if start is not None and (start.rule.step, start.message_id) not in seen:
+            seen.add((start.rule.step, start.message_id))
+            step = _new_step(start)
+            session.add(step)
+            new_steps.append(step)
+            open_steps.setdefault(step.thread, []).append(step)
+            report.started += 1
+            for end_seq, other in earlier.get(envelope.get("correlation_id"), ()):
+                if end_seq < seq and step.ended_at is None and engine.ends(start.rule, step.thread, other):
+                    _close(step, other, report)
+        if engine.is_end_type(envelope.get("type", "")):
+            for key in {k for k in (envelope.get("causation_id"), envelope.get("correlation_id")) if k}:
+                for step in open_steps.get(key, ()):
+                    rule = engine.rule(step.step)
+                    if step.ended_at is None and rule is not None and engine.ends(rule, step.thread, envelope):
+                        _close(step, envelope, report)
+    if new_steps:
+        session.flush()
+        rated = {case_id for (case_id,) in session.execute(select(CaseSatisfaction.case_id).where(
+            CaseSatisfaction.case_id.in_(sorted({s.case_id for s in new_steps if s.case_id}))))}
+        for case_id in sorted(rated):
+            rollups.credit_rating(session, case_id)  # a case rated before these steps were read
 
 
-def _record_start(session, start: StepStart) -> SupervisionStep | None:
-    exists = session.execute(select(SupervisionStep.id).where(SupervisionStep.step == start.rule.step,
-                                                              SupervisionStep.start_message_id == start.message_id)).first()
-    if exists:
-        return None  # another copy of the same message (logged in and out)
-    step = SupervisionStep(id=str(uuid.uuid4()), step=start.rule.step, case_id=start.case_id, service=start.service,
+def _started_already(session, starts) -> set[tuple[str, str]]:
+    """(step, start message id) of the batch's starts that a step exists for: one scan of the unique key's
+    index with both columns' lists (a list of pairs was an index probe per pair: a BitmapOr of a thousand)."""
+    keys = {(s.rule.step, s.message_id) for s in starts}
+    if not keys:
+        return set()
+    found = session.execute(select(SupervisionStep.step, SupervisionStep.start_message_id).where(
+        SupervisionStep.step.in_(sorted({step for step, _ in keys})),
+        SupervisionStep.start_message_id.in_(sorted({message_id for _, message_id in keys}))))
+    return {(step, message_id) for step, message_id in found if (step, message_id) in keys}
+
+
+def _ends_by_correlation(session, records: list[tuple[int, dict]], starts: dict[int, StepStart]
+                         ) -> dict[str, list[tuple[int, dict]]]:
+    """The ends logged before the last of the batch's starts that carry a start's correlation id, by that
+    id in log order (the correlation id index; a start without one has none)."""
+    correlations = sorted({cid for seq, env in records if seq in starts and (cid := env.get("correlation_id"))})
+    if not correlations:
+        return {}
+    end_types = sorted({t for start in starts.values() for t in start.rule.end})
+    found: dict[str, list[tuple[int, dict]]] = {}
+    for seq, correlation, body in session.execute(
+            select(MessageLogRecord.seq, MessageLogRecord.correlation_id, MessageLogRecord.body)
+            .where(MessageLogRecord.correlation_id.in_(correlations), MessageLogRecord.seq < max(starts),
+                   MessageLogRecord.type.in_(end_types)).order_by(MessageLogRecord.seq)):
+        envelope = _parse(body)
+        if envelope is not None:
+            found.setdefault(correlation, []).append((seq, envelope))
+    return found
+
+
+def _new_step(start: StepStart) -> SupervisionStep:
+    return SupervisionStep(id=str(uuid.uuid4()), step=start.rule.step, case_id=start.case_id, service=start.service,
                            system=start.system, thread=start.thread[:64], start_message_id=start.message_id,
                            start_type=start.rule.start, started_at=start.started_at, due_at=start.due_at,
                            escalate_at=start.escalate_at, overdue=False)
-    session.add(step)
-    session.flush()
-    rollups.credit_rating(session, step.case_id)  # a case rated before this step was read (no-op if not rated)
-    return step
 
 
 def _close(step: SupervisionStep, envelope: dict, report: CheckReport) -> None:
