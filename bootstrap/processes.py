@@ -17,6 +17,7 @@ import click
 
 from kernel import tracing
 from kernel.cli import runtime as process_runtime
+from kernel.heap import freeze_startup_heap
 from kernel.process_endpoint import start_process_endpoint
 
 log = logging.getLogger("govlink.process")
@@ -85,6 +86,7 @@ def worker(name, args):
         runner.start()
         click.echo(f"worker {name}: consuming {runner.queue.name}")
     endpoint = serve_signals(runtime, workers_health(runtime, runners))
+    freeze_startup_heap()
     try:
         stop.wait()
     except KeyboardInterrupt:
@@ -114,6 +116,7 @@ def scheduler(once):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     last_tick = [time.monotonic()]
     endpoint = serve_signals(runtime, ticks_health(last_tick, max(60.0, runtime.settings.scheduler_lease_seconds)))
+    freeze_startup_heap()
     try:
         run_forever(runtime, stop, jobs=jobs, on_tick=lambda: last_tick.__setitem__(0, time.monotonic()))
     except KeyboardInterrupt:

@@ -15,6 +15,13 @@ errorlog = "-"
 os.makedirs(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="govlink-metrics-")), exist_ok=True)
 
 
+def post_worker_init(worker):
+    """The app is loaded: its start-up objects leave the cyclic collector's walks (kernel/heap.py)."""
+    from kernel.heap import freeze_startup_heap
+
+    freeze_startup_heap()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

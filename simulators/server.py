@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from simulators import (e_licence, ems, enterprise, kuaidi100, national_identity, nontax_platform, population,
                         sf_express, tencent_sms, wechatpay)
 from config.settings import Settings
+from kernel.heap import freeze_startup_heap
 from simulators.channels.serving import serve_in_thread
 
 DEFAULT_BIND = "127.0.0.1:8100"
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     # werkzeug sets its own logger to INFO unless it has a level: without this it logs every request
     logging.getLogger("werkzeug").setLevel(level)
     server = make_server(host, port, create_app(), threaded=True)
+    freeze_startup_heap()  # the simulators' start-up objects leave the collector's full walks (kernel/heap.py)
     log.info("simulators on http://%s:%s: %s", host, server.server_port, ", ".join(p for p, _ in SIMULATORS))
     try:
         server.serve_forever()
