@@ -56,3 +56,20 @@ def test_the_sqlite_default_migrates_too(tmp_path):
     assert migrate.current(database) == migrate.head(database)
     migrate.downgrade(database, "base")
     assert migrate.current(database) is None
+
+
+def test_files_kept_as_received_are_compressed_with_lz4(scratch_db):
+    """0025: the columns that hold whole statements and bills use LZ4 (this server has it), and going
+    back down gives them the default again."""
+    query = text("SELECT c.relname, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                 "WHERE a.attname = 'raw' AND c.relname IN ('reconciliation_imports', 'payment_statements', "
+                 "'courier_bills') ORDER BY c.relname")
+    migrate.upgrade(scratch_db)
+    with scratch_db.engine.connect() as conn:
+        assert conn.execute(text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                                 "WHERE name = 'default_toast_compression'")).scalar() is True
+        assert conn.execute(query).all() == [("courier_bills", "l"), ("payment_statements", "l"),
+                                             ("reconciliation_imports", "l")]
+    migrate.downgrade(scratch_db, "0024")
+    with scratch_db.engine.connect() as conn:
+        assert {method for _, method in conn.execute(query)} == {"p"}
