@@ -4,7 +4,8 @@
 # The city benches (bench/city.py, then bench/city_reads.py on its data) run at BENCH_CITY_SCALE
 # (default 0.1 = 100,000 cases; 1.0 = the whole city): BENCH_CITY_SCALE=1 scripts/bench.sh city city_reads
 # Issue 18's other lines: city_audit (audit verify), poll_tick, reconcile_10m (ten million rows a side:
-# minutes and ~2 GiB of temporary files), service_call (gateway on a free port, worker, simulators).
+# minutes and ~2 GiB of temporary files), service_call (gateway on a free port, worker, simulators),
+# supervision_ingest (the supervision check reading the message log, on a database of its own).
 # BENCH_SKIP="reconcile_10m service_call" leaves some out.
 # The benches write to a database of their own, govlink_bench (GOVLINK_BENCH_DATABASE_URL; `make services`
 # creates it), never the tests' govlink_test: a bench's department calls leave message-log records that the
