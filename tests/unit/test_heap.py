@@ -32,7 +32,9 @@ def test_the_heap_alive_now_is_frozen_and_garbage_is_not(unfrozen):
     gone = weakref.ref(garbage)
     del garbage
     frozen = freeze_startup_heap()
-    assert frozen == gc.get_freeze_count() > 1000
+    # The count is read again after: frozen objects freed meanwhile (by another thread) leave the permanent
+    # generation, so the two need not be equal.
+    assert frozen > 1000 and gc.get_freeze_count() > 1000
     assert gone() is None  # collected before the freeze, not kept for ever
 
 
