@@ -16,8 +16,8 @@ supervision check on the city database must show no sequential scan of a table o
 from __future__ import annotations
 
 import argparse
-import random
 import os
+import random
 import statistics as stats
 import time
 from datetime import datetime, timedelta, timezone

@@ -119,12 +119,13 @@ def _apply_batch(session, engine: DeadlineEngine, records: list[tuple[int, dict]
     of order, closes it at once), then as an end: it closes every open step whose rule it ends, on the
     thread it points to (its causation or correlation id), a step started earlier in the batch included."""
     starts = {seq: start for seq, env in records if (start := engine.start(env)) is not None}
-    if not starts and not any(engine.is_end_type(env.get("type", "")) for _, env in records):
+    ends = {seq: {k for k in (env.get("causation_id"), env.get("correlation_id")) if k}  # the threads each points to
+            for seq, env in records if engine.is_end_type(env.get("type", ""))}
+    if not starts and not ends:
         return
     seen = _started_already(session, starts.values())
     open_steps: dict[str, list[SupervisionStep]] = {}
-    ending = {key for _, env in records if engine.is_end_type(env.get("type", ""))
-              for key in (env.get("causation_id"), env.get("correlation_id")) if key}
+    ending = set().union(*ends.values())
     if ending:
         for step in session.execute(select(SupervisionStep).where(SupervisionStep.thread.in_(sorted(ending)),
                                                                   SupervisionStep.ended_at.is_(None))).scalars():
@@ -143,12 +144,11 @@ def _apply_batch(session, engine: DeadlineEngine, records: list[tuple[int, dict]
             for end_seq, other in earlier.get(envelope.get("correlation_id"), ()):
                 if end_seq < seq and step.ended_at is None and engine.ends(start.rule, step.thread, other):
                     _close(step, other, report)
-        if engine.is_end_type(envelope.get("type", "")):
-            for key in {k for k in (envelope.get("causation_id"), envelope.get("correlation_id")) if k}:
-                for step in open_steps.get(key, ()):
-                    rule = engine.rule(step.step)
-                    if step.ended_at is None and rule is not None and engine.ends(rule, step.thread, envelope):
-                        _close(step, envelope, report)
+        for key in ends.get(seq, ()):
+            for step in open_steps.get(key, ()):
+                rule = engine.rule(step.step)
+                if step.ended_at is None and rule is not None and engine.ends(rule, step.thread, envelope):
+                    _close(step, envelope, report)
     if new_steps:
         session.flush()
         rated = {case_id for (case_id,) in session.execute(select(CaseSatisfaction.case_id).where(
