@@ -57,8 +57,11 @@ def build_app(runtime, *, blueprints: Iterable = (), api_blueprints: Iterable = 
     register_error_handlers(app)  # after Api(), which installs its own HTTPException handler
     for install in installs:
         install(app)
+    from routes.call_path import ENDPOINT, DepartmentCalls
     from routes.token_reads import TokenReads
 
+    if ENDPOINT in app.view_functions:  # department calls with a known token, below Flask
+        app.wsgi_app = DepartmentCalls(app, app.wsgi_app)
     app.wsgi_app = TokenReads(app, app.wsgi_app)  # `GET /api/v1/me` with a known token, below Flask
     return app
 

@@ -96,12 +96,17 @@ def test_soap_call_round_trips_through_the_bus_and_is_logged(dept, sim, token):
 
 def test_a_call_builds_its_status_url_once(dept, sim, token, monkeypatch):
     """`url_for` is some 2 % of the gateway's CPU per department call (issue 18's service_call): the
-    answer's status URL (body, Location, a timeout's details) is built once, not again for the view."""
+    answer's status URL (body, Location, a timeout's details) is built once, not again for the view.
+    The first call goes through Flask, the second (a known token) through routes.call_path."""
     import routes.api.services as services_api
+    from routes.call_path import DepartmentCalls
 
     built = []
     real = services_api._status_url
     monkeypatch.setattr(services_api, "_status_url", lambda call_id: built.append(call_id) or real(call_id))
+    lean = DepartmentCalls._status_url
+    monkeypatch.setattr(DepartmentCalls, "_status_url", lambda self, environ: (
+        lambda call_id, build=lean(self, environ): built.append(call_id) or build(call_id)))
     name, id_number = _person(sim)
     r = dept.call(token, "population-registry", "verify-identity", {"name": name, "id_number": id_number})
     assert r.status_code == 200
@@ -278,3 +283,104 @@ def test_audit_verify_detects_an_altered_record(dept, sim, token, settings):
     finally:
         with dept.runtime.db.unit_of_work() as s:
             s.execute(text("UPDATE message_log SET type = :t WHERE seq = :s"), {"t": original, "s": seq})
+
+
+# The lean path (routes/call_path.py): a call with a token the gateway verified before is answered below
+# Flask, by the same use case and schemas; anything it cannot take plainly goes to Flask untouched.
+
+@pytest.fixture()
+def flask_calls(dept):
+    """The paths of the requests that went past routes.call_path into Flask."""
+    from routes.call_path import DepartmentCalls
+
+    lean = dept.app.wsgi_app
+    while not isinstance(lean, DepartmentCalls):
+        lean = lean.next
+    inner, calls = lean.next, []
+
+    def counting(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+
+    lean.next = counting
+    yield calls
+    lean.next = inner
+
+
+def test_a_call_with_a_known_token_is_answered_below_flask_as_flask_answers(dept, sim, token, flask_calls):
+    from prometheus_client import REGISTRY
+
+    name, id_number = _person(sim)
+    payload = {"name": name, "id_number": id_number}
+    first = dept.call(token, "population-registry", "verify-identity", payload)
+    assert first.status_code == 200 and len(flask_calls) == 1  # the token is verified in Flask
+    labels = {"method": "POST", "endpoint": "/api/v1/services/<string:service>/<string:operation>", "status": "200"}
+    counted = REGISTRY.get_sample_value("govlink_http_requests_total", labels)
+    second = dept.call(token, "population-registry", "verify-identity", payload, **{"X-Correlation-ID": "lean-call-0001"})
+    assert second.status_code == 200 and len(flask_calls) == 1  # Flask not reached again
+    a, b = first.get_json(), second.get_json()
+    assert b["result"] == a["result"] and b["result"]["match"] is True and b["status"] == "succeeded" and b["call_id"] != a["call_id"]
+    assert sorted(a) == sorted(b) and b["service"] == dept.names["population-registry"]
+    assert b["status_url"] == second.headers["Location"] == f"/api/v1/services/calls/{b['call_id']}"
+    for header in ("Content-Type", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+        assert second.headers[header] == first.headers[header]
+    assert sorted(second.headers.keys()) == sorted(first.headers.keys())
+    assert second.headers["X-Correlation-ID"] == "lean-call-0001"
+    assert REGISTRY.get_sample_value("govlink_http_requests_total", labels) == counted + 1
+    # The same use case: the call is recorded, readable at its status URL, and logged under the correlation id.
+    status = dept.client.get(b["status_url"], headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert status["status"] == "succeeded" and status["result"] == b["result"]
+    dept.runtime.message_log.flush()
+    with dept.runtime.db.unit_of_work() as s:
+        logged = s.execute(select(MessageLogRecord.direction).where(
+            MessageLogRecord.correlation_id == "lean-call-0001")).scalars().all()
+    assert sorted(logged).count("out") >= 2 and sorted(logged).count("in") >= 2
+
+
+def test_what_the_lean_path_cannot_take_plainly_goes_to_flask(dept, sim, token, flask_calls):
+    name, id_number = _person(sim)
+    payload = {"name": name, "id_number": id_number}
+    assert dept.call(token, "population-registry", "verify-identity", payload).status_code == 200
+    url = f"/api/v1/services/{dept.names['population-registry']}/verify-identity"
+    auth = {"Authorization": f"Bearer {token}"}
+    cases = [  # (request, status, code): each is answered by Flask, as it always was
+        (dict(data='{"payload": {}}', headers={**auth, "Content-Type": "text/plain"}), 415, "unsupported_media_type"),
+        (dict(data="{not json", headers={**auth, "Content-Type": "application/json"}), 400, None),
+        (dict(json={"payload": payload, "extra": 1}, headers=auth), 422, "validation_failed"),
+        (dict(json={"case_id": "C-1"}, headers=auth), 422, "validation_failed"),
+        (dict(json=["payload"], headers=auth), 422, "validation_failed"),
+        (dict(json={"payload": payload}, headers={"Authorization": "Bearer not-a-token"}), 401, "invalid_token"),
+    ]
+    for n, (request, status, code) in enumerate(cases, start=2):
+        r = dept.client.post(url, **request)
+        assert r.status_code == status and (code is None or r.get_json()["code"] == code), (request, r.get_json())
+        assert len(flask_calls) == n and r.headers["X-Correlation-ID"]
+    # The body Flask reads is the one the lean path read first: it names the unknown field.
+    r = dept.client.post(url, json={"payload": payload, "extra": 1}, headers=auth)
+    assert "extra" in str(r.get_json()["details"])
+    for service, operation, code in ((f"no-such-{dept.names['e-licence']}", "verify-identity", "unknown_service"),
+                                     (dept.names["population-registry"], "no-such-operation", "unknown_operation")):
+        before = len(flask_calls)
+        r = dept.client.post(f"/api/v1/services/{service}/{operation}", json={"payload": payload}, headers=auth)
+        assert r.status_code == 404 and r.get_json()["code"] == code and len(flask_calls) == before + 1
+    before = len(flask_calls)
+    dept.client.set_cookie("session", "x")  # a signed-in console's request: Flask's
+    assert dept.client.post(url, json={"payload": payload}, headers=auth).status_code == 200
+    assert len(flask_calls) == before + 1
+
+
+def test_a_failure_after_the_call_is_recorded_is_answered_by_flasks_error_handler(dept, sim, token, flask_calls):
+    name, id_number = _person(sim)
+    ok = dept.call(token, "population-registry", "verify-identity", {"name": name, "id_number": id_number})
+    assert ok.status_code == 200 and len(flask_calls) == 1
+    sim.control("population", mode="fault")
+    r = dept.call(token, "population-registry", "verify-identity", {"name": name, "id_number": id_number},
+                  **{"X-Correlation-ID": "lean-fault-0001"})
+    body = r.get_json()
+    assert r.status_code == 502 and body["code"] == "fault" and len(flask_calls) == 1  # not handed to Flask
+    assert body["correlation_id"] == r.headers["X-Correlation-ID"] == "lean-fault-0001"
+    assert body["message"] and body["details"]["call_id"]
+    assert r.headers["Content-Type"] == "application/json" and r.headers["X-Content-Type-Options"] == "nosniff"
+    status = dept.client.get(f"/api/v1/services/calls/{body['details']['call_id']}",
+                             headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert status["status"] == "failed" and status["error"]["code"] == "fault"
