@@ -35,34 +35,40 @@ def require_token(*, scopes: tuple[str, ...] = (), level: int | None = None, rol
     `person=refusal`: only for a person signed in with a resident ID number (403 `not_a_person`).
     Put it below flask-smorest's decorators (closest to the function). Sets `g.principal`.
     """
+    requirements = {"scopes": scopes, "level": level, "roles": roles, "client": client, "person": person}
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            principal = authenticate()
-            missing_scopes = [s for s in scopes if s not in principal.scopes]
-            if missing_scopes:
-                raise ApiError(403, "insufficient_scope", "The token lacks a scope this request needs.",
-                               {"required_scopes": list(scopes)},
-                               {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'})
-            if roles and not principal.roles.intersection(roles):
-                raise ApiError(403, "forbidden", "Your account does not have a role this request needs.",
-                               {"required_roles": list(roles)})
-            if level is not None and principal.assurance_level < level:
-                raise ApiError(401, "insufficient_user_authentication",
-                               f"This request needs assurance level L{level}; yours is L{principal.assurance_level}.",
-                               {"required_level": level, "current_level": principal.assurance_level},
-                               {"WWW-Authenticate": step_up_challenge(level)})
-            if client is not None and principal.client_id != client[0]:
-                raise ApiError(403, "wrong_channel", client[1])
-            if person is not None and principal.resident_id is None:
-                raise ApiError(403, "not_a_person", person)
+            check_requirements(authenticate(), **requirements)
             return view(*args, **kwargs)
 
-        wrapper._govlink_auth = {"scopes": scopes, "level": level, "roles": roles}
+        wrapper._govlink_auth = requirements  # read by the request hooks and by routes.call_path
         return wrapper
 
     return decorator
+
+
+def check_requirements(principal: Principal, *, scopes: tuple[str, ...] = (), level: int | None = None,
+                       roles: tuple[str, ...] = (), client: tuple[str, str] | None = None, person: str | None = None) -> None:
+    """`require_token`'s checks of a verified principal (ApiError 401/403 if one fails)."""
+    missing_scopes = [s for s in scopes if s not in principal.scopes]
+    if missing_scopes:
+        raise ApiError(403, "insufficient_scope", "The token lacks a scope this request needs.",
+                       {"required_scopes": list(scopes)},
+                       {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'})
+    if roles and not principal.roles.intersection(roles):
+        raise ApiError(403, "forbidden", "Your account does not have a role this request needs.",
+                       {"required_roles": list(roles)})
+    if level is not None and principal.assurance_level < level:
+        raise ApiError(401, "insufficient_user_authentication",
+                       f"This request needs assurance level L{level}; yours is L{principal.assurance_level}.",
+                       {"required_level": level, "current_level": principal.assurance_level},
+                       {"WWW-Authenticate": step_up_challenge(level)})
+    if client is not None and principal.client_id != client[0]:
+        raise ApiError(403, "wrong_channel", client[1])
+    if person is not None and principal.resident_id is None:
+        raise ApiError(403, "not_a_person", person)
 
 
 def authenticate() -> Principal:

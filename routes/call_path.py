@@ -10,7 +10,8 @@ CPU per call. Once the token is known good (verified and kept by `routes.auth`, 
 
 Flask keeps every request this path does not take plainly, with its body given back unread. That is:
 another method or path, a cookie, no body or not `application/json`, a body over the limit, no token,
-an unknown or logged-out token, a body the schema refuses, and a caller the grants refuse. Flask then
+an unknown or logged-out token, a caller short of the route's own `require_token` (scopes, roles, level),
+a body the schema refuses, and a caller the grants refuse. Flask then
 answers, refusals included, as it always has.
 
 A failure of the call itself (the department's fault, a timeout, a case that is not the caller's) comes
@@ -41,11 +42,13 @@ class DepartmentCalls:
     def __init__(self, app, wsgi_app):
         from routes import service_calls
         from routes.api.services import CallRequestSchema, CallResultSchema
-        from routes.auth import principal_of
+        from routes.auth import check_requirements, principal_of
 
         self.app = app
         self.next = wsgi_app
-        self.principal_of = principal_of
+        self.principal_of, self.check_requirements = principal_of, check_requirements
+        # The route's own require_token (scopes, roles, level, channel): a caller short of them goes to Flask.
+        self.requirements = app.view_functions[ENDPOINT]._govlink_auth
         self.use_case = service_calls
         self.request_schema, self.result_schema = CallRequestSchema(), CallResultSchema()
         self.rule = next(rule.rule for rule in app.url_map.iter_rules(ENDPOINT))
@@ -100,6 +103,10 @@ class DepartmentCalls:
         except TokenError:  # e.g. logged out: Flask refuses it
             return None
         if principal is None:
+            return None
+        try:
+            self.check_requirements(principal, **self.requirements)
+        except CodedError:
             return None
         raw = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads the same body if it answers
