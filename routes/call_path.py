@@ -112,7 +112,7 @@ class DepartmentCalls:
         environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads the same body if it answers
         try:
             body = self.request_schema.load(json.loads(raw))
-        except (ValueError, ValidationError, TypeError):  # Flask answers 400/422 as it always has
+        except (ValueError, ValidationError, TypeError, RecursionError):  # Flask answers 400/422 as it always has
             return None
         service, operation = path.groups()
         try:
