@@ -14,6 +14,7 @@ from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
 
 from config.logging import configure_logging
+from kernel import tracing
 from kernel.telemetry import correlation_id, correlation_id_from, record_request, response_headers
 from routes.errors import ApiError, register_error_handlers
 from routes.openapi import GovlinkApi
@@ -57,13 +58,21 @@ def build_app(runtime, *, blueprints: Iterable = (), api_blueprints: Iterable = 
     register_error_handlers(app)  # after Api(), which installs its own HTTPException handler
     for install in installs:
         install(app)
+    _install_lean_paths(app)
+    return app
+
+
+def _install_lean_paths(app: Flask) -> None:
+    """The WSGI layers that answer hot requests with a known token below Flask. Not in a traced gateway:
+    there Flask answers every request, and its instrumentation (kernel.tracing) opens each one's span."""
     from routes.call_path import ENDPOINT, DepartmentCalls
     from routes.token_reads import TokenReads
 
-    if ENDPOINT in app.view_functions:  # department calls with a known token, below Flask
+    if tracing.active():
+        return
+    if ENDPOINT in app.view_functions:  # department calls with a known token
         app.wsgi_app = DepartmentCalls(app, app.wsgi_app)
-    app.wsgi_app = TokenReads(app, app.wsgi_app)  # `GET /api/v1/me` with a known token, below Flask
-    return app
+    app.wsgi_app = TokenReads(app, app.wsgi_app)  # `GET /api/v1/me` with a known token
 
 
 class CookieOnlySessions(SecureCookieSessionInterface):

@@ -5,6 +5,7 @@ each under its right parent. Real Keycloak token, RabbitMQ, PostgreSQL and the S
 spans are read from OpenTelemetry's in-memory exporter."""
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -59,6 +60,10 @@ def test_one_trace_spans_gateway_bus_worker_and_department(traced, sim, settings
                                headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.get_json()["result"]["match"] is True, r.get_json()
 
+    # The worker's consume span ends after its reply is confirmed, which may be after the gateway answered.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(s.kind == SpanKind.CONSUMER for s in exporter.get_finished_spans()):
+        time.sleep(0.05)
     spans = exporter.get_finished_spans()
     servers = [s for s in spans if s.kind == SpanKind.SERVER and s.name.startswith("POST /api/v1/services/")]
     assert len(servers) == 1, [(s.name, s.parent, s.context.trace_id, s.instrumentation_scope.name) for s in servers]
@@ -93,3 +98,21 @@ def test_one_trace_spans_gateway_bus_worker_and_department(traced, sim, settings
     assert any(consume in ancestors(s) for s in statements), "the worker's statements are in the trace"
     assert any(consume not in ancestors(s) for s in statements), "the gateway's statements are in the trace"
     assert all(s.status.is_ok for s in (http, publish, consume, department))
+
+
+def test_a_traced_gateway_opens_a_span_for_every_call_with_a_known_token(traced, sim, settings):
+    """The lean paths below Flask (routes/call_path.py, routes/token_reads.py) are not installed in a traced
+    gateway: a second call and a second `GET /api/v1/me` with the same token get their HTTP span too."""
+    app, service, exporter = traced
+    id_number = make_resident_id("340104", date(1988, 3, 9), 317)
+    sim.admin("/population/_admin/people", {"name": "王晓明", "idNumber": id_number})
+    token = client_credentials_token(settings, "case-system")
+    client = app.test_client()
+    exporter.clear()
+    for _ in range(2):
+        r = client.post(f"/api/v1/services/{service}/verify-identity", json={"payload": {"name": "王晓明", "id_number": id_number}},
+                        headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.get_json()
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    servers = sorted(s.name for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER)
+    assert servers == ["GET /api/v1/me"] * 2 + ["POST /api/v1/services/<string:service>/<string:operation>"] * 2
