@@ -292,19 +292,10 @@ def test_audit_verify_detects_an_altered_record(dept, sim, token, settings):
 def flask_calls(dept):
     """The paths of the requests that went past routes.call_path into Flask."""
     from routes.call_path import DepartmentCalls
+    from tests.support.lean_paths import calls_past, layer_of
 
-    lean = dept.app.wsgi_app
-    while not isinstance(lean, DepartmentCalls):
-        lean = lean.next
-    inner, calls = lean.next, []
-
-    def counting(environ, start_response):
-        calls.append(environ["PATH_INFO"])
-        return inner(environ, start_response)
-
-    lean.next = counting
-    yield calls
-    lean.next = inner
+    with calls_past(layer_of(dept.app, DepartmentCalls)) as calls:
+        yield calls
 
 
 def test_a_call_with_a_known_token_is_answered_below_flask_as_flask_answers(dept, sim, token, flask_calls):
@@ -338,6 +329,9 @@ def test_a_call_with_a_known_token_is_answered_below_flask_as_flask_answers(dept
 
 
 def test_what_the_lean_path_cannot_take_plainly_goes_to_flask(dept, sim, token, flask_calls):
+    from routes.call_path import DepartmentCalls
+    from tests.support.lean_paths import layer_of
+
     name, id_number = _person(sim)
     payload = {"name": name, "id_number": id_number}
     assert dept.call(token, "population-registry", "verify-identity", payload).status_code == 200
@@ -363,9 +357,7 @@ def test_what_the_lean_path_cannot_take_plainly_goes_to_flask(dept, sim, token, 
         before = len(flask_calls)
         r = dept.client.post(f"/api/v1/services/{service}/{operation}", json={"payload": payload}, headers=auth)
         assert r.status_code == 404 and r.get_json()["code"] == code and len(flask_calls) == before + 1
-    lean = dept.app.wsgi_app
-    while not hasattr(lean, "requirements"):
-        lean = lean.next
+    lean = layer_of(dept.app, DepartmentCalls)
     kept = lean.requirements  # should the route come to need a scope, the lean path leaves the caller to Flask
     lean.requirements = {**kept, "scopes": ("no-such-scope",)}
     before = len(flask_calls)

@@ -7,22 +7,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from config.realm import demo_users
+from routes.token_reads import TokenReads
+from tests.support.lean_paths import calls_past, layer_of
 
 
 @pytest.fixture()
 def flask_calls(app):
-    """The number of requests that went past the lean path into Flask."""
-    lean = app.wsgi_app
-    inner = lean.next
-    calls = []
-
-    def counting(environ, start_response):
-        calls.append(environ["PATH_INFO"])
-        return inner(environ, start_response)
-
-    lean.next = counting
-    yield calls
-    lean.next = inner
+    """The requests that went past the lean path into Flask."""
+    with calls_past(layer_of(app, TokenReads)) as calls:
+        yield calls
 
 
 @pytest.fixture(scope="module")
