@@ -27,6 +27,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import socket
 import statistics as stats
 import subprocess
@@ -110,8 +111,11 @@ def caller(gateway: str, access_token: str, body: dict):
     headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
 
     def call(state):
-        connection = state.get("http") or state.setdefault(
-            "http", http.client.HTTPConnection(target.hostname, target.port, timeout=30))
+        connection = state.get("http")
+        if connection is not None and connection.sock is not None and select.select([connection.sock], [], [], 0)[0]:
+            connection.close()  # readable while idle: the gateway closed it (keep-alive timeout), as urllib3 checks
+        if connection is None:
+            connection = state["http"] = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
         try:
             connection.request("POST", path, data, headers)
             response = connection.getresponse()
