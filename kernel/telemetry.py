@@ -8,6 +8,7 @@ below the gateway (supervision) can add one without importing `routes`.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
@@ -37,6 +38,18 @@ STAFF_PAGE_HEADERS = (("Cache-Control", "no-store"),)  # staff pages stay out of
 def correlation_id_from(incoming: str | None) -> str:
     """The caller's correlation id if it is well-formed, else a new one."""
     return incoming if incoming and _CID.match(incoming) else str(uuid.uuid4())
+
+
+@contextlib.contextmanager
+def correlated(environ):
+    """The correlation id of a WSGI request (the caller's, if well-formed), set for the block and yielded:
+    for the layers that answer below Flask, whose own hooks set it for every other request."""
+    cid = correlation_id_from(environ.get("HTTP_X_CORRELATION_ID") or environ.get("HTTP_X_REQUEST_ID"))
+    reset = correlation_id.set(cid)
+    try:
+        yield cid
+    finally:
+        correlation_id.reset(reset)
 
 
 def response_headers(cid: str, mimetype: str | None, *, staff: bool = False) -> list[tuple[str, str]]:

@@ -130,6 +130,24 @@ def principal_of(token: str, app=None, *, verify: bool = True) -> Principal | No
     return principal
 
 
+def known_bearer(environ, app) -> tuple[str | None, Principal | None]:
+    """(token, principal) of a request's bearer token that was verified before, for the WSGI layers below
+    Flask (routes.token_reads, routes.call_path); else (None, None), and Flask answers the request. Only
+    the cache is asked, never a verification; a request with a cookie (a signed-in console) or a token
+    whose session was logged out is always Flask's."""
+    if environ.get("HTTP_COOKIE"):
+        return None, None
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None, None
+    try:
+        principal = principal_of(token, app, verify=False)
+    except TokenError:  # e.g. logged out: Flask refuses it
+        return None, None
+    return (token, principal) if principal is not None else (None, None)
+
+
 def verified_tokens(app) -> VerifiedTokenCache:
     """The app's cache of recently verified tokens (see `VerifiedTokenCache`), made on first use."""
     cache = app.extensions.get("govlink_verified_tokens")

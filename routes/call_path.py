@@ -28,9 +28,8 @@ import time
 
 from marshmallow import ValidationError
 
-from idp.tokens import TokenError
 from kernel.errors import CodedError
-from kernel.telemetry import correlation_id, correlation_id_from, record_request, response_headers
+from kernel.telemetry import correlated, record_request, response_headers
 
 PATH = re.compile(r"/api/v1/services/([A-Za-z0-9._~-]+)/([A-Za-z0-9._~-]+)")
 ENDPOINT = "services.call"
@@ -42,11 +41,11 @@ class DepartmentCalls:
     def __init__(self, app, wsgi_app):
         from routes import service_calls
         from routes.api.services import CallRequestSchema, CallResultSchema
-        from routes.auth import check_requirements, principal_of
+        from routes.auth import check_requirements, known_bearer
 
         self.app = app
         self.next = wsgi_app
-        self.principal_of, self.check_requirements = principal_of, check_requirements
+        self.known_bearer, self.check_requirements = known_bearer, check_requirements
         # The route's own require_token (scopes, roles, level, channel): a caller short of them goes to Flask.
         self.requirements = app.view_functions[ENDPOINT]._govlink_auth
         self.use_case = service_calls
@@ -60,9 +59,7 @@ class DepartmentCalls:
             return self.next(environ, start_response)
         principal, service, operation, body, grant = taken
         started = time.monotonic()
-        cid = correlation_id_from(environ.get("HTTP_X_CORRELATION_ID") or environ.get("HTTP_X_REQUEST_ID"))
-        reset = correlation_id.set(cid)
-        try:
+        with correlated(environ) as cid:
             wait = "respond-async" not in environ.get("HTTP_PREFER", "")
             try:
                 outcome = self.use_case.call(self.runtime, principal, service, operation, body, wait=wait,
@@ -77,13 +74,11 @@ class DepartmentCalls:
                 ("Location", outcome["status_url"]), *response_headers(cid, "application/json")])
             record_request("POST", self.rule, environ.get("PATH_INFO", ""), status, time.monotonic() - started)
             return [answer]
-        finally:
-            correlation_id.reset(reset)
 
     def _take(self, environ):
         """(principal, service, operation, body, grant) for a call this path answers, else None; the body,
         if read, is given back to `environ` for Flask."""
-        if environ.get("REQUEST_METHOD") != "POST" or environ.get("HTTP_COOKIE") or environ.get("HTTP_TRANSFER_ENCODING"):
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("HTTP_TRANSFER_ENCODING"):
             return None
         path = PATH.fullmatch(environ.get("PATH_INFO", ""))
         if path is None or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != "application/json":
@@ -94,14 +89,7 @@ class DepartmentCalls:
             return None
         if not 0 < length <= self.app.config["MAX_CONTENT_LENGTH"]:
             return None
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return None
-        try:  # routes.auth's own answer, from its cache only: never a verification here
-            principal = self.principal_of(token, self.app, verify=False)
-        except TokenError:  # e.g. logged out: Flask refuses it
-            return None
+        _token, principal = self.known_bearer(environ, self.app)  # never a verification here
         if principal is None:
             return None
         try:

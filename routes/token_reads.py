@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import time
 
-from idp.tokens import TokenError, VerifiedTokenCache
-from kernel.telemetry import correlation_id, correlation_id_from, record_request, response_headers
+from idp.tokens import VerifiedTokenCache
+from kernel.telemetry import correlated, record_request, response_headers
 
 PATH = "/api/v1/me"
 
@@ -28,11 +28,11 @@ class TokenReads:
 
     def __init__(self, app, wsgi_app):
         from routes.api.identity import MeSchema, me_body
-        from routes.auth import principal_of, verified_tokens
+        from routes.auth import known_bearer, verified_tokens
 
         self.app = app
         self.next = wsgi_app
-        self.principal_of = principal_of
+        self.known_bearer = known_bearer
         tokens = verified_tokens(app)
         # The rendered body per token: looked up only after the token's principal was found
         # (and its session checked), so it never outlives the token's own entry.
@@ -45,33 +45,20 @@ class TokenReads:
         if principal is None:
             return self.next(environ, start_response)
         started = time.monotonic()
-        cid = correlation_id_from(environ.get("HTTP_X_CORRELATION_ID") or environ.get("HTTP_X_REQUEST_ID"))
-        reset = correlation_id.set(cid)
-        try:
+        with correlated(environ) as cid:
             body = self._body(token, principal)
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                                       *response_headers(cid, "application/json")])
             record_request("GET", PATH, PATH, 200, time.monotonic() - started)
             return [body]
-        finally:
-            correlation_id.reset(reset)
 
     def _known_principal(self, environ):
         """(token, its cached principal) if this is a plain token-only `GET /api/v1/me`, else (None, None)."""
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "GET":
             return None, None
-        if environ.get("HTTP_COOKIE") or environ.get("CONTENT_LENGTH") not in (None, "", "0") \
-                or environ.get("HTTP_TRANSFER_ENCODING"):
+        if environ.get("CONTENT_LENGTH") not in (None, "", "0") or environ.get("HTTP_TRANSFER_ENCODING"):
             return None, None
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return None, None
-        try:  # routes.auth's own answer, from its cache only: never a verification here
-            principal = self.principal_of(token, self.app, verify=False)
-        except TokenError:  # e.g. logged out: Flask refuses it
-            return None, None
-        return (token, principal) if principal is not None else (None, None)
+        return self.known_bearer(environ, self.app)
 
     def _body(self, token: str, principal) -> bytes:
         """The JSON body for a principal, as `jsonify` writes it; rendered once per token."""
