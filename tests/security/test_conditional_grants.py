@@ -129,7 +129,7 @@ def test_the_worker_checks_the_condition_again(grants, attacker):
     """An envelope the gateway did not check (published on the bus directly) is refused by the
     worker from the principal it carries; the department is not called."""
     service = grants.names["e-licence"]
-    before = grants.sim_calls("e-licence", "list-licences")
+    before = grants.sim_calls("e-licence", "ListLicences")
     attacker_claims = {"subject": str(uuid.uuid4()), "id_number": attacker[0], "acting_for": None, "level": 1}
     for principal in (attacker_claims, None):
         env = new_envelope(REQUEST_TYPE, {"holder_id": VICTIM.idNumber}, client="channel/mobile-app", service=service,
@@ -140,7 +140,7 @@ def test_the_worker_checks_the_condition_again(grants, attacker):
                                                         type=REQUEST_TYPE)
         error = decode(body)["payload"]["error"]
         assert error["code"] in ("forbidden", "condition_not_met"), error
-    assert grants.sim_calls("e-licence", "list-licences") == before
+    assert grants.sim_calls("e-licence", "ListLicences") == before
 
 
 def test_a_department_subsystem_keeps_its_unconditioned_grant(grants, settings):
@@ -189,3 +189,26 @@ def test_someone_elses_call_status_is_not_found(grants, attacker, own_licence, s
     missing = grants.client.get(f"/api/v1/services/calls/{uuid.uuid4()}", headers=auth(stranger))
     assert missing.status_code == 404  # the same answer as a call that does not exist: nothing to tell them apart
     assert (missing.get_json()["code"], missing.get_json()["message"]) == (r.get_json()["code"], r.get_json()["message"])
+
+
+def test_a_known_token_is_held_to_the_grants_conditions_below_flask(grants, attacker, own_licence):
+    """routes/call_path.py takes a call whose token was verified before. Once the attacker's token is known
+    (an own call answered below Flask), naming the victim is still refused by the grant's condition; the
+    refusal is Flask's, and neither department is called for it."""
+    from routes.call_path import DepartmentCalls
+    from tests.support.lean_paths import calls_past, layer_of
+
+    assert grants.call(attacker[1], "e-licence", "list-licences", {"holder_id": attacker[0]}).status_code == 200
+    listed, verified = grants.sim_calls("e-licence", "ListLicences"), grants.sim_calls("population", "VerifyIdentity")
+    with calls_past(layer_of(grants.app, DepartmentCalls)) as to_flask:
+        mine = grants.call(attacker[1], "e-licence", "list-licences", {"holder_id": attacker[0]})
+        assert mine.status_code == 200 and to_flask == []  # the lean path took the known token
+        theirs = grants.call(attacker[1], "e-licence", "list-licences", {"holder_id": VICTIM.idNumber})
+        oracle = grants.call(attacker[1], "population-registry", "verify-identity",
+                             {"name": VICTIM.name, "id_number": VICTIM.idNumber})
+        assert len(to_flask) == 2
+    for refused in (theirs, oracle):
+        assert refused.status_code == 403 and refused.get_json()["code"] == "condition_not_met", refused.get_json()
+        assert VICTIM.name not in refused.get_data(as_text=True)
+    assert grants.sim_calls("e-licence", "ListLicences") == listed + 1
+    assert grants.sim_calls("population", "VerifyIdentity") == verified
